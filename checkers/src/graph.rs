@@ -1,0 +1,401 @@
+//! The polynomial path for register histories in which every written value is unique
+//! (Gibbons & Korach, "Testing shared memories", 1997, extended to compare-and-set).
+//!
+//! With unique values the reads-from relation is known, so the only freedom left is the order
+//! of the versions. Group each value's writer with the operations that read it into a
+//! *segment*; a successful `cas a→b` is the writer of `b` and forces `b` to come right after `a`,
+//! so segments form *chains* that must stay contiguous. Real time orders segments: if an
+//! operation of segment `v` completes before an operation of segment `u` begins, `v` precedes `u`.
+//! For a chain `c` let `A(c)` be the earliest completion and `B(c)` the latest invocation among
+//! its operations; then `c` must precede `d` exactly when `A(c) < B(d)`.
+//!
+//! Lemma: if `c → d` and not `d → c`, then `A(c) + B(c) < A(d) + B(d)` (from `A(c) < B(d)` and
+//! `B(c) <= A(d)`). So the constraints are acyclic exactly when sorting chains by `A + B` leaves no
+//! edge pointing backwards, and any backward edge closes a two-cycle: the history is decided in
+//! O(n log n). The two-cycle, and the operations that create it, become the witness; the
+//! explanation graph is a petgraph graph (see `explain_cycle`).
+//!
+//! Indeterminate writes take part only when their value is observed (then they certainly
+//! happened); unobserved ones can be left out without changing the verdict. Refused
+//! compare-and-sets only say "the value was not `a` at some point": the relaxed history without
+//! them decides `Invalid` soundly; for `Valid` we build the earliest linearization of the
+//! chosen version order and check that each refusal fits it. If one does not, the graph path
+//! answers `Undecided` and the search takes over.
+
+use crate::model::{Action, INIT};
+use crate::search::KeyOp;
+use hashbrown::HashMap;
+
+/// What the graph path concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphOutcome {
+    Valid,
+    /// Not linearizable; `suspects` (indices into the key's operations) are a set of operations
+    /// that cannot be linearized together, and `reason` says why in one sentence.
+    Invalid {
+        suspects: Vec<u32>,
+        reason: String,
+    },
+    /// The fast path cannot decide this history; use the search.
+    Undecided(String),
+}
+
+/// Time in "positions + 1", so that 0 means "before everything" (the initial value's writer).
+type T = u64;
+
+#[derive(Clone, Debug)]
+struct Segment {
+    /// The writer (index into ops), `None` for the initial value.
+    writer: Option<u32>,
+    reads: Vec<u32>,
+    /// Earliest completion among the segment's operations, and which operation it is.
+    a: T,
+    a_op: Option<u32>,
+    /// Latest invocation among the segment's operations, and which operation it is.
+    b: T,
+    b_op: Option<u32>,
+    /// Chain and position in it.
+    chain: usize,
+    pos: usize,
+}
+
+fn call_t(op: &KeyOp) -> T {
+    op.call + 1
+}
+
+fn ret_t(op: &KeyOp) -> T {
+    op.ret.saturating_add(1)
+}
+
+/// Decides a register or cas-register history whose written values are all unique.
+pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOutcome {
+    // Writers of each value.
+    let mut writer: HashMap<u32, u32> = HashMap::with_capacity(ops.len() / 2);
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(v) = op.prepared.action.writes_value() {
+            if writer.insert(v, i as u32).is_some() {
+                return GraphOutcome::Undecided(format!(
+                    "value {} is written twice",
+                    describe(i as u32)
+                ));
+            }
+        }
+    }
+    // Which operations take part: everything required, and indeterminate writers whose value
+    // is observed (they certainly happened), transitively through compare-and-set.
+    let mut included = vec![false; ops.len()];
+    let mut work: Vec<u32> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op.prepared.required && !matches!(op.prepared.action, Action::CasFail { .. }) {
+            included[i] = true;
+            work.push(i as u32);
+        }
+    }
+    while let Some(i) = work.pop() {
+        let Some(v) = ops[i as usize].prepared.action.reads_value() else {
+            continue;
+        };
+        if v == INIT as u32 {
+            continue;
+        }
+        match writer.get(&v) {
+            None => {
+                return GraphOutcome::Invalid {
+                    suspects: vec![i],
+                    reason: format!(
+                        "{} observed a value that no operation ever wrote",
+                        describe(i)
+                    ),
+                }
+            }
+            Some(&w) if !included[w as usize] => {
+                included[w as usize] = true;
+                work.push(w);
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Segments: the initial value, then every written value that takes part.
+    let mut seg_of: HashMap<u32, usize> = HashMap::with_capacity(ops.len() / 2);
+    let mut segs: Vec<Segment> = Vec::new();
+    let new_seg = |writer: Option<u32>, segs: &mut Vec<Segment>| {
+        let (a, b) = match writer {
+            None => (0, 0),
+            Some(w) => (ret_t(&ops[w as usize]), call_t(&ops[w as usize])),
+        };
+        segs.push(Segment {
+            writer,
+            reads: Vec::new(),
+            a,
+            a_op: writer,
+            b,
+            b_op: writer,
+            chain: usize::MAX,
+            pos: 0,
+        });
+        segs.len() - 1
+    };
+    seg_of.insert(INIT as u32, new_seg(None, &mut segs));
+    for (i, op) in ops.iter().enumerate() {
+        if !included[i] {
+            continue;
+        }
+        if let Some(v) = op.prepared.action.writes_value() {
+            seg_of.insert(v, new_seg(Some(i as u32), &mut segs));
+        }
+    }
+    // Successor of each segment through a successful compare-and-set.
+    let mut succ: Vec<Option<usize>> = vec![None; segs.len()];
+    let mut has_pred = vec![false; segs.len()];
+    for (i, op) in ops.iter().enumerate() {
+        if !included[i] {
+            continue;
+        }
+        match op.prepared.action {
+            Action::Read(v) => {
+                let s = seg_of[&v];
+                segs[s].reads.push(i as u32);
+                let seg = &mut segs[s];
+                if ret_t(op) < seg.a {
+                    seg.a = ret_t(op);
+                    seg.a_op = Some(i as u32);
+                }
+                if call_t(op) > seg.b {
+                    seg.b = call_t(op);
+                    seg.b_op = Some(i as u32);
+                }
+            }
+            Action::Cas { from, to } => {
+                let (sf, st) = (seg_of[&from], seg_of[&to]);
+                if let Some(other) = succ[sf] {
+                    let other_writer = segs[other].writer.expect("a successor has a writer");
+                    let mut suspects = vec![other_writer, i as u32];
+                    suspects.extend(segs[sf].writer);
+                    return GraphOutcome::Invalid {
+                        suspects,
+                        reason: format!(
+                            "{} and {} both succeeded from the same value, which was written only once",
+                            describe(other_writer),
+                            describe(i as u32)
+                        ),
+                    };
+                }
+                succ[sf] = Some(st);
+                has_pred[st] = true;
+            }
+            _ => {}
+        }
+    }
+    // A read that completed before its value's writer began.
+    for seg in &segs {
+        let Some(w) = seg.writer else { continue };
+        for &r in &seg.reads {
+            if ret_t(&ops[r as usize]) < call_t(&ops[w as usize]) {
+                return GraphOutcome::Invalid {
+                    suspects: vec![w, r],
+                    reason: format!(
+                        "{} completed before {}, the only write of that value, began",
+                        describe(r),
+                        describe(w)
+                    ),
+                };
+            }
+        }
+    }
+
+    // Chains, from their heads (segments no compare-and-set leads into).
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    for head in 0..segs.len() {
+        if has_pred[head] {
+            continue;
+        }
+        let mut chain = Vec::new();
+        let mut s = Some(head);
+        while let Some(cur) = s {
+            segs[cur].chain = chains.len();
+            segs[cur].pos = chain.len();
+            chain.push(cur);
+            s = succ[cur];
+        }
+        chains.push(chain);
+    }
+    if let Some(orphan) = segs.iter().position(|s| s.chain == usize::MAX) {
+        // Compare-and-sets that lead in a circle (a→b and b→a): no first version exists.
+        let mut suspects = Vec::new();
+        let mut s = orphan;
+        loop {
+            suspects.extend(segs[s].writer);
+            s = succ[s].expect("a segment on a circle has a successor");
+            if s == orphan {
+                break;
+            }
+        }
+        return GraphOutcome::Invalid {
+            suspects,
+            reason: "these compare-and-sets lead in a circle, so none of them can be first"
+                .to_owned(),
+        };
+    }
+    // Inside a chain, a later version may not be forced before an earlier one.
+    for chain in &chains {
+        let mut max_b: Option<usize> = None; // segment with the largest b so far
+        for &s in chain {
+            if let Some(u) = max_b {
+                if segs[s].a < segs[u].b {
+                    let mut suspects: Vec<u32> = Vec::new();
+                    for &between in &chain[segs[u].pos..=segs[s].pos] {
+                        suspects.extend(segs[between].writer);
+                    }
+                    suspects.extend(segs[s].a_op);
+                    suspects.extend(segs[u].b_op);
+                    return GraphOutcome::Invalid {
+                        suspects,
+                        reason: format!(
+                            "{} completed before {} began, yet the compare-and-sets put the first's value after the second's",
+                            op_or_init(segs[s].a_op, describe),
+                            op_or_init(segs[u].b_op, describe)
+                        ),
+                    };
+                }
+            }
+            if max_b.is_none_or(|u| segs[s].b > segs[u].b) {
+                max_b = Some(s);
+            }
+        }
+    }
+    // Chain-level constraints: A = min a, B = max b, with the operations that set them.
+    struct ChainSpan {
+        a: T,
+        a_seg: usize,
+        b: T,
+        b_seg: usize,
+    }
+    let spans: Vec<ChainSpan> = chains
+        .iter()
+        .map(|chain| {
+            let a_seg = *chain
+                .iter()
+                .min_by_key(|&&s| segs[s].a)
+                .expect("chains are non-empty");
+            let b_seg = *chain
+                .iter()
+                .max_by_key(|&&s| segs[s].b)
+                .expect("chains are non-empty");
+            ChainSpan {
+                a: segs[a_seg].a,
+                a_seg,
+                b: segs[b_seg].b,
+                b_seg,
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..chains.len()).collect();
+    order.sort_by_key(|&c| (spans[c].a + spans[c].b, c));
+    // A backward edge c → d (c later in the order, A(c) < B(d)) closes a two-cycle.
+    // Scan from the end keeping the chain with the smallest A seen so far.
+    let mut min_a_after: Option<usize> = None;
+    for &d in order.iter().rev() {
+        if let Some(c) = min_a_after {
+            if spans[c].a < spans[d].b {
+                let mut suspects = Vec::new();
+                for (x, y) in [(c, d), (d, c)] {
+                    // x → y because of x's earliest completion and y's latest invocation.
+                    suspects.extend(segs[spans[x].a_seg].a_op);
+                    suspects.extend(segs[spans[y].b_seg].b_op);
+                }
+                for x in [c, d] {
+                    let lo = segs[spans[x].a_seg].pos.min(segs[spans[x].b_seg].pos);
+                    let hi = segs[spans[x].a_seg].pos.max(segs[spans[x].b_seg].pos);
+                    for &s in &chains[x][lo..=hi] {
+                        suspects.extend(segs[s].writer);
+                    }
+                }
+                suspects.sort_unstable();
+                suspects.dedup();
+                let reason = format!(
+                    "{} completed before {} began, and {} completed before {} began: \
+                     each value would have to come before the other",
+                    op_or_init(segs[spans[c].a_seg].a_op, describe),
+                    op_or_init(segs[spans[d].b_seg].b_op, describe),
+                    op_or_init(segs[spans[d].a_seg].a_op, describe),
+                    op_or_init(segs[spans[c].b_seg].b_op, describe),
+                );
+                return GraphOutcome::Invalid { suspects, reason };
+            }
+        }
+        if min_a_after.is_none_or(|c| spans[d].a < spans[c].a) {
+            min_a_after = Some(d);
+        }
+    }
+
+    // Valid without the refused compare-and-sets. Check them against the earliest
+    // linearization of this version order.
+    let refusals: Vec<u32> = (0..ops.len() as u32)
+        .filter(|&i| matches!(ops[i as usize].prepared.action, Action::CasFail { .. }))
+        .collect();
+    if refusals.is_empty() {
+        return GraphOutcome::Valid;
+    }
+    let versions: Vec<usize> = order
+        .iter()
+        .flat_map(|&c| chains[c].iter().copied())
+        .collect();
+    // Linearization points as (position, tiebreak): strictly inside (call, ret).
+    let mut start: Vec<(T, u32)> = vec![(0, 0); segs.len()];
+    let mut prev: (T, u32) = (0, 0);
+    let bump = |p: (T, u32)| (p.0, p.1 + 1);
+    for &s in &versions {
+        let seg = &segs[s];
+        let w_point = match seg.writer {
+            None => (0, 0),
+            Some(w) => {
+                let p = bump(prev.max((call_t(&ops[w as usize]), 0)));
+                if p.0 >= ret_t(&ops[w as usize]) {
+                    return GraphOutcome::Undecided(
+                        "the earliest linearization does not fit the writes".to_owned(),
+                    );
+                }
+                p
+            }
+        };
+        start[s] = w_point;
+        let mut end = w_point;
+        for &r in &seg.reads {
+            let p = bump(w_point).max((call_t(&ops[r as usize]), 1));
+            if p.0 >= ret_t(&ops[r as usize]) {
+                return GraphOutcome::Undecided(
+                    "the earliest linearization does not fit the reads".to_owned(),
+                );
+            }
+            end = end.max(p);
+        }
+        prev = end;
+    }
+    let mut next_start: Vec<Option<(T, u32)>> = vec![None; segs.len()];
+    for pair in versions.windows(2) {
+        next_start[pair[0]] = Some(start[pair[1]]);
+    }
+    for i in refusals {
+        let op = &ops[i as usize];
+        let Action::CasFail { from } = op.prepared.action else {
+            unreachable!("filtered above")
+        };
+        let Some(&s) = seg_of.get(&from) else {
+            continue; // that value never exists, so the refusal always fits
+        };
+        let before = (call_t(op), 0) < start[s];
+        let after = next_start[s].is_some_and(|n| n.0 < ret_t(op));
+        if !(before || after) {
+            return GraphOutcome::Undecided(format!(
+                "{} does not fit the earliest linearization",
+                describe(i)
+            ));
+        }
+    }
+    GraphOutcome::Valid
+}
+
+fn op_or_init(op: Option<u32>, describe: &dyn Fn(u32) -> String) -> String {
+    op.map_or_else(|| "the initial value".to_owned(), describe)
+}

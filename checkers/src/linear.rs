@@ -1,0 +1,352 @@
+//! The linearizability checker: P-compositional (Horn & Kroening, "Faster linearizability
+//! checking via P-compositionality", 2015) — the history is split by key, every key is checked
+//! on its own (in parallel) and gets its own verdict — with the graph path for unique-valued
+//! registers and the memoised search for everything else.
+
+use crate::graph::{self, GraphOutcome};
+use crate::model::{new_model, AnyModel, Model, ModelKind};
+use crate::search::{self, Budget, KeyOp, Outcome};
+use crate::witness::{describe_view, explain, LinWitness, OpView};
+use crate::CheckError;
+use history::{History, Paired};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Which decision procedure to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The graph path where it applies, the search otherwise.
+    #[default]
+    Auto,
+    /// Always the search (for comparison and tests).
+    Search,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub model: ModelKind,
+    /// Wall-clock limit for the whole check; keys not decided by then are `Unknown`.
+    pub time_limit: Option<Duration>,
+    /// Memory the checker may use for its memo tables, shared by the keys checked at once.
+    pub memory_limit_bytes: usize,
+    pub strategy: Strategy,
+    /// Time allowed per key for building a witness.
+    pub witness_time: Duration,
+}
+
+impl Options {
+    pub fn new(model: ModelKind) -> Self {
+        Options {
+            model,
+            time_limit: None,
+            memory_limit_bytes: 1 << 30,
+            strategy: Strategy::Auto,
+            witness_time: Duration::from_secs(2),
+        }
+    }
+}
+
+/// How a key was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Nothing to check: no operation of this key had to take effect.
+    Trivial,
+    /// The polynomial reads-from graph path.
+    Graph,
+    /// The memoised linearization search.
+    Search,
+}
+
+/// A checker verdict (shared/DESIGN.md section 7).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict<W> {
+    Valid,
+    Invalid { witness: W },
+    Unknown { reason: String },
+}
+
+impl<W> Verdict<W> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid { .. } => "invalid",
+            Verdict::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyResult {
+    /// The key; `None` for operations without one (a single register).
+    pub key: Option<String>,
+    /// Operations checked (after dropping those that constrain nothing).
+    pub ops: usize,
+    pub method: Method,
+    /// Why the graph path handed over to the search, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict<Box<LinWitness>>,
+    /// Time to decide, excluding the witness.
+    pub check_us: u64,
+    /// Time to build the witness.
+    pub witness_us: u64,
+    pub configurations: u64,
+    pub memo_bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub checker: &'static str,
+    pub model: ModelKind,
+    /// `valid` when every key is, `invalid` when any key is, otherwise `unknown`.
+    pub verdict: &'static str,
+    pub keys: Vec<KeyResult>,
+    pub elapsed_us: u64,
+}
+
+impl Report {
+    pub fn count(&self, verdict: &str) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| k.verdict.name() == verdict)
+            .count()
+    }
+}
+
+/// Checks a validated history for linearizability, key by key.
+pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Report, CheckError> {
+    let started = Instant::now();
+    let deadline = opts.time_limit.map(|t| started + t);
+    let mut by_key: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, op) in paired.ops.iter().enumerate() {
+        by_key.entry(op.key.as_deref()).or_default().push(i);
+    }
+    let mut groups: Vec<(Option<&str>, Vec<usize>)> = by_key.into_iter().collect();
+    // Biggest keys first, so one huge key does not start last.
+    groups.sort_by_key(|(k, ids)| (std::cmp::Reverse(ids.len()), *k));
+    let threads = rayon::current_num_threads().max(1);
+    let memo_bytes = (opts.memory_limit_bytes / threads).max(1 << 20);
+    let results: Vec<Result<KeyResult, CheckError>> = groups
+        .par_iter()
+        .map(|(key, ids)| check_key(history, paired, *key, ids, opts, deadline, memo_bytes))
+        .collect();
+    let mut keys = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(k) => keys.push(k),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = errors.into_iter().min_by_key(|e| e.line) {
+        return Err(first);
+    }
+    keys.sort_by(|a, b| natural_key(&a.key).cmp(&natural_key(&b.key)));
+    let verdict = if keys
+        .iter()
+        .any(|k| matches!(k.verdict, Verdict::Invalid { .. }))
+    {
+        "invalid"
+    } else if keys
+        .iter()
+        .any(|k| matches!(k.verdict, Verdict::Unknown { .. }))
+    {
+        "unknown"
+    } else {
+        "valid"
+    };
+    Ok(Report {
+        checker: "linearizable",
+        model: opts.model,
+        verdict,
+        keys,
+        elapsed_us: started.elapsed().as_micros() as u64,
+    })
+}
+
+/// Sorts "k2" before "k10".
+fn natural_key(k: &Option<String>) -> (bool, String, u64, String) {
+    match k {
+        None => (false, String::new(), 0, String::new()),
+        Some(s) => {
+            let digits = s.trim_start_matches(|c: char| !c.is_ascii_digit());
+            let prefix = &s[..s.len() - digits.len()];
+            match digits.parse::<u64>() {
+                Ok(n) => (true, prefix.to_owned(), n, s.clone()),
+                Err(_) => (true, s.clone(), 0, s.clone()),
+            }
+        }
+    }
+}
+
+/// Turns one key's operations into the checker's form; errors name the line and field.
+pub fn prepare(
+    model: &mut AnyModel,
+    history: &History,
+    paired: &Paired,
+    ids: &[usize],
+) -> Result<Vec<KeyOp>, CheckError> {
+    let mut kops = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let op = &paired.ops[id];
+        match model.prepare(op) {
+            Ok(Some(p)) => kops.push(KeyOp {
+                id,
+                call: op.invoke as u64,
+                ret: match (p.required, op.complete) {
+                    (true, Some(c)) => c as u64,
+                    _ => u64::MAX,
+                },
+                prepared: p,
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                let at = if e.in_completion {
+                    op.complete.unwrap_or(op.invoke)
+                } else {
+                    op.invoke
+                };
+                return Err(CheckError {
+                    file: history.file.clone(),
+                    line: history.lines.get(at).copied().unwrap_or(at + 1),
+                    field: e.field.to_owned(),
+                    message: e.message,
+                });
+            }
+        }
+    }
+    Ok(kops)
+}
+
+/// How witnesses show an operation.
+pub fn op_view(history: &History, paired: &Paired, model: &AnyModel, k: &KeyOp) -> OpView {
+    let op = &paired.ops[k.id];
+    let inv = &history.events[op.invoke];
+    let comp = op.complete.map(|c| &history.events[c]);
+    let mut action = model.show_action(k.prepared.action);
+    if !k.prepared.required {
+        action.push_str(" (indeterminate)");
+    }
+    OpView {
+        op: k.id,
+        process: op.process,
+        action,
+        kind: op.kind.to_string(),
+        invoke_index: inv.index,
+        complete_index: comp.map(|e| e.index),
+        invoke_time: inv.time,
+        complete_time: comp.map(|e| e.time),
+        line: history
+            .lines
+            .get(op.invoke)
+            .copied()
+            .unwrap_or(op.invoke + 1),
+    }
+}
+
+fn check_key(
+    history: &History,
+    paired: &Paired,
+    key: Option<&str>,
+    ids: &[usize],
+    opts: &Options,
+    deadline: Option<Instant>,
+    memo_bytes: usize,
+) -> Result<KeyResult, CheckError> {
+    let started = Instant::now();
+    let mut model = new_model(opts.model);
+    let kops = prepare(&mut model, history, paired, ids)?;
+    let mut result = KeyResult {
+        key: key.map(str::to_owned),
+        ops: kops.len(),
+        method: Method::Trivial,
+        note: None,
+        verdict: Verdict::Valid,
+        check_us: 0,
+        witness_us: 0,
+        configurations: 0,
+        memo_bytes: 0,
+    };
+    if !kops.iter().any(|k| k.prepared.required) {
+        result.check_us = started.elapsed().as_micros() as u64;
+        return Ok(result);
+    }
+    let view = |m: &AnyModel, k: &KeyOp| op_view(history, paired, m, k);
+    let witness_time = |now: Instant| match deadline {
+        Some(d) => opts.witness_time.min(d.saturating_duration_since(now)),
+        None => opts.witness_time,
+    };
+
+    if opts.strategy == Strategy::Auto && model.register_like() && model.unique_writes() {
+        result.method = Method::Graph;
+        let outcome = {
+            let m = &model;
+            let describe = |i: u32| describe_view(&view(m, &kops[i as usize]));
+            graph::check_unique(&kops, &describe)
+        };
+        match outcome {
+            GraphOutcome::Valid => {
+                result.check_us = started.elapsed().as_micros() as u64;
+                return Ok(result);
+            }
+            GraphOutcome::Invalid { suspects, reason } => {
+                result.check_us = started.elapsed().as_micros() as u64;
+                let w0 = Instant::now();
+                let w = explain(
+                    &mut model,
+                    &kops,
+                    None,
+                    Some(&suspects),
+                    Some(reason),
+                    witness_time(w0),
+                    &view,
+                );
+                result.witness_us = w0.elapsed().as_micros() as u64;
+                result.verdict = Verdict::Invalid {
+                    witness: Box::new(w),
+                };
+                return Ok(result);
+            }
+            GraphOutcome::Undecided(why) => {
+                result.note = Some(format!("graph path undecided ({why}); searched instead"));
+            }
+        }
+    }
+
+    result.method = Method::Search;
+    let budget = Budget {
+        deadline,
+        memo_bytes,
+    };
+    let (outcome, stats) = search::search(&mut model, &kops, &budget);
+    result.configurations = stats.configurations;
+    result.memo_bytes = stats.memo_bytes;
+    result.check_us = started.elapsed().as_micros() as u64;
+    match outcome {
+        Outcome::Linearizable(_) => {}
+        Outcome::Unknown(reason) => result.verdict = Verdict::Unknown { reason },
+        Outcome::NotLinearizable(deepest) => {
+            let w0 = Instant::now();
+            let w = explain(
+                &mut model,
+                &kops,
+                Some(&deepest),
+                None,
+                None,
+                witness_time(w0),
+                &view,
+            );
+            result.witness_us = w0.elapsed().as_micros() as u64;
+            result.verdict = Verdict::Invalid {
+                witness: Box::new(w),
+            };
+        }
+    }
+    Ok(result)
+}

@@ -1,0 +1,657 @@
+//! Sequential specifications: what a single object does when operations are applied one at a
+//! time. The linearizability checkers ask a model whether an operation, applied to a state,
+//! could have produced the recorded result, and what state it leaves behind.
+//!
+//! States are compact: every model keeps its states as `u64` ids (a register's value id, an
+//! interned string, an interned set), so the search can hash and compare them in one
+//! instruction and the memo never stores more than a fixed-size key per configuration.
+
+use hashbrown::HashMap;
+use history::{EventType, Op};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which sequential specification to check against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// A register with `read` and `write`.
+    Register,
+    /// A register with `read`, `write` and `cas` (compare-and-set, value `[expected, new]`).
+    CasRegister,
+    /// Porcupine's string map, per key: `get`/`read`, `put`/`write`, `append` of strings.
+    StringKv,
+    /// A set: `add` of an element, `read` of the whole set.
+    Set,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::Register,
+        ModelKind::CasRegister,
+        ModelKind::StringKv,
+        ModelKind::Set,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::StringKv => "string-kv",
+            ModelKind::Set => "set",
+        }
+    }
+
+    /// The operations (`f`) the model understands.
+    pub fn verbs(self) -> &'static [&'static str] {
+        match self {
+            ModelKind::Register => &["read", "write"],
+            ModelKind::CasRegister => &["read", "write", "cas"],
+            ModelKind::StringKv => &["get", "read", "put", "write", "append"],
+            ModelKind::Set => &["add", "read"],
+        }
+    }
+
+    /// Guesses the model from the operations a history contains, if they point to one.
+    pub fn infer<'a>(fs: impl IntoIterator<Item = &'a str>) -> Option<ModelKind> {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in fs {
+            seen.insert(f);
+        }
+        let has = |f: &str| seen.contains(f);
+        if has("add") && seen.iter().all(|f| ["add", "read"].contains(f)) {
+            Some(ModelKind::Set)
+        } else if (has("get") || has("put") || has("append"))
+            && seen.iter().all(|f| ModelKind::StringKv.verbs().contains(f))
+        {
+            Some(ModelKind::StringKv)
+        } else if seen
+            .iter()
+            .all(|f| ModelKind::CasRegister.verbs().contains(f))
+        {
+            Some(ModelKind::CasRegister)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = if s == "kv" { "string-kv" } else { s };
+        ModelKind::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown model `{s}`; known models: {}", names.join(", "))
+            })
+    }
+}
+
+/// One operation in the compact form a model steps on. Ids are the model's interned values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Observed the state `v` (register value, string, set).
+    Read(u32),
+    /// Set the state to `v`.
+    Write(u32),
+    /// If the state is `from`, set it to `to`.
+    Cas { from: u32, to: u32 },
+    /// Observed that the state was not `from` (a compare-and-set refused on its precondition).
+    CasFail { from: u32 },
+    /// Append string piece `v` to the state.
+    Append(u32),
+    /// Add element `v` to the set.
+    Add(u32),
+}
+
+impl Action {
+    /// Whether the action never changes the state (a pure observation). Only these may be
+    /// committed greedily by the search: a write that happens to leave the state unchanged
+    /// here could matter somewhere else.
+    pub fn is_observation(self) -> bool {
+        matches!(self, Action::Read(_) | Action::CasFail { .. })
+    }
+
+    /// The value this action needs to exist in order to succeed (what it reads from).
+    pub fn reads_value(self) -> Option<u32> {
+        match self {
+            Action::Read(v) | Action::Cas { from: v, .. } => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value this action creates, for register-like models.
+    pub fn writes_value(self) -> Option<u32> {
+        match self {
+            Action::Write(v) | Action::Cas { to: v, .. } => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// An operation ready for checking: what it does and whether it must be linearized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    pub action: Action,
+    /// `true` for operations known to have taken effect (`ok`, and refused compare-and-sets,
+    /// which observed the state); `false` for indeterminate ones (`info`), which may be
+    /// linearized anywhere after their invocation, or left out.
+    pub required: bool,
+}
+
+/// The state id every model starts in: the absent value, the empty string, the empty set.
+pub const INIT: u64 = 0;
+
+/// A sequential specification over compact states. One instance checks one key, so it may
+/// keep interning tables for that key.
+pub trait Model: Send {
+    /// Turns a history operation into an action, or `None` when it constrains nothing
+    /// (a failed or indeterminate read, a write that certainly did not happen).
+    /// `Err` explains why the operation makes no sense for this model.
+    fn prepare(&mut self, op: &Op) -> Result<Option<Prepared>, PrepareError>;
+    /// Applies `action` to `state`: the next state, or `None` if the recorded result is
+    /// impossible from this state.
+    fn step(&mut self, state: u64, action: Action) -> Option<u64>;
+    /// A short human rendering of a state, for witnesses.
+    fn show_state(&self, state: u64) -> String;
+    /// A short human rendering of an action ("write 3", "cas 3→4", "read 5").
+    fn show_action(&self, action: Action) -> String;
+    /// Whether the values written by this model's actions are unique, which makes the
+    /// reads-from relation known (register models only).
+    fn unique_writes(&self) -> bool {
+        false
+    }
+    /// Whether a read observes exactly one write's value (registers), so reads-from is known
+    /// whenever values are unique.
+    fn register_like(&self) -> bool {
+        false
+    }
+}
+
+/// Why an operation cannot be checked against a model; names the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct PrepareError {
+    pub field: &'static str,
+    pub message: String,
+    /// The fault is in the completion (a result), not in the invocation.
+    pub in_completion: bool,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> PrepareError {
+    PrepareError {
+        field,
+        message: message.into(),
+        in_completion: false,
+    }
+}
+
+fn in_result(mut e: PrepareError) -> PrepareError {
+    e.in_completion = true;
+    e
+}
+
+fn unknown_f(model: ModelKind, f: &str) -> PrepareError {
+    bad(
+        "f",
+        format!(
+            "the {model} model does not know the operation `{f}`; it knows: {} (choose another with --model)",
+            model.verbs().join(", ")
+        ),
+    )
+}
+
+/// Interns JSON values (by their canonical JSON text) to dense ids; `null` is id 0.
+#[derive(Default, Debug)]
+pub struct ValueTable {
+    ids: HashMap<String, u32>,
+    texts: Vec<String>,
+}
+
+impl ValueTable {
+    pub fn new() -> Self {
+        let mut t = ValueTable::default();
+        t.intern_text("null".to_owned());
+        t
+    }
+
+    pub fn intern(&mut self, v: &serde_json::Value) -> u32 {
+        self.intern_text(v.to_string())
+    }
+
+    fn intern_text(&mut self, text: String) -> u32 {
+        if let Some(&id) = self.ids.get(&text) {
+            return id;
+        }
+        let id = u32::try_from(self.texts.len()).expect("fewer than 2^32 distinct values per key");
+        self.texts.push(text.clone());
+        self.ids.insert(text, id);
+        id
+    }
+
+    pub fn text(&self, id: u32) -> &str {
+        self.texts.get(id as usize).map_or("?", String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+}
+
+fn is_precondition_failure(op: &Op) -> bool {
+    match &op.error {
+        Some(serde_json::Value::String(s)) => s == "precondition",
+        _ => false,
+    }
+}
+
+/// `register` and `cas-register`: the state is the id of the current value; absent is `null`.
+#[derive(Debug)]
+pub struct RegisterModel {
+    allow_cas: bool,
+    values: ValueTable,
+    /// Written values seen so far, to tell whether every write is unique.
+    written: hashbrown::HashSet<u32>,
+    unique: bool,
+}
+
+impl RegisterModel {
+    pub fn new(allow_cas: bool) -> Self {
+        RegisterModel {
+            allow_cas,
+            values: ValueTable::new(),
+            written: hashbrown::HashSet::new(),
+            unique: true,
+        }
+    }
+
+    fn note_write(&mut self, v: u32) {
+        if v == 0 || !self.written.insert(v) {
+            self.unique = false;
+        }
+    }
+
+    fn kind(&self) -> ModelKind {
+        if self.allow_cas {
+            ModelKind::CasRegister
+        } else {
+            ModelKind::Register
+        }
+    }
+}
+
+impl Model for RegisterModel {
+    fn prepare(&mut self, op: &Op) -> Result<Option<Prepared>, PrepareError> {
+        let required = match op.kind {
+            EventType::Ok => true,
+            EventType::Info | EventType::Invoke => false,
+            EventType::Fail => {
+                // A refused compare-and-set observed a value other than the expected one;
+                // any other failure certainly did not happen and constrains nothing.
+                if op.f == "cas" && self.allow_cas && is_precondition_failure(op) {
+                    let (from, _) = cas_args(&op.input)?;
+                    let from = self.values.intern(from);
+                    return Ok(Some(Prepared {
+                        action: Action::CasFail { from },
+                        required: true,
+                    }));
+                }
+                if !self.kind().verbs().contains(&op.f.as_str()) {
+                    return Err(unknown_f(self.kind(), &op.f));
+                }
+                return Ok(None);
+            }
+        };
+        let action = match op.f.as_str() {
+            "read" => {
+                if !required {
+                    return Ok(None);
+                }
+                Action::Read(self.values.intern(&op.output))
+            }
+            "write" => {
+                let v = self.values.intern(&op.input);
+                self.note_write(v);
+                Action::Write(v)
+            }
+            "cas" if self.allow_cas => {
+                let (from, to) = cas_args(&op.input)?;
+                let (from, to) = (self.values.intern(from), self.values.intern(to));
+                self.note_write(to);
+                Action::Cas { from, to }
+            }
+            f => return Err(unknown_f(self.kind(), f)),
+        };
+        Ok(Some(Prepared { action, required }))
+    }
+
+    #[inline]
+    fn step(&mut self, state: u64, action: Action) -> Option<u64> {
+        match action {
+            Action::Read(v) => (state == u64::from(v)).then_some(state),
+            Action::Write(v) => Some(u64::from(v)),
+            Action::Cas { from, to } => (state == u64::from(from)).then_some(u64::from(to)),
+            Action::CasFail { from } => (state != u64::from(from)).then_some(state),
+            Action::Append(_) | Action::Add(_) => None,
+        }
+    }
+
+    fn show_state(&self, state: u64) -> String {
+        if state == INIT {
+            "absent (null)".to_owned()
+        } else {
+            self.values.text(state as u32).to_owned()
+        }
+    }
+
+    fn show_action(&self, action: Action) -> String {
+        let t = |v: u32| self.values.text(v).to_owned();
+        match action {
+            Action::Read(v) => format!("read {}", t(v)),
+            Action::Write(v) => format!("write {}", t(v)),
+            Action::Cas { from, to } => format!("cas {}→{}", t(from), t(to)),
+            Action::CasFail { from } => format!("cas from {} refused", t(from)),
+            Action::Append(v) => format!("append {}", t(v)),
+            Action::Add(v) => format!("add {}", t(v)),
+        }
+    }
+
+    fn unique_writes(&self) -> bool {
+        self.unique
+    }
+
+    fn register_like(&self) -> bool {
+        true
+    }
+}
+
+fn cas_args(
+    v: &serde_json::Value,
+) -> Result<(&serde_json::Value, &serde_json::Value), PrepareError> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([from, to]) => Ok((from, to)),
+        _ => Err(bad(
+            "value",
+            format!("a cas value must be [expected, new], got {v}"),
+        )),
+    }
+}
+
+/// Hash-consed states: equal contents get equal ids, so comparing two states is one compare,
+/// and each transition is computed once and then looked up.
+#[derive(Debug)]
+struct Arena<T: std::hash::Hash + Eq + Clone> {
+    ids: HashMap<T, u32>,
+    items: Vec<T>,
+    transitions: HashMap<(u32, u32), u32>,
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Arena<T> {
+    fn new(empty: T) -> Self {
+        let mut a = Arena {
+            ids: HashMap::new(),
+            items: Vec::new(),
+            transitions: HashMap::new(),
+        };
+        a.intern(empty);
+        a
+    }
+
+    fn intern(&mut self, item: T) -> u32 {
+        if let Some(&id) = self.ids.get(&item) {
+            return id;
+        }
+        let id = u32::try_from(self.items.len()).expect("fewer than 2^32 distinct states per key");
+        self.items.push(item.clone());
+        self.ids.insert(item, id);
+        id
+    }
+
+    /// The state reached from `state` by piece `piece`, computing it with `f` the first time.
+    fn transition(&mut self, state: u32, piece: u32, f: impl FnOnce(&[T], &T) -> T) -> u32 {
+        if let Some(&to) = self.transitions.get(&(state, piece)) {
+            return to;
+        }
+        let next = f(&self.items, &self.items[state as usize]);
+        let to = self.intern(next);
+        self.transitions.insert((state, piece), to);
+        to
+    }
+}
+
+/// Porcupine's key-value model, one key at a time: the state is an interned string.
+#[derive(Debug)]
+pub struct StringKvModel {
+    strings: Arena<String>,
+}
+
+impl Default for StringKvModel {
+    fn default() -> Self {
+        StringKvModel {
+            strings: Arena::new(String::new()),
+        }
+    }
+}
+
+fn as_text(v: &serde_json::Value) -> Result<String, PrepareError> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(bad(
+            "value",
+            format!("the string-kv model needs string values, got {other}"),
+        )),
+    }
+}
+
+impl Model for StringKvModel {
+    fn prepare(&mut self, op: &Op) -> Result<Option<Prepared>, PrepareError> {
+        let required = match op.kind {
+            EventType::Ok => true,
+            EventType::Info | EventType::Invoke => false,
+            EventType::Fail => {
+                if !ModelKind::StringKv.verbs().contains(&op.f.as_str()) {
+                    return Err(unknown_f(ModelKind::StringKv, &op.f));
+                }
+                return Ok(None);
+            }
+        };
+        let action = match op.f.as_str() {
+            "get" | "read" => {
+                if !required {
+                    return Ok(None);
+                }
+                Action::Read(self.strings.intern(as_text(&op.output).map_err(in_result)?))
+            }
+            "put" | "write" => Action::Write(self.strings.intern(as_text(&op.input)?)),
+            "append" => Action::Append(self.strings.intern(as_text(&op.input)?)),
+            f => return Err(unknown_f(ModelKind::StringKv, f)),
+        };
+        Ok(Some(Prepared { action, required }))
+    }
+
+    #[inline]
+    fn step(&mut self, state: u64, action: Action) -> Option<u64> {
+        match action {
+            Action::Read(v) => (state == u64::from(v)).then_some(state),
+            Action::Write(v) => Some(u64::from(v)),
+            Action::Append(piece) => Some(u64::from(self.strings.transition(
+                state as u32,
+                piece,
+                |all, s| {
+                    let piece_text = &all[piece as usize];
+                    let mut n = String::with_capacity(s.len() + piece_text.len());
+                    n.push_str(s);
+                    n.push_str(piece_text);
+                    n
+                },
+            ))),
+            _ => None,
+        }
+    }
+
+    fn show_state(&self, state: u64) -> String {
+        format!("{:?}", self.strings.items[state as usize])
+    }
+
+    fn show_action(&self, action: Action) -> String {
+        let t = |v: u32| format!("{:?}", self.strings.items[v as usize]);
+        match action {
+            Action::Read(v) => format!("get {}", t(v)),
+            Action::Write(v) => format!("put {}", t(v)),
+            Action::Append(v) => format!("append {}", t(v)),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// A grow-only set: the state is an interned sorted list of element ids.
+#[derive(Debug)]
+pub struct SetModel {
+    elements: ValueTable,
+    sets: Arena<Vec<u32>>,
+}
+
+impl Default for SetModel {
+    fn default() -> Self {
+        SetModel {
+            elements: ValueTable::new(),
+            sets: Arena::new(Vec::new()),
+        }
+    }
+}
+
+impl Model for SetModel {
+    fn prepare(&mut self, op: &Op) -> Result<Option<Prepared>, PrepareError> {
+        let required = match op.kind {
+            EventType::Ok => true,
+            EventType::Info | EventType::Invoke => false,
+            EventType::Fail => {
+                if !ModelKind::Set.verbs().contains(&op.f.as_str()) {
+                    return Err(unknown_f(ModelKind::Set, &op.f));
+                }
+                return Ok(None);
+            }
+        };
+        let action = match op.f.as_str() {
+            "add" => Action::Add(self.elements.intern(&op.input)),
+            "read" => {
+                if !required {
+                    return Ok(None);
+                }
+                let items = match &op.output {
+                    serde_json::Value::Array(items) => items,
+                    serde_json::Value::Null => &Vec::new(),
+                    other => {
+                        return Err(in_result(bad(
+                            "value",
+                            format!("a set read must return a list of elements, got {other}"),
+                        )))
+                    }
+                };
+                let mut ids: Vec<u32> = items.iter().map(|e| self.elements.intern(e)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Action::Read(self.sets.intern(ids))
+            }
+            f => return Err(unknown_f(ModelKind::Set, f)),
+        };
+        Ok(Some(Prepared { action, required }))
+    }
+
+    #[inline]
+    fn step(&mut self, state: u64, action: Action) -> Option<u64> {
+        match action {
+            Action::Read(v) => (state == u64::from(v)).then_some(state),
+            Action::Add(e) => Some(u64::from(self.sets.transition(state as u32, e, |_, s| {
+                let mut n = s.clone();
+                if let Err(at) = n.binary_search(&e) {
+                    n.insert(at, e);
+                }
+                n
+            }))),
+            _ => None,
+        }
+    }
+
+    fn show_state(&self, state: u64) -> String {
+        let items: Vec<&str> = self.sets.items[state as usize]
+            .iter()
+            .map(|&e| self.elements.text(e))
+            .collect();
+        format!("{{{}}}", items.join(", "))
+    }
+
+    fn show_action(&self, action: Action) -> String {
+        match action {
+            Action::Add(e) => format!("add {}", self.elements.text(e)),
+            Action::Read(s) => format!("read {}", self.show_state(u64::from(s))),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// A fresh model instance of the given kind, for one key.
+pub fn new_model(kind: ModelKind) -> AnyModel {
+    match kind {
+        ModelKind::Register => AnyModel::Register(RegisterModel::new(false)),
+        ModelKind::CasRegister => AnyModel::Register(RegisterModel::new(true)),
+        ModelKind::StringKv => AnyModel::StringKv(StringKvModel::default()),
+        ModelKind::Set => AnyModel::Set(SetModel::default()),
+    }
+}
+
+/// A model of any kind, dispatched by `match` so the search's inner loop stays monomorphic
+/// per variant and free of virtual calls.
+#[derive(Debug)]
+pub enum AnyModel {
+    Register(RegisterModel),
+    StringKv(StringKvModel),
+    Set(SetModel),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $m:ident => $e:expr) => {
+        match $self {
+            AnyModel::Register($m) => $e,
+            AnyModel::StringKv($m) => $e,
+            AnyModel::Set($m) => $e,
+        }
+    };
+}
+
+impl Model for AnyModel {
+    fn prepare(&mut self, op: &Op) -> Result<Option<Prepared>, PrepareError> {
+        dispatch!(self, m => m.prepare(op))
+    }
+    #[inline]
+    fn step(&mut self, state: u64, action: Action) -> Option<u64> {
+        dispatch!(self, m => m.step(state, action))
+    }
+    fn show_state(&self, state: u64) -> String {
+        dispatch!(self, m => m.show_state(state))
+    }
+    fn show_action(&self, action: Action) -> String {
+        dispatch!(self, m => m.show_action(action))
+    }
+    fn unique_writes(&self) -> bool {
+        dispatch!(self, m => m.unique_writes())
+    }
+    fn register_like(&self) -> bool {
+        dispatch!(self, m => m.register_like())
+    }
+}

@@ -1,0 +1,544 @@
+//! Witnesses for linearizability (shared/DESIGN.md section 7): what a person needs to see
+//! the bug. The longest linearizable prefix (as Porcupine shows), the operation that cannot be
+//! placed after it and what each candidate would have done, the smallest set of operations that
+//! cannot be linearized together, and every order of that set with the state it reaches.
+
+use crate::model::{Model, INIT};
+use crate::search::{search, Budget, Deepest, KeyOp, Outcome};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// An operation as a witness shows it. `op` is the index in `Paired::ops`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpView {
+    pub op: usize,
+    pub process: u64,
+    /// "read 3", "cas 1→2", "write 4 (indeterminate)".
+    pub action: String,
+    /// `ok`, `fail` or `info`.
+    pub kind: String,
+    /// `index` of the invocation event and of the completion event, if any.
+    pub invoke_index: u64,
+    pub complete_index: Option<u64>,
+    /// `time` (ns) of the invocation and completion events.
+    pub invoke_time: u64,
+    pub complete_time: Option<u64>,
+    /// Line of the invocation in the history file.
+    pub line: usize,
+}
+
+/// What one candidate would have done at the point where the search got stuck.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub op: usize,
+    /// The state it would lead to, or `None` if its recorded result is impossible there.
+    pub reaches: Option<String>,
+    /// One sentence.
+    pub note: String,
+}
+
+/// One order of the window's operations, applied from the initial state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OrderAttempt {
+    /// Operations applied successfully, each with the state after it.
+    pub steps: Vec<(usize, String)>,
+    /// The operation that could not be applied next, with the state it met.
+    pub fails_at: Option<(usize, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinWitness {
+    /// The longest linearizable prefix found, in linearization order (ops indices), if it was
+    /// computed within the budget.
+    pub prefix: Option<Vec<usize>>,
+    /// The state after the prefix.
+    pub prefix_state: Option<String>,
+    /// The operation that had to come next but could not be placed.
+    pub stuck: Option<usize>,
+    pub candidates: Vec<Candidate>,
+    /// A set of operations that cannot be linearized together (ops indices, invocation order).
+    pub window: Vec<usize>,
+    /// Whether no operation can be removed from `window` with the rest still failing.
+    pub window_minimal: bool,
+    /// Each real-time-respecting order of the window and how far it gets.
+    pub orders: Vec<OrderAttempt>,
+    /// Orders not listed (the list is capped).
+    pub orders_omitted: usize,
+    /// The graph path's one-sentence reason, when it found the anomaly.
+    pub reason: Option<String>,
+    /// Every operation mentioned above.
+    pub ops: Vec<OpView>,
+    /// The witness in plain sentences.
+    pub explanation: Vec<String>,
+}
+
+const MAX_ORDERS: usize = 12;
+const MAX_ORDER_NODES: usize = 20_000;
+const MAX_WINDOW_FOR_MINIMISING: usize = 400;
+
+/// Builds a witness for a key whose operations `ops` are not linearizable.
+///
+/// `deepest` is the search's deepest point, if the search ran; `suspects` a set of operations
+/// (indices into `ops`) known to fail together, from the graph path. `view` renders operations.
+pub fn explain<M: Model>(
+    model: &mut M,
+    ops: &[KeyOp],
+    deepest: Option<&Deepest>,
+    suspects: Option<&[u32]>,
+    reason: Option<String>,
+    budget: Duration,
+    view: &dyn Fn(&M, &KeyOp) -> OpView,
+) -> LinWitness {
+    let started = Instant::now();
+    let deadline = started + budget;
+    let mut w = LinWitness {
+        prefix: None,
+        prefix_state: None,
+        stuck: None,
+        candidates: Vec::new(),
+        window: Vec::new(),
+        window_minimal: false,
+        orders: Vec::new(),
+        orders_omitted: 0,
+        reason,
+        ops: Vec::new(),
+        explanation: Vec::new(),
+    };
+    let mut mentioned: Vec<u32> = Vec::new();
+
+    // The deepest point: from the caller, or a budgeted search of our own.
+    let own;
+    let deepest = match deepest {
+        Some(d) => Some(d),
+        None => {
+            let b = Budget {
+                deadline: Some(started + budget / 2),
+                memo_bytes: 256 << 20,
+            };
+            own = search(model, ops, &b).0;
+            match &own {
+                Outcome::NotLinearizable(d) => Some(d),
+                _ => None,
+            }
+        }
+    };
+    if let Some(d) = deepest.filter(|d| (d.stuck as usize) < ops.len()) {
+        w.prefix = Some(d.prefix.iter().map(|&i| ops[i as usize].id).collect());
+        w.prefix_state = Some(model.show_state(d.state));
+        w.stuck = Some(ops[d.stuck as usize].id);
+        mentioned.extend(d.prefix.iter().copied());
+        let mut done = vec![false; ops.len()];
+        for &i in &d.prefix {
+            done[i as usize] = true;
+        }
+        let limit = ops[d.stuck as usize].ret;
+        for (i, op) in ops.iter().enumerate() {
+            if done[i] || op.call >= limit {
+                continue;
+            }
+            let reaches = model.step(d.state, op.prepared.action);
+            let note = match reaches {
+                Some(s) if s == d.state => format!(
+                    "{} fits here and leaves the state at {}",
+                    model.show_action(op.prepared.action),
+                    model.show_state(s)
+                ),
+                Some(s) => format!(
+                    "{} would change the state to {}, but then the rest cannot be linearized",
+                    model.show_action(op.prepared.action),
+                    model.show_state(s)
+                ),
+                None => format!(
+                    "{} is impossible here: the state is {}",
+                    model.show_action(op.prepared.action),
+                    model.show_state(d.state)
+                ),
+            };
+            w.candidates.push(Candidate {
+                op: op.id,
+                reaches: reaches.map(|s| model.show_state(s)),
+                note,
+            });
+            mentioned.push(i as u32);
+        }
+    }
+
+    // The window: start from the suspects (or the stuck operation), grow by distance in time
+    // until the set fails on its own, then drop what is not needed.
+    let fails = |model: &mut M, set: &[u32]| -> Option<bool> {
+        let sub: Vec<KeyOp> = set.iter().map(|&i| ops[i as usize]).collect();
+        let b = Budget {
+            deadline: Some(deadline),
+            memo_bytes: 64 << 20,
+        };
+        match search(model, &sub, &b).0 {
+            Outcome::NotLinearizable(_) => Some(true),
+            Outcome::Linearizable(_) => Some(false),
+            Outcome::Unknown(_) => None,
+        }
+    };
+    let seed: Vec<u32> = match (suspects, deepest) {
+        (Some(s), _) => s.to_vec(),
+        (None, Some(d)) if (d.stuck as usize) < ops.len() => vec![d.stuck],
+        _ => Vec::new(),
+    };
+    if !seed.is_empty() {
+        let writers = writers_of(model, ops);
+        let mut window = close_under_reads(ops, &writers, seed.clone());
+        let ok = match fails(model, &window) {
+            Some(true) => true,
+            Some(false) => {
+                let lo = seed
+                    .iter()
+                    .map(|&i| ops[i as usize].call)
+                    .min()
+                    .unwrap_or(0);
+                let hi = seed.iter().map(|&i| ops[i as usize].ret).max().unwrap_or(0);
+                let mut by_distance: Vec<u32> = (0..ops.len() as u32).collect();
+                by_distance.sort_by_key(|&i| {
+                    let op = &ops[i as usize];
+                    let gap = if op.ret < lo {
+                        lo - op.ret
+                    } else if op.call > hi {
+                        op.call - hi
+                    } else {
+                        0
+                    };
+                    (gap, op.call)
+                });
+                // Binary search for the shortest failing prefix of `by_distance`.
+                let (mut good, mut bad) = (0usize, by_distance.len());
+                let mut found = None;
+                while good + 1 < bad && Instant::now() < deadline {
+                    let mid = (good + bad) / 2;
+                    let mut set = seed.clone();
+                    set.extend_from_slice(&by_distance[..mid]);
+                    let set = close_under_reads(ops, &writers, set);
+                    match fails(model, &set) {
+                        Some(true) => {
+                            bad = mid;
+                            found = Some(set);
+                        }
+                        Some(false) => good = mid,
+                        None => break,
+                    }
+                }
+                if let Some(set) = found {
+                    window = set;
+                    true
+                } else if good + 1 >= bad {
+                    let mut set = seed.clone();
+                    set.extend_from_slice(&by_distance[..bad]);
+                    window = close_under_reads(ops, &writers, set);
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        };
+        if ok {
+            // Drop what is not needed, in chunks first (as in delta debugging), then one at a
+            // time, latest first, while the rest still fails on its own.
+            let mut minimal = window.len() <= MAX_WINDOW_FOR_MINIMISING;
+            let mut chunk = (window.len() / 2).max(1);
+            while minimal {
+                let mut end = window.len();
+                while end > 0 {
+                    if Instant::now() >= deadline {
+                        minimal = false;
+                        break;
+                    }
+                    let begin = end.saturating_sub(chunk);
+                    let gone = &window[begin..end];
+                    let rest: Vec<u32> = window[..begin]
+                        .iter()
+                        .chain(&window[end..])
+                        .copied()
+                        .collect();
+                    end = begin;
+                    if rest.is_empty()
+                        || !gone
+                            .iter()
+                            .all(|&g| removable_kind(model, ops[g as usize].prepared.action))
+                        || !closed(model, ops, &rest)
+                    {
+                        continue;
+                    }
+                    match fails(model, &rest) {
+                        Some(true) => window = rest,
+                        Some(false) => {}
+                        None => {
+                            minimal = false;
+                            break;
+                        }
+                    }
+                }
+                if chunk == 1 {
+                    break;
+                }
+                chunk /= 2;
+            }
+            w.window = window.iter().map(|&i| ops[i as usize].id).collect();
+            w.window_minimal = minimal;
+            mentioned.extend(window.iter().copied());
+            if window.len() <= 12 {
+                let (orders, omitted) = enumerate_orders(model, ops, &window);
+                w.orders = orders;
+                w.orders_omitted = omitted;
+            }
+        }
+    }
+
+    mentioned.sort_unstable();
+    mentioned.dedup();
+    let id_to_local: std::collections::HashMap<usize, u32> =
+        mentioned.iter().map(|&i| (ops[i as usize].id, i)).collect();
+    w.ops = mentioned
+        .iter()
+        .map(|&i| view(model, &ops[i as usize]))
+        .collect();
+    w.explanation = sentences(&w, &|id| {
+        id_to_local
+            .get(&id)
+            .map(|&i| describe_view(&view(model, &ops[i as usize])))
+            .unwrap_or_else(|| format!("operation #{id}"))
+    });
+    w
+}
+
+/// "process 3's cas 1→2 (ok, events 12–40)".
+pub fn describe_view(v: &OpView) -> String {
+    let span = match v.complete_index {
+        Some(c) => format!("events {}–{}", v.invoke_index, c),
+        None => format!("invoked at event {}, never completed", v.invoke_index),
+    };
+    format!(
+        "process {}'s {} ({}, {}, line {})",
+        v.process, v.action, v.kind, span, v.line
+    )
+}
+
+fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(reason) = &w.reason {
+        out.push(format!("{reason}."));
+    }
+    if let (Some(prefix), Some(state)) = (&w.prefix, &w.prefix_state) {
+        match prefix.last() {
+            Some(&last) => out.push(format!(
+                "The longest linearizable prefix has {} operations, ending with {}, and leaves the state at {state}.",
+                prefix.len(),
+                name(last)
+            )),
+            None => out.push(format!(
+                "Not even the first operation can be linearized; the state is {state}."
+            )),
+        }
+    } else {
+        out.push("The longest linearizable prefix was not computed within the budget.".to_owned());
+    }
+    if let Some(stuck) = w.stuck {
+        out.push(format!(
+            "Next, {} had to take effect (it completed before any other pending operation could be placed), but no order allows it.",
+            name(stuck)
+        ));
+        for c in &w.candidates {
+            out.push(format!("  Candidate {}: {}.", name(c.op), c.note));
+        }
+    }
+    if !w.window.is_empty() {
+        out.push(format!(
+            "{} {} operations cannot be linearized together{}:",
+            if w.window_minimal {
+                "These"
+            } else {
+                "These (not necessarily minimal)"
+            },
+            w.window.len(),
+            if w.window_minimal {
+                ", and removing any one of them makes the rest linearizable"
+            } else {
+                ""
+            }
+        ));
+        for &op in &w.window {
+            out.push(format!("  {}", name(op)));
+        }
+        for (n, o) in w.orders.iter().enumerate() {
+            let mut s = format!("  Order {}: ", n + 1);
+            let steps: Vec<String> = o
+                .steps
+                .iter()
+                .map(|(op, st)| format!("#{op} → {st}"))
+                .collect();
+            s.push_str(&steps.join(", "));
+            if let Some((op, st)) = &o.fails_at {
+                if !steps.is_empty() {
+                    s.push_str(", ");
+                }
+                s.push_str(&format!("then #{op} is impossible in state {st}"));
+            }
+            out.push(s);
+        }
+        if w.orders_omitted > 0 {
+            out.push(format!(
+                "  ({} more orders, all failing, not listed)",
+                w.orders_omitted
+            ));
+        }
+    }
+    out
+}
+
+/// Adds, for each read whose value no operation of the set writes, the write of that value
+/// invoked last before the read completed, so no read is left unexplained (it would "fail"
+/// for the wrong reason).
+fn close_under_reads(ops: &[KeyOp], writers: &Writers, mut set: Vec<u32>) -> Vec<u32> {
+    let mut have = vec![false; ops.len()];
+    for &i in &set {
+        have[i as usize] = true;
+    }
+    let mut k = 0;
+    while k < set.len() {
+        let i = set[k] as usize;
+        k += 1;
+        let Some(v) = ops[i].prepared.action.reads_value() else {
+            continue;
+        };
+        let candidates = writers.get(&v).map(Vec::as_slice).unwrap_or(&[]);
+        if candidates.iter().any(|&j| have[j as usize]) {
+            continue;
+        }
+        let nearest = candidates
+            .iter()
+            .copied()
+            .filter(|&j| ops[j as usize].call < ops[i].ret)
+            .max_by_key(|&j| ops[j as usize].call)
+            .or_else(|| candidates.first().copied());
+        if let Some(j) = nearest {
+            have[j as usize] = true;
+            set.push(j);
+        }
+    }
+    set.sort_by_key(|&i| ops[i as usize].call);
+    set
+}
+
+/// For register models: the operations that write each value. Empty for other models, whose
+/// reads are not tied to single writes.
+type Writers = hashbrown::HashMap<u32, Vec<u32>>;
+
+fn writers_of<M: Model>(model: &M, ops: &[KeyOp]) -> Writers {
+    let mut w = Writers::new();
+    if model.register_like() {
+        for (i, op) in ops.iter().enumerate() {
+            if let Some(v) = op.prepared.action.writes_value() {
+                w.entry(v).or_default().push(i as u32);
+            }
+        }
+    }
+    w
+}
+
+/// Observations may always leave a window; for registers so may writes (as long as the set
+/// stays `closed`); other models' writes stay, as their effect is not traceable to one read.
+fn removable_kind<M: Model>(model: &M, action: crate::model::Action) -> bool {
+    action.is_observation() || (model.register_like() && action.writes_value().is_some())
+}
+
+/// Every register read in `set` still has a write of its value in `set`.
+fn closed<M: Model>(model: &M, ops: &[KeyOp], set: &[u32]) -> bool {
+    if !model.register_like() {
+        return true;
+    }
+    let written: hashbrown::HashSet<u32> = set
+        .iter()
+        .filter_map(|&i| ops[i as usize].prepared.action.writes_value())
+        .collect();
+    set.iter()
+        .all(|&i| match ops[i as usize].prepared.action.reads_value() {
+            Some(v) => u64::from(v) == INIT || written.contains(&v),
+            None => true,
+        })
+}
+
+/// Every order of `window` that respects real time, applied from the initial state; each
+/// attempt stops at the first operation that cannot be applied. Indeterminate operations that
+/// cannot be applied are skipped (they may never have happened).
+fn enumerate_orders<M: Model>(
+    model: &mut M,
+    ops: &[KeyOp],
+    window: &[u32],
+) -> (Vec<OrderAttempt>, usize) {
+    let mut out = Vec::new();
+    let mut omitted = 0usize;
+    let mut nodes = 0usize;
+    let mut placed = vec![false; window.len()];
+    let mut steps: Vec<(usize, String)> = Vec::new();
+    #[allow(clippy::too_many_arguments)]
+    fn go<M: Model>(
+        model: &mut M,
+        ops: &[KeyOp],
+        window: &[u32],
+        placed: &mut Vec<bool>,
+        state: u64,
+        steps: &mut Vec<(usize, String)>,
+        out: &mut Vec<OrderAttempt>,
+        omitted: &mut usize,
+        nodes: &mut usize,
+    ) {
+        *nodes += 1;
+        if *nodes > MAX_ORDER_NODES {
+            return;
+        }
+        let pending: Vec<usize> = (0..window.len()).filter(|&k| !placed[k]).collect();
+        if pending.is_empty() {
+            return; // a full order succeeded: cannot happen for a failing window
+        }
+        let earliest_ret = pending
+            .iter()
+            .filter(|&&k| ops[window[k] as usize].prepared.required)
+            .map(|&k| ops[window[k] as usize].ret)
+            .min()
+            .unwrap_or(u64::MAX);
+        for &k in &pending {
+            let op = &ops[window[k] as usize];
+            if op.call > earliest_ret {
+                continue; // something pending completed before this began
+            }
+            match model.step(state, op.prepared.action) {
+                Some(ns) => {
+                    placed[k] = true;
+                    steps.push((op.id, model.show_state(ns)));
+                    go(model, ops, window, placed, ns, steps, out, omitted, nodes);
+                    steps.pop();
+                    placed[k] = false;
+                }
+                None if !op.prepared.required => {}
+                None => {
+                    if out.len() < MAX_ORDERS {
+                        out.push(OrderAttempt {
+                            steps: steps.clone(),
+                            fails_at: Some((op.id, model.show_state(state))),
+                        });
+                    } else {
+                        *omitted += 1;
+                    }
+                }
+            }
+        }
+    }
+    go(
+        model,
+        ops,
+        window,
+        &mut placed,
+        INIT,
+        &mut steps,
+        &mut out,
+        &mut omitted,
+        &mut nodes,
+    );
+    (out, omitted)
+}

@@ -1,0 +1,727 @@
+//! The streaming JSON Lines reader and writer for `history.jsonl` (shared/DESIGN.md section 2).
+//!
+//! The reader holds one line at a time. Each line is parsed to a JSON value first and its fields
+//! are then checked one by one, so every error names the file, the line and the field. A run that
+//! was killed while writing leaves a truncated last line: that line is skipped with a warning,
+//! and the prefix before it is checked as usual.
+
+use crate::{Event, EventType, History, HistoryError, Process, Warning};
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// No event is anywhere near this long; a longer line is a corrupt file, not an event.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// After this many "time goes backwards" warnings the rest are only counted.
+const MAX_TIME_WARNINGS: usize = 10;
+
+/// The fields of an event, in the order DESIGN.md lists them.
+pub const FIELDS: [&str; 9] = [
+    "index", "time", "process", "type", "f", "key", "value", "node", "error",
+];
+
+/// Watches event times and warns when they go backwards (the harness's clock is monotonic, so
+/// that means the events were reordered or come from another clock).
+#[derive(Debug, Default)]
+pub(crate) struct TimeOrder {
+    last: Option<(u64, usize)>,
+    reported: usize,
+    unreported: usize,
+}
+
+impl TimeOrder {
+    pub(crate) fn observe(&mut self, file: &Path, time: u64, line: usize, out: &mut Vec<Warning>) {
+        if let Some((prev, prev_line)) = self.last {
+            if time < prev {
+                if self.reported < MAX_TIME_WARNINGS {
+                    self.reported += 1;
+                    out.push(Warning {
+                        file: file.to_path_buf(),
+                        line,
+                        message: format!(
+                            "time goes backwards: {time} ns here, after {prev} ns on line \
+                             {prev_line}"
+                        ),
+                    });
+                } else {
+                    self.unreported += 1;
+                }
+            }
+        }
+        self.last = Some((time, line));
+    }
+
+    pub(crate) fn finish(&mut self, file: &Path, out: &mut Vec<Warning>) {
+        if self.unreported > 0 {
+            out.push(Warning {
+                file: file.to_path_buf(),
+                line: 0,
+                message: format!(
+                    "time goes backwards on {} more lines (not listed)",
+                    self.unreported
+                ),
+            });
+            self.unreported = 0;
+        }
+    }
+}
+
+pub(crate) fn truncated_warning(file: &Path, line: usize) -> Warning {
+    Warning {
+        file: file.to_path_buf(),
+        line,
+        message: format!(
+            "line {line} is truncated (the run was probably killed while writing it); skipped"
+        ),
+    }
+}
+
+/// Streams events from JSON Lines text, yielding each event with its 1-based line.
+///
+/// Blank lines are skipped. After the first error the iterator ends. Warnings (a truncated last
+/// line, time going backwards) are collected and read with [`JsonlReader::take_warnings`].
+pub struct JsonlReader<R: BufRead> {
+    reader: R,
+    file: PathBuf,
+    buf: Vec<u8>,
+    line: usize,
+    next_index: u64,
+    time_order: TimeOrder,
+    warnings: Vec<Warning>,
+    done: bool,
+}
+
+impl<R: BufRead> JsonlReader<R> {
+    /// `file` names the source in errors and warnings.
+    pub fn new(reader: R, file: impl Into<PathBuf>) -> Self {
+        JsonlReader {
+            reader,
+            file: file.into(),
+            buf: Vec::new(),
+            line: 0,
+            next_index: 0,
+            time_order: TimeOrder::default(),
+            warnings: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The warnings met so far.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Takes the warnings met so far.
+    pub fn take_warnings(&mut self) -> Vec<Warning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn fail(
+        &mut self,
+        line: usize,
+        field: Option<&str>,
+        msg: String,
+    ) -> Option<<Self as Iterator>::Item> {
+        self.done = true;
+        Some(Err(HistoryError::new(&self.file, line, field, msg)))
+    }
+
+    fn end(&mut self) -> Option<<Self as Iterator>::Item> {
+        self.done = true;
+        self.time_order.finish(&self.file, &mut self.warnings);
+        None
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlReader<R> {
+    type Item = Result<(Event, usize), HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            self.buf.clear();
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let n = match (&mut self.reader)
+                .take(limit)
+                .read_until(b'\n', &mut self.buf)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    let line = self.line + 1;
+                    return self.fail(line, None, format!("cannot read the file: {e}"));
+                }
+            };
+            if n == 0 {
+                return self.end();
+            }
+            self.line += 1;
+            let line = self.line;
+            let terminated = self.buf.last() == Some(&b'\n');
+            if !terminated && self.buf.len() > MAX_LINE_BYTES {
+                return self.fail(
+                    line,
+                    None,
+                    format!("the line is longer than {MAX_LINE_BYTES} bytes; is this a history?"),
+                );
+            }
+            // Only a last line can lack its newline: read_until stops early only at the end.
+            let last_unterminated = !terminated;
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(t) => t.trim(),
+                Err(_) if last_unterminated => {
+                    self.warnings.push(truncated_warning(&self.file, line));
+                    return self.end();
+                }
+                Err(e) => {
+                    let what = if self.buf.contains(&0) {
+                        "contains NUL bytes: this looks like a binary file, not a history"
+                    } else {
+                        "is not valid UTF-8 text"
+                    };
+                    return self.fail(
+                        line,
+                        None,
+                        format!(
+                            "the line {what} (bad byte at column {})",
+                            e.valid_up_to() + 1
+                        ),
+                    );
+                }
+            };
+            if text.is_empty() {
+                continue;
+            }
+            let value: Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(_) if last_unterminated => {
+                    self.warnings.push(truncated_warning(&self.file, line));
+                    return self.end();
+                }
+                Err(e) => {
+                    return self.fail(
+                        line,
+                        None,
+                        format!(
+                            "not valid JSON at column {}: {}",
+                            e.column(),
+                            without_position(&e)
+                        ),
+                    )
+                }
+            };
+            match event_from_json(value, &self.file, line, self.next_index) {
+                Ok(ev) => {
+                    self.next_index += 1;
+                    self.time_order
+                        .observe(&self.file, ev.time, line, &mut self.warnings);
+                    return Some(Ok((ev, line)));
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// serde_json's message without its " at line 1 column 30" (the column is reported apart).
+fn without_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// A JSON value for messages, cut to 60 characters.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+/// Checks one parsed line and builds its event; `expected_index` is its position in the file.
+pub fn event_from_json(
+    value: Value,
+    file: &Path,
+    line: usize,
+    expected_index: u64,
+) -> Result<Event, HistoryError> {
+    let err = |field: &str, msg: String| HistoryError::new(file, line, Some(field), msg);
+    let mut m: Map<String, Value> = match value {
+        Value::Object(m) => m,
+        other => {
+            return Err(HistoryError::new(
+                file,
+                line,
+                None,
+                format!(
+                    "expected a JSON object (one event per line), got {}",
+                    short(&other)
+                ),
+            ))
+        }
+    };
+    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(err(
+            k,
+            format!("unknown field; an event has only {}", FIELDS.join(", ")),
+        ));
+    }
+    let mut required = |field: &str| {
+        m.remove(field).ok_or_else(|| {
+            err(
+                field,
+                "missing; every event needs index, time, process, type and f".into(),
+            )
+        })
+    };
+    let index = required("index")?;
+    let time = required("time")?;
+    let process = required("process")?;
+    let kind = required("type")?;
+    let f = required("f")?;
+
+    let index = index.as_u64().ok_or_else(|| {
+        err(
+            "index",
+            format!("expected a non-negative integer, got {}", short(&index)),
+        )
+    })?;
+    if index != expected_index {
+        return Err(err(
+            "index",
+            format!(
+                "is {index} but this is event {expected_index} of the file (counting from 0); \
+                 index must be 0, 1, 2, … in file order"
+            ),
+        ));
+    }
+    let time = time.as_u64().ok_or_else(|| {
+        err(
+            "time",
+            format!(
+                "expected nanoseconds as a non-negative integer, got {}",
+                short(&time)
+            ),
+        )
+    })?;
+    let process = match &process {
+        Value::Number(n) if n.as_u64().is_some() => {
+            Process::Client(n.as_u64().expect("checked in the guard"))
+        }
+        Value::String(s) if s == "nemesis" => Process::Nemesis,
+        other => {
+            return Err(err(
+                "process",
+                format!(
+                    "expected a non-negative integer or \"nemesis\", got {}",
+                    short(other)
+                ),
+            ))
+        }
+    };
+    let kind = match kind.as_str() {
+        Some("invoke") => EventType::Invoke,
+        Some("ok") => EventType::Ok,
+        Some("fail") => EventType::Fail,
+        Some("info") => EventType::Info,
+        _ => {
+            return Err(err(
+                "type",
+                format!(
+                    "expected one of \"invoke\" \"ok\" \"fail\" \"info\", got {}",
+                    short(&kind)
+                ),
+            ))
+        }
+    };
+    let f = match f {
+        Value::String(s) if !s.is_empty() => s,
+        other => {
+            return Err(err(
+                "f",
+                format!("expected a non-empty string, got {}", short(&other)),
+            ))
+        }
+    };
+    let key = match m.remove("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Some(other) => {
+            return Err(err(
+                "key",
+                format!("expected a string (or an integer), got {}", short(&other)),
+            ))
+        }
+    };
+    let node = match m.remove("node") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(err(
+                "node",
+                format!("expected a string, got {}", short(&other)),
+            ))
+        }
+    };
+    let error = match m.remove("error") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v),
+    };
+    Ok(Event {
+        index,
+        time,
+        process,
+        kind,
+        f,
+        key,
+        value: m.remove("value").unwrap_or(Value::Null),
+        node,
+        error,
+    })
+}
+
+/// Reads a whole history from JSON Lines text.
+pub fn read_jsonl_from<R: BufRead>(reader: R, file: &Path) -> Result<History, HistoryError> {
+    let mut history = History::new(file);
+    let mut events = JsonlReader::new(reader, file);
+    for item in &mut events {
+        let (event, line) = item?;
+        history.push(event, line);
+    }
+    history.warnings = events.take_warnings();
+    if history.events.is_empty() {
+        let message = if history.warnings.is_empty() {
+            "the file is empty: no events"
+        } else {
+            "the file is empty: no events (its only line is truncated)"
+        };
+        return Err(HistoryError::new(file, 0, None, message));
+    }
+    Ok(history)
+}
+
+/// Reads `history.jsonl` line by line.
+pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
+    let f = File::open(path)
+        .map_err(|e| HistoryError::new(path, 0, None, format!("cannot open the file: {e}")))?;
+    read_jsonl_from(BufReader::new(f), path)
+}
+
+/// Writes events as JSON Lines, one compact line each.
+///
+/// Each event goes to the underlying writer in a single `write_all` of the whole line, so an
+/// unbuffered file that is killed mid-run holds whole lines and at most one cut last line,
+/// which the reader skips with a warning.
+pub struct JsonlWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(out: W) -> Self {
+        JsonlWriter {
+            out,
+            buf: Vec::with_capacity(256),
+        }
+    }
+
+    /// Appends one event as one line.
+    pub fn write(&mut self, event: &Event) -> io::Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, event)?;
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// The underlying writer (not flushed: call [`JsonlWriter::flush`] first if it buffers).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SAMPLE: &str = concat!(
+        r#"{"index":0,"time":1843211,"process":3,"type":"invoke","f":"cas","key":"k7","value":[4,9],"node":"n2"}"#,
+        "\n",
+        r#"{"index":1,"time":9921034,"process":3,"type":"fail","f":"cas","key":"k7","value":[4,9],"error":"precondition"}"#,
+        "\n",
+        r#"{"index":2,"time":10000007,"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n4","n5"]}}"#,
+        "\n",
+    );
+
+    fn read(text: &str) -> Result<History, HistoryError> {
+        read_jsonl_from(text.as_bytes(), Path::new("h.jsonl"))
+    }
+
+    fn line(index: u64, rest: &str) -> String {
+        format!(r#"{{"index":{index},"time":{index},{rest}}}"#)
+    }
+
+    #[test]
+    fn reads_the_design_sample() {
+        let h = read(SAMPLE).unwrap();
+        assert_eq!(h.events.len(), 3);
+        assert_eq!(h.lines, vec![1, 2, 3]);
+        assert!(h.warnings.is_empty(), "{:?}", h.warnings);
+        let e = &h.events[0];
+        assert_eq!(e.process, Process::Client(3));
+        assert_eq!(e.kind, EventType::Invoke);
+        assert_eq!(e.key.as_deref(), Some("k7"));
+        assert_eq!(e.value, json!([4, 9]));
+        assert_eq!(e.node.as_deref(), Some("n2"));
+        assert_eq!(h.events[1].error, Some(json!("precondition")));
+        assert_eq!(h.events[2].process, Process::Nemesis);
+        assert_eq!(h.events[2].value, json!({"n1": ["n4", "n5"]}));
+        crate::pair(&h).unwrap();
+    }
+
+    #[test]
+    fn writer_round_trips() {
+        let h = read(SAMPLE).unwrap();
+        let mut w = JsonlWriter::new(Vec::new());
+        for e in &h.events {
+            w.write(e).unwrap();
+        }
+        w.flush().unwrap();
+        let bytes = w.into_inner();
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.ends_with('\n'));
+        let back = read(&text).unwrap();
+        assert_eq!(back.events, h.events);
+        // Compact, and the absent optional fields stay absent.
+        assert!(!text.contains(": "));
+        assert!(!text.lines().nth(2).unwrap().contains("\"key\""));
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_and_lines_stay_true() {
+        let text = format!(
+            "\n{}\n   \n{}\n",
+            line(0, r#""process":1,"type":"invoke","f":"read""#),
+            line(1, r#""process":1,"type":"ok","f":"read","value":3"#)
+        );
+        let h = read(&text).unwrap();
+        assert_eq!(h.lines, vec![2, 4]);
+        assert_eq!(h.events[1].value, json!(3));
+    }
+
+    #[test]
+    fn integer_key_becomes_its_decimal_string() {
+        let h = read(&line(
+            0,
+            r#""process":1,"type":"invoke","f":"read","key":17"#,
+        ))
+        .unwrap();
+        assert_eq!(h.events[0].key.as_deref(), Some("17"));
+    }
+
+    #[test]
+    fn missing_type_names_line_and_field() {
+        let text = format!(
+            "{}\n{}\n",
+            line(0, r#""process":1,"type":"invoke","f":"read""#),
+            line(1, r#""process":1,"f":"read""#)
+        );
+        let e = read(&text).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (2, Some("type")));
+        assert!(
+            e.to_string()
+                .starts_with("h.jsonl:2: field `type`: missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_process_names_the_field() {
+        for bad in [r#"-1"#, r#""client""#, "1.5", "null"] {
+            let text = line(0, &format!(r#""process":{bad},"type":"invoke","f":"read""#));
+            let e = read(&text).unwrap_err();
+            assert_eq!(
+                (e.line, e.field.as_deref()),
+                (1, Some("process")),
+                "{bad}: {e}"
+            );
+            assert!(
+                e.message.contains("non-negative integer or \"nemesis\""),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_type_and_empty_f_name_their_fields() {
+        let e = read(&line(0, r#""process":1,"type":"done","f":"read""#)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("type"));
+        assert!(e.message.contains(r#"got "done""#), "{e}");
+        let e = read(&line(0, r#""process":1,"type":"ok","f":"""#)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("f"));
+        let e = read(&line(0, r#""process":1,"type":"ok","f":"r","key":[1]"#)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("key"));
+        let e = read(&line(0, r#""process":1,"type":"ok","f":"r","node":3"#)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("node"));
+        let e = read(r#"{"index":0,"time":-5,"process":1,"type":"ok","f":"r"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("time"));
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = read(&line(
+            0,
+            r#""process":1,"type":"invoke","f":"read","foo":1"#,
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (1, Some("foo")));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn index_must_count_from_zero_in_file_order() {
+        let text = format!(
+            "{}\n{}\n",
+            line(0, r#""process":1,"type":"invoke","f":"read""#),
+            line(5, r#""process":1,"type":"ok","f":"read""#)
+        );
+        let e = read(&text).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (2, Some("index")));
+        assert!(e.message.contains("is 5 but this is event 1"), "{e}");
+    }
+
+    #[test]
+    fn garbage_in_the_middle_is_an_error() {
+        let text = format!(
+            "{}\ngarbage !!\n{}\n",
+            line(0, r#""process":1,"type":"invoke","f":"read""#),
+            line(1, r#""process":1,"type":"ok","f":"read""#)
+        );
+        let e = read(&text).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (2, None));
+        assert!(e.message.contains("not valid JSON at column 1"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_last_line_with_its_newline_is_an_error_not_a_truncation() {
+        let text = format!(
+            "{}\n{{\"index\":1,\"ti\n",
+            line(0, r#""process":1,"type":"invoke","f":"read""#)
+        );
+        let e = read(&text).unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn truncated_last_line_is_a_warning_and_the_prefix_is_kept() {
+        let text = format!(
+            "{}\n{}\n{{\"index\":2,\"time\":2,\"proc",
+            line(0, r#""process":1,"type":"invoke","f":"read""#),
+            line(1, r#""process":1,"type":"ok","f":"read","value":null"#)
+        );
+        let h = read(&text).unwrap();
+        assert_eq!(h.events.len(), 2);
+        assert_eq!(h.warnings.len(), 1);
+        assert_eq!(h.warnings[0].line, 3);
+        assert!(
+            h.warnings[0].message.contains("line 3 is truncated"),
+            "{:?}",
+            h.warnings
+        );
+        // Cut inside a multi-byte character: still a truncation, not an encoding error.
+        let mut bytes = format!(
+            "{}\n{{\"index\":1,\"time\":1,\"f\":\"é",
+            line(0, r#""process":1,"type":"invoke","f":"read""#)
+        )
+        .into_bytes();
+        bytes.pop();
+        let h = read_jsonl_from(&bytes[..], Path::new("h.jsonl")).unwrap();
+        assert_eq!((h.events.len(), h.warnings.len()), (1, 1));
+    }
+
+    #[test]
+    fn last_line_without_newline_that_parses_is_kept() {
+        let h = read(&line(0, r#""process":1,"type":"invoke","f":"read""#)).unwrap();
+        assert_eq!(h.events.len(), 1);
+        assert!(h.warnings.is_empty());
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        for text in ["", "\n\n  \n"] {
+            let e = read(text).unwrap_err();
+            assert_eq!(e.line, 0);
+            assert!(e.message.contains("is empty: no events"), "{e}");
+        }
+    }
+
+    #[test]
+    fn time_going_backwards_is_a_warning() {
+        let text = concat!(
+            r#"{"index":0,"time":50,"process":1,"type":"invoke","f":"read"}"#,
+            "\n",
+            r#"{"index":1,"time":40,"process":1,"type":"ok","f":"read"}"#,
+            "\n"
+        );
+        let h = read(text).unwrap();
+        assert_eq!(h.events.len(), 2);
+        assert_eq!(h.warnings.len(), 1);
+        assert_eq!(h.warnings[0].line, 2);
+        assert!(h.warnings[0].message.contains("time goes backwards"));
+    }
+
+    #[test]
+    fn many_backward_times_are_summarised() {
+        let mut text = String::new();
+        for i in 0..30u64 {
+            let t = 1000 - i;
+            text.push_str(&format!(
+                "{{\"index\":{i},\"time\":{t},\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"x\"}}\n"
+            ));
+        }
+        let h = read(&text).unwrap();
+        assert_eq!(h.warnings.len(), MAX_TIME_WARNINGS + 1);
+        assert!(h.warnings.last().unwrap().message.contains("19 more lines"));
+    }
+
+    #[test]
+    fn non_utf8_line_is_an_error() {
+        let mut bytes = line(0, r#""process":1,"type":"invoke","f":"read""#).into_bytes();
+        bytes.extend_from_slice(b"\n\xff\xfe\n");
+        let e = read_jsonl_from(&bytes[..], Path::new("h.jsonl")).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_line_zero_with_the_os_message() {
+        let e = read_jsonl(Path::new("/nonexistent/dir/h.jsonl")).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.message.contains("cannot open"), "{e}");
+        assert!(e.message.to_lowercase().contains("no such file"), "{e}");
+    }
+
+    #[test]
+    fn reader_streams_events_with_their_lines() {
+        let mut r = JsonlReader::new(SAMPLE.as_bytes(), "h.jsonl");
+        let (e, l) = r.next().unwrap().unwrap();
+        assert_eq!((e.index, l), (0, 1));
+        assert_eq!(r.by_ref().count(), 2);
+        assert!(r.next().is_none());
+    }
+}

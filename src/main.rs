@@ -1,0 +1,47 @@
+//! `harness`: the command line. Glue over the `history` and `checkers` crates.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod check;
+mod units;
+
+/// Test distributed systems the way Jepsen does, on one machine.
+///
+/// Exit status: 0 every check passed; 1 an anomaly was found; 2 bad usage or unreadable input;
+/// 3 a checker could not decide within its budget; 4 the harness itself failed.
+#[derive(Parser, Debug)]
+#[command(name = "harness", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Check(check::CheckArgs),
+}
+
+/// Exit codes of shared/DESIGN.md section 6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    Valid = 0,
+    Anomaly = 1,
+    BadInput = 2,
+    Unknown = 3,
+    Failure = 4,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Check(args) => check::run(args),
+    };
+    match exit {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("harness: {e:#}");
+            ExitCode::from(Exit::Failure as u8)
+        }
+    }
+}
