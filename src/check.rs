@@ -45,7 +45,7 @@ pub struct CheckArgs {
     /// One line per file and per key, without witnesses.
     #[arg(long)]
     brief: bool,
-    /// Give up (verdict unknown, exit 3) on keys not decided within this time, for each file.
+    /// Give up on a key (verdict unknown, exit 3) that is not decided within this time.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     time_limit: Option<Duration>,
     /// Memory the search may use for its memo tables, per file (e.g. 512MiB, 2GiB).

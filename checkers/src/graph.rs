@@ -334,7 +334,14 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
     let refusals: Vec<u32> = (0..ops.len() as u32)
         .filter(|&i| matches!(ops[i as usize].prepared.action, Action::CasFail { .. }))
         .collect();
-    if refusals.is_empty() {
+    // Blind appends (string-kv): happened, but their result was never observed.
+    let blind: Vec<u32> = (0..ops.len() as u32)
+        .filter(|&i| {
+            let op = &ops[i as usize];
+            op.prepared.required && matches!(op.prepared.action, Action::Append(_))
+        })
+        .collect();
+    if refusals.is_empty() && blind.is_empty() {
         return GraphOutcome::Valid;
     }
     let versions: Vec<usize> = order
@@ -344,6 +351,7 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
     // Linearization points as (position, tiebreak): strictly inside (call, ret).
     let mut start: Vec<(T, u32)> = vec![(0, 0); segs.len()];
     let mut prev: (T, u32) = (0, 0);
+    let mut ends: Vec<(T, u32)> = Vec::with_capacity(versions.len());
     let bump = |p: (T, u32)| (p.0, p.1 + 1);
     for &s in &versions {
         let seg = &segs[s];
@@ -370,7 +378,30 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
             }
             end = end.max(p);
         }
+        ends.push(end);
         prev = end;
+    }
+    // Where nothing observes the state: just before a plain write, and after the last version.
+    let mut quiet: Vec<((T, u32), (T, u32))> = Vec::new();
+    for (k, &s) in versions.iter().enumerate() {
+        let is_plain_write = segs[s]
+            .writer
+            .is_some_and(|w| matches!(ops[w as usize].prepared.action, Action::Write(_)));
+        if k > 0 && is_plain_write {
+            quiet.push((ends[k - 1], start[s]));
+        }
+    }
+    quiet.push((prev, (T::MAX, u32::MAX)));
+    for &i in &blind {
+        let op = &ops[i as usize];
+        let (call, ret) = ((call_t(op), 0), (ret_t(op), 0));
+        let fits = quiet.iter().any(|&(z0, z1)| z0.max(call) < z1.min(ret));
+        if !fits {
+            return GraphOutcome::Undecided(format!(
+                "{} is never observed and does not fit where nothing observes it",
+                describe(i)
+            ));
+        }
     }
     let mut next_start: Vec<Option<(T, u32)>> = vec![None; segs.len()];
     for pair in versions.windows(2) {

@@ -13,6 +13,8 @@ pub mod linear;
 pub mod model;
 pub mod oracle;
 pub mod search;
+pub mod strings;
+pub mod synth;
 pub mod witness;
 
 pub use linear::{check, Options, Report, Strategy, Verdict};

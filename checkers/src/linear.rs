@@ -6,6 +6,7 @@
 use crate::graph::{self, GraphOutcome};
 use crate::model::{new_model, AnyModel, Model, ModelKind};
 use crate::search::{self, Budget, KeyOp, Outcome};
+use crate::strings::{self, StringView};
 use crate::witness::{describe_view, explain, LinWitness, OpView};
 use crate::CheckError;
 use history::{History, Paired};
@@ -28,7 +29,7 @@ pub enum Strategy {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub model: ModelKind,
-    /// Wall-clock limit for the whole check; keys not decided by then are `Unknown`.
+    /// Time limit per key; a key not decided within it is `Unknown`.
     pub time_limit: Option<Duration>,
     /// Memory the checker may use for its memo tables, shared by the keys checked at once.
     pub memory_limit_bytes: usize,
@@ -122,7 +123,6 @@ impl Report {
 /// Checks a validated history for linearizability, key by key.
 pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Report, CheckError> {
     let started = Instant::now();
-    let deadline = opts.time_limit.map(|t| started + t);
     let mut by_key: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     for (i, op) in paired.ops.iter().enumerate() {
         by_key.entry(op.key.as_deref()).or_default().push(i);
@@ -134,7 +134,7 @@ pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Repor
     let memo_bytes = (opts.memory_limit_bytes / threads).max(1 << 20);
     let results: Vec<Result<KeyResult, CheckError>> = groups
         .par_iter()
-        .map(|(key, ids)| check_key(history, paired, *key, ids, opts, deadline, memo_bytes))
+        .map(|(key, ids)| check_key(history, paired, *key, ids, opts, memo_bytes))
         .collect();
     let mut keys = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
@@ -256,10 +256,10 @@ fn check_key(
     key: Option<&str>,
     ids: &[usize],
     opts: &Options,
-    deadline: Option<Instant>,
     memo_bytes: usize,
 ) -> Result<KeyResult, CheckError> {
     let started = Instant::now();
+    let deadline = opts.time_limit.map(|t| started + t);
     let mut model = new_model(opts.model);
     let kops = prepare(&mut model, history, paired, ids)?;
     let mut result = KeyResult {
@@ -283,12 +283,40 @@ fn check_key(
         None => opts.witness_time,
     };
 
-    if opts.strategy == Strategy::Auto && model.register_like() && model.unique_writes() {
+    // The register view the graph path decides, where it applies; and, for string-kv, what
+    // each read needs (for witnesses).
+    let mut needs = None;
+    let mut graph_input: Option<Result<Vec<KeyOp>, GraphOutcome>> = None;
+    {
+        let m = &model;
+        let describe = |i: u32| describe_view(&view(m, &kops[i as usize]));
+        match &model {
+            AnyModel::Register(r) if r.unique_writes() => graph_input = Some(Ok(kops.clone())),
+            AnyModel::StringKv(s) => {
+                let (v, n) = strings::register_view(s, &kops, &describe);
+                needs = n;
+                match v {
+                    StringView::Registers(ops) => graph_input = Some(Ok(ops)),
+                    StringView::Invalid { suspects, reason } => {
+                        graph_input = Some(Err(GraphOutcome::Invalid { suspects, reason }))
+                    }
+                    StringView::NotApplicable(why) => {
+                        result.note = Some(format!("graph path not applicable ({why})"))
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let (Strategy::Auto, Some(input)) = (opts.strategy, graph_input) {
         result.method = Method::Graph;
-        let outcome = {
-            let m = &model;
-            let describe = |i: u32| describe_view(&view(m, &kops[i as usize]));
-            graph::check_unique(&kops, &describe)
+        let outcome = match input {
+            Err(outcome) => outcome,
+            Ok(ops) => {
+                let m = &model;
+                let describe = |i: u32| describe_view(&view(m, &kops[i as usize]));
+                graph::check_unique(&ops, &describe)
+            }
         };
         match outcome {
             GraphOutcome::Valid => {
@@ -304,6 +332,7 @@ fn check_key(
                     None,
                     Some(&suspects),
                     Some(reason),
+                    needs.as_deref(),
                     witness_time(w0),
                     &view,
                 );
@@ -339,6 +368,7 @@ fn check_key(
                 Some(&deepest),
                 None,
                 None,
+                needs.as_deref(),
                 witness_time(w0),
                 &view,
             );

@@ -175,6 +175,12 @@ pub trait Model: Send {
     fn register_like(&self) -> bool {
         false
     }
+    /// For models whose only way back is a plain `Write` (string-kv appends only extend, set
+    /// adds only grow): whether `read` can still be observed from `state` using no `Write`.
+    /// `None` means the model makes no such promise.
+    fn reachable_without_write(&self, _state: u64, _read: Action) -> Option<bool> {
+        None
+    }
 }
 
 /// Why an operation cannot be checked against a model; names the field at fault.
@@ -458,6 +464,16 @@ fn as_text(v: &serde_json::Value) -> Result<String, PrepareError> {
     }
 }
 
+impl StringKvModel {
+    /// The text of an interned string (a state or a written piece).
+    pub fn text(&self, id: u32) -> &str {
+        self.strings
+            .items
+            .get(id as usize)
+            .map_or("", String::as_str)
+    }
+}
+
 impl Model for StringKvModel {
     fn prepare(&mut self, op: &Op) -> Result<Option<Prepared>, PrepareError> {
         let required = match op.kind {
@@ -506,6 +522,14 @@ impl Model for StringKvModel {
 
     fn show_state(&self, state: u64) -> String {
         format!("{:?}", self.strings.items[state as usize])
+    }
+
+    #[inline]
+    fn reachable_without_write(&self, state: u64, read: Action) -> Option<bool> {
+        match read {
+            Action::Read(v) => Some(self.text(v).starts_with(self.text(state as u32))),
+            _ => None,
+        }
     }
 
     fn show_action(&self, action: Action) -> String {
@@ -588,6 +612,16 @@ impl Model for SetModel {
         }
     }
 
+    #[inline]
+    fn reachable_without_write(&self, state: u64, read: Action) -> Option<bool> {
+        let Action::Read(v) = read else { return None };
+        let (have, want) = (
+            &self.sets.items[state as usize],
+            &self.sets.items[v as usize],
+        );
+        Some(have.len() <= want.len() && have.iter().all(|e| want.binary_search(e).is_ok()))
+    }
+
     fn show_state(&self, state: u64) -> String {
         let items: Vec<&str> = self.sets.items[state as usize]
             .iter()
@@ -653,5 +687,9 @@ impl Model for AnyModel {
     }
     fn register_like(&self) -> bool {
         dispatch!(self, m => m.register_like())
+    }
+    #[inline]
+    fn reachable_without_write(&self, state: u64, read: Action) -> Option<bool> {
+        dispatch!(self, m => m.reachable_without_write(state, read))
     }
 }

@@ -15,7 +15,7 @@
 //!   places it later can place it here instead (it is callable, so no pending operation
 //!   returned before its invocation, and it changes no state anywhere).
 
-use crate::model::{Model, Prepared, INIT};
+use crate::model::{Action, Model, Prepared, INIT};
 use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
@@ -199,6 +199,38 @@ pub fn search_from<M: Model>(
         tp
     };
     let mut linearized = vec![false; n];
+    // Lookahead for models that only move forward between plain writes (string-kv, set): a
+    // step is pointless if the next read that must happen can no longer be observed and no
+    // write that could reset the state may come before it.
+    let monotone = ops.iter().any(|o| {
+        model
+            .reachable_without_write(init, o.prepared.action)
+            .is_some()
+    });
+    // For each read: the plain writes invoked before it returned whose value it could extend.
+    let mut resets: Vec<Vec<u32>> = vec![Vec::new(); if monotone { n } else { 0 }];
+    if monotone {
+        let writes: Vec<u32> = (0..n as u32)
+            .filter(|&w| matches!(ops[w as usize].prepared.action, Action::Write(_)))
+            .collect();
+        for (g, op) in ops.iter().enumerate() {
+            if !matches!(op.prepared.action, Action::Read(_)) {
+                continue;
+            }
+            for &w in &writes {
+                let wo = &ops[w as usize];
+                if wo.call >= op.ret {
+                    break;
+                }
+                let Some(ws) = model.step(init, wo.prepared.action) else {
+                    continue;
+                };
+                if model.reachable_without_write(ws, op.prepared.action) != Some(false) {
+                    resets[g].push(w);
+                }
+            }
+        }
+    }
     let mut memo: hashbrown::HashSet<u128, Fold> =
         hashbrown::HashSet::with_capacity_and_hasher(1024.min(8 * n), Fold);
     let mut stack: Vec<Frame> = Vec::with_capacity(n);
@@ -253,7 +285,15 @@ pub fn search_from<M: Model>(
                 entry = next[e];
                 continue;
             }
-            if let Some(ns) = model.step(state, op.prepared.action) {
+            let mut next_state = model.step(state, op.prepared.action);
+            if let (true, Some(ns)) = (monotone, next_state) {
+                if ns != state
+                    && !still_observable(model, ops, &next, head, i, ns, &resets, &linearized)
+                {
+                    next_state = None;
+                }
+            }
+            if let Some(ns) = next_state {
                 let nh = hash ^ zob[i];
                 let key = nh ^ state_mix(ns);
                 let unchanged = op.prepared.action.is_observation();
@@ -330,6 +370,41 @@ pub fn search_from<M: Model>(
             }
         }
     }
+}
+
+/// Whether, after linearizing op `i` into state `ns`, the pending read that must be placed
+/// first (the earliest return) can still observe its value.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn still_observable<M: Model>(
+    model: &M,
+    ops: &[KeyOp],
+    next: &[u32],
+    head: usize,
+    i: usize,
+    ns: u64,
+    resets: &[Vec<u32>],
+    linearized: &[bool],
+) -> bool {
+    let mut e = next[head];
+    while e as usize != head && (e & 1 == 0 || (e / 2) as usize == i) {
+        e = next[e as usize];
+    }
+    if e as usize == head {
+        return true;
+    }
+    let g = &ops[(e / 2) as usize];
+    if !matches!(g.prepared.action, Action::Read(_)) {
+        return true;
+    }
+    let gi = (e / 2) as usize;
+    if model.reachable_without_write(ns, g.prepared.action) != Some(false) {
+        return true;
+    }
+    // A pending write that g could extend may still come first.
+    resets[gi]
+        .iter()
+        .any(|&w| w as usize != i && !linearized[w as usize])
 }
 
 fn first_return(next: &[u32], head: usize) -> u32 {

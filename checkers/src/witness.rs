@@ -86,6 +86,7 @@ pub fn explain<M: Model>(
     deepest: Option<&Deepest>,
     suspects: Option<&[u32]>,
     reason: Option<String>,
+    needs: Option<&[Vec<u32>]>,
     budget: Duration,
     view: &dyn Fn(&M, &KeyOp) -> OpView,
 ) -> LinWitness {
@@ -183,8 +184,8 @@ pub fn explain<M: Model>(
         _ => Vec::new(),
     };
     if !seed.is_empty() {
-        let writers = writers_of(model, ops);
-        let mut window = close_under_reads(ops, &writers, seed.clone());
+        let deps = Deps::new(model, ops, needs);
+        let mut window = deps.close(ops, seed.clone());
         let ok = match fails(model, &window) {
             Some(true) => true,
             Some(false) => {
@@ -213,7 +214,7 @@ pub fn explain<M: Model>(
                     let mid = (good + bad) / 2;
                     let mut set = seed.clone();
                     set.extend_from_slice(&by_distance[..mid]);
-                    let set = close_under_reads(ops, &writers, set);
+                    let set = deps.close(ops, set);
                     match fails(model, &set) {
                         Some(true) => {
                             bad = mid;
@@ -229,7 +230,7 @@ pub fn explain<M: Model>(
                 } else if good + 1 >= bad {
                     let mut set = seed.clone();
                     set.extend_from_slice(&by_distance[..bad]);
-                    window = close_under_reads(ops, &writers, set);
+                    window = deps.close(ops, set);
                     true
                 } else {
                     false
@@ -260,8 +261,8 @@ pub fn explain<M: Model>(
                     if rest.is_empty()
                         || !gone
                             .iter()
-                            .all(|&g| removable_kind(model, ops[g as usize].prepared.action))
-                        || !closed(model, ops, &rest)
+                            .all(|&g| deps.removable_kind(ops[g as usize].prepared.action))
+                        || !deps.closed(ops, &rest)
                     {
                         continue;
                     }
@@ -391,76 +392,109 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
     out
 }
 
-/// Adds, for each read whose value no operation of the set writes, the write of that value
-/// invoked last before the read completed, so no read is left unexplained (it would "fail"
-/// for the wrong reason).
-fn close_under_reads(ops: &[KeyOp], writers: &Writers, mut set: Vec<u32>) -> Vec<u32> {
-    let mut have = vec![false; ops.len()];
-    for &i in &set {
-        have[i as usize] = true;
-    }
-    let mut k = 0;
-    while k < set.len() {
-        let i = set[k] as usize;
-        k += 1;
-        let Some(v) = ops[i].prepared.action.reads_value() else {
-            continue;
-        };
-        let candidates = writers.get(&v).map(Vec::as_slice).unwrap_or(&[]);
-        if candidates.iter().any(|&j| have[j as usize]) {
-            continue;
-        }
-        let nearest = candidates
-            .iter()
-            .copied()
-            .filter(|&j| ops[j as usize].call < ops[i].ret)
-            .max_by_key(|&j| ops[j as usize].call)
-            .or_else(|| candidates.first().copied());
-        if let Some(j) = nearest {
-            have[j as usize] = true;
-            set.push(j);
-        }
-    }
-    set.sort_by_key(|&i| ops[i as usize].call);
-    set
+/// What a read needs in a window so it is not left unexplained (a read of a value nothing in
+/// the window wrote would "fail" for the wrong reason).
+enum Deps<'a> {
+    /// Registers: a read of `v` needs one write of `v` (the writers of each value).
+    Registers(hashbrown::HashMap<u32, Vec<u32>>),
+    /// Explicit: operation `i` needs all of `needs[i]` (string-kv gets need every piece).
+    All(&'a [Vec<u32>]),
+    /// Unknown: only observations may leave a window.
+    None,
 }
 
-/// For register models: the operations that write each value. Empty for other models, whose
-/// reads are not tied to single writes.
-type Writers = hashbrown::HashMap<u32, Vec<u32>>;
-
-fn writers_of<M: Model>(model: &M, ops: &[KeyOp]) -> Writers {
-    let mut w = Writers::new();
-    if model.register_like() {
+impl<'a> Deps<'a> {
+    fn new<M: Model>(model: &M, ops: &[KeyOp], needs: Option<&'a [Vec<u32>]>) -> Self {
+        if let Some(n) = needs {
+            return Deps::All(n);
+        }
+        if !model.register_like() {
+            return Deps::None;
+        }
+        let mut w: hashbrown::HashMap<u32, Vec<u32>> = hashbrown::HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             if let Some(v) = op.prepared.action.writes_value() {
                 w.entry(v).or_default().push(i as u32);
             }
         }
+        Deps::Registers(w)
     }
-    w
-}
 
-/// Observations may always leave a window; for registers so may writes (as long as the set
-/// stays `closed`); other models' writes stay, as their effect is not traceable to one read.
-fn removable_kind<M: Model>(model: &M, action: crate::model::Action) -> bool {
-    action.is_observation() || (model.register_like() && action.writes_value().is_some())
-}
-
-/// Every register read in `set` still has a write of its value in `set`.
-fn closed<M: Model>(model: &M, ops: &[KeyOp], set: &[u32]) -> bool {
-    if !model.register_like() {
-        return true;
+    /// Adds what the set's reads need: all needs, or for a register read whose value nothing
+    /// in the set writes, the write of it invoked last before the read completed.
+    fn close(&self, ops: &[KeyOp], mut set: Vec<u32>) -> Vec<u32> {
+        let mut have = vec![false; ops.len()];
+        for &i in &set {
+            have[i as usize] = true;
+        }
+        let mut k = 0;
+        while k < set.len() {
+            let i = set[k] as usize;
+            k += 1;
+            let add: Vec<u32> = match self {
+                Deps::All(needs) => needs[i].clone(),
+                Deps::Registers(writers) => {
+                    let Some(v) = ops[i].prepared.action.reads_value() else {
+                        continue;
+                    };
+                    let candidates = writers.get(&v).map(Vec::as_slice).unwrap_or(&[]);
+                    if candidates.iter().any(|&j| have[j as usize]) {
+                        continue;
+                    }
+                    candidates
+                        .iter()
+                        .copied()
+                        .filter(|&j| ops[j as usize].call < ops[i].ret)
+                        .max_by_key(|&j| ops[j as usize].call)
+                        .or_else(|| candidates.first().copied())
+                        .into_iter()
+                        .collect()
+                }
+                Deps::None => continue,
+            };
+            for j in add {
+                if !have[j as usize] {
+                    have[j as usize] = true;
+                    set.push(j);
+                }
+            }
+        }
+        set.sort_by_key(|&i| (ops[i as usize].call, i));
+        set.dedup();
+        set
     }
-    let written: hashbrown::HashSet<u32> = set
-        .iter()
-        .filter_map(|&i| ops[i as usize].prepared.action.writes_value())
-        .collect();
-    set.iter()
-        .all(|&i| match ops[i as usize].prepared.action.reads_value() {
-            Some(v) => u64::from(v) == INIT || written.contains(&v),
-            None => true,
-        })
+
+    /// Whether an operation of this kind may leave a window (if the rest stays `closed`).
+    fn removable_kind(&self, action: crate::model::Action) -> bool {
+        match self {
+            Deps::None => action.is_observation(),
+            Deps::Registers(_) => action.is_observation() || action.writes_value().is_some(),
+            Deps::All(_) => true,
+        }
+    }
+
+    /// Every read in `set` still has what it needs in `set`.
+    fn closed(&self, ops: &[KeyOp], set: &[u32]) -> bool {
+        match self {
+            Deps::None => true,
+            Deps::All(needs) => {
+                let have: hashbrown::HashSet<u32> = set.iter().copied().collect();
+                set.iter()
+                    .all(|&i| needs[i as usize].iter().all(|j| have.contains(j)))
+            }
+            Deps::Registers(_) => {
+                let written: hashbrown::HashSet<u32> = set
+                    .iter()
+                    .filter_map(|&i| ops[i as usize].prepared.action.writes_value())
+                    .collect();
+                set.iter()
+                    .all(|&i| match ops[i as usize].prepared.action.reads_value() {
+                        Some(v) => u64::from(v) == INIT || written.contains(&v),
+                        None => true,
+                    })
+            }
+        }
+    }
 }
 
 /// Every order of `window` that respects real time, applied from the initial state; each
