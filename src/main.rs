@@ -33,6 +33,15 @@ pub enum Exit {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when the reader of our output goes away (`harness check … | head`), as
+    // command-line tools do, instead of panicking on a broken pipe.
+    // SAFETY: restoring the default disposition of a signal installs no Rust handler.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Check(args) => check::run(args),

@@ -12,7 +12,7 @@
 //! witness. A verdict that differs from the expected one is marked WRONG.
 
 use checkers::synth::{generate_detailed, SynthConfig};
-use checkers::{check, ModelKind, Options, Report, Strategy};
+use checkers::{check, ModelKind, Options, Report, Strategy, Verdict};
 use history::{History, Paired};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -650,12 +650,37 @@ fn kv(case: &str, file: &str, limit: Duration) -> Vec<Row> {
         report.count("unknown")
     );
     rows.push(r);
+    rows.extend(key_rows(case, &report));
+    rows
+}
+
+/// Per-key detail: sums over keys, the slowest key, and why the graph path handed over.
+fn key_rows(case: &str, report: &Report) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let decide: u64 = report.keys.iter().map(|k| k.check_us).sum();
+    let witness: u64 = report.keys.iter().map(|k| k.witness_us).sum();
+    let mut r = Row::new(case, "  all keys, summed: decide + witness");
+    r.ours = format!(
+        "{} + {} witness",
+        fmt_dur(Duration::from_micros(decide)),
+        fmt_dur(Duration::from_micros(witness))
+    );
+    let memo: usize = report.keys.iter().map(|k| k.memo_bytes).sum();
+    let configs: u64 = report.keys.iter().map(|k| k.configurations).sum();
+    r.verdict = format!(
+        "report elapsed {}; {configs} configurations, memo {}",
+        fmt_dur(Duration::from_micros(report.elapsed_us)),
+        fmt_bytes(memo as u64)
+    );
+    rows.push(r);
     if let Some(k) = report.keys.iter().max_by_key(|k| k.check_us + k.witness_us) {
         let mut r = Row::new(
             case,
             format!(
-                "  slowest key {:?} ({} ops, {:?})",
-                k.key.as_deref().unwrap_or("-"),
+                "  slowest key {} ({} ops, {:?})",
+                k.key
+                    .as_deref()
+                    .map_or("-".to_owned(), |k| format!("{k:?}")),
                 k.ops,
                 k.method
             ),
@@ -665,15 +690,41 @@ fn kv(case: &str, file: &str, limit: Duration) -> Vec<Row> {
             fmt_dur(Duration::from_micros(k.check_us)),
             fmt_dur(Duration::from_micros(k.witness_us))
         );
+        let why = match &k.verdict {
+            Verdict::Unknown { reason } => format!(": {reason}"),
+            _ => String::new(),
+        };
         r.verdict = format!(
-            "{}, {} configurations, memo {}",
+            "{}{why}; {} configurations, memo {}",
             k.verdict.name(),
             k.configurations,
             fmt_bytes(k.memo_bytes as u64)
         );
         rows.push(r);
     }
+    let noted: Vec<&str> = report
+        .keys
+        .iter()
+        .filter_map(|k| k.note.as_deref())
+        .collect();
+    if let Some(first) = noted.first() {
+        let mut r = Row::new(
+            case,
+            format!("  graph path handed over on {} key(s)", noted.len()),
+        );
+        r.verdict = truncate(first, 160);
+        rows.push(r);
+    }
     rows
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_owned()
+    } else {
+        let cut: String = s.chars().take(max_chars).collect();
+        format!("{cut}…")
+    }
 }
 
 /// Generates, pairs and checks a synthetic history; rows for each stage.
@@ -748,18 +799,7 @@ fn synth_case(
         methods.join(", ")
     );
     rows.push(r);
-    let decide_max = report.keys.iter().map(|k| k.check_us).max().unwrap_or(0);
-    let witness_max = report.keys.iter().map(|k| k.witness_us).max().unwrap_or(0);
-    let mut r = Row::new(case, "  slowest key: decide / witness");
-    r.ours = format!(
-        "{} / {}",
-        fmt_dur(Duration::from_micros(decide_max)),
-        fmt_dur(Duration::from_micros(witness_max))
-    );
-    let memo: usize = report.keys.iter().map(|k| k.memo_bytes).sum();
-    let configs: u64 = report.keys.iter().map(|k| k.configurations).sum();
-    r.verdict = format!("{configs} configurations, memo {}", fmt_bytes(memo as u64));
-    rows.push(r);
+    rows.extend(key_rows(case, &report));
     rows
 }
 

@@ -206,8 +206,8 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
 
     // Chains, from their heads (segments no compare-and-set leads into).
     let mut chains: Vec<Vec<usize>> = Vec::new();
-    for head in 0..segs.len() {
-        if has_pred[head] {
+    for (head, &pred) in has_pred.iter().enumerate() {
+        if pred {
             continue;
         }
         let mut chain = Vec::new();
@@ -252,7 +252,7 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                     return GraphOutcome::Invalid {
                         suspects,
                         reason: format!(
-                            "{} completed before {} began, yet the compare-and-sets put the first's value after the second's",
+                            "{} completed before {} began, yet the chain of compare-and-sets (appends, for strings) between their values puts the first after the second",
                             op_or_init(segs[s].a_op, describe),
                             op_or_init(segs[u].b_op, describe)
                         ),

@@ -7,7 +7,7 @@ use crate::graph::{self, GraphOutcome};
 use crate::model::{new_model, AnyModel, Model, ModelKind};
 use crate::search::{self, Budget, KeyOp, Outcome};
 use crate::strings::{self, StringView};
-use crate::witness::{describe_view, explain, LinWitness, OpView};
+use crate::witness::{describe_view, explain, Clues, LinWitness, OpView};
 use crate::CheckError;
 use history::{History, Paired};
 use rayon::prelude::*;
@@ -147,7 +147,7 @@ pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Repor
     if let Some(first) = errors.into_iter().min_by_key(|e| e.line) {
         return Err(first);
     }
-    keys.sort_by(|a, b| natural_key(&a.key).cmp(&natural_key(&b.key)));
+    keys.sort_by_key(|k| natural_key(&k.key));
     let verdict = if keys
         .iter()
         .any(|k| matches!(k.verdict, Verdict::Invalid { .. }))
@@ -326,16 +326,13 @@ fn check_key(
             GraphOutcome::Invalid { suspects, reason } => {
                 result.check_us = started.elapsed().as_micros() as u64;
                 let w0 = Instant::now();
-                let w = explain(
-                    &mut model,
-                    &kops,
-                    None,
-                    Some(&suspects),
-                    Some(reason),
-                    needs.as_deref(),
-                    witness_time(w0),
-                    &view,
-                );
+                let clues = Clues {
+                    suspects: Some(&suspects),
+                    reason: Some(&reason),
+                    needs: needs.as_deref(),
+                    ..Clues::default()
+                };
+                let w = explain(&mut model, &kops, clues, witness_time(w0), &view);
                 result.witness_us = w0.elapsed().as_micros() as u64;
                 result.verdict = Verdict::Invalid {
                     witness: Box::new(w),
@@ -362,16 +359,12 @@ fn check_key(
         Outcome::Unknown(reason) => result.verdict = Verdict::Unknown { reason },
         Outcome::NotLinearizable(deepest) => {
             let w0 = Instant::now();
-            let w = explain(
-                &mut model,
-                &kops,
-                Some(&deepest),
-                None,
-                None,
-                needs.as_deref(),
-                witness_time(w0),
-                &view,
-            );
+            let clues = Clues {
+                deepest: Some(&deepest),
+                needs: needs.as_deref(),
+                ..Clues::default()
+            };
+            let w = explain(&mut model, &kops, clues, witness_time(w0), &view);
             result.witness_us = w0.elapsed().as_micros() as u64;
             result.verdict = Verdict::Invalid {
                 witness: Box::new(w),

@@ -438,17 +438,117 @@ impl<T: std::hash::Hash + Eq + Clone> Arena<T> {
     }
 }
 
-/// Porcupine's key-value model, one key at a time: the state is an interned string.
+/// Porcupine's key-value model, one key at a time.
+///
+/// Actions name interned texts (the strings written and read). States are never built as
+/// strings: a state is identified by a fingerprint of its content — two polynomial hashes
+/// modulo the Mersenne prime 2^61 − 1 and the length — so an append costs O(1) whatever the
+/// length of the value, and equal contents reached by different paths get the same state id.
+/// Two different contents share a fingerprint with probability about 2^-120 per pair.
 #[derive(Debug)]
 pub struct StringKvModel {
-    strings: Arena<String>,
+    texts: Vec<String>,
+    text_ids: HashMap<String, u32>,
+    /// For each text: its state id, and the fingerprints of its prefixes (filled for read
+    /// results, which the lookahead compares states against).
+    text_state: Vec<u32>,
+    prefixes: Vec<Vec<Fp>>,
+    /// States: fingerprint, and how to spell it (for witnesses).
+    states: Vec<(Fp, Spelling)>,
+    state_ids: HashMap<Fp, u32>,
+    transitions: HashMap<(u32, u32), u32>,
+}
+
+/// A content fingerprint: (hash mod p with base 1, hash mod p with base 2, length).
+type Fp = (u64, u64, u64);
+
+#[derive(Debug, Clone, Copy)]
+enum Spelling {
+    Text(u32),
+    Append(u32, u32),
+}
+
+const MERSENNE61: u64 = (1 << 61) - 1;
+const BASES: (u64, u64) = (
+    0x1F3D_5B79_A3C1_E5F1 % MERSENNE61,
+    0x2B6D_1A4F_9E37_C2D5 % MERSENNE61,
+);
+
+#[inline]
+fn mulmod(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    let r = (p & u128::from(MERSENNE61)) as u64 + (p >> 61) as u64;
+    let r = (r & MERSENNE61) + (r >> 61);
+    if r >= MERSENNE61 {
+        r - MERSENNE61
+    } else {
+        r
+    }
+}
+
+#[inline]
+fn addmod(a: u64, b: u64) -> u64 {
+    let r = a + b;
+    if r >= MERSENNE61 {
+        r - MERSENNE61
+    } else {
+        r
+    }
+}
+
+fn powmod(mut b: u64, mut e: u64) -> u64 {
+    let mut r = 1;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mulmod(r, b);
+        }
+        b = mulmod(b, b);
+        e >>= 1;
+    }
+    r
+}
+
+/// Fingerprint of `a` followed by `b`.
+#[inline]
+fn concat(a: Fp, b: Fp) -> Fp {
+    (
+        addmod(mulmod(a.0, powmod(BASES.0, b.2)), b.0),
+        addmod(mulmod(a.1, powmod(BASES.1, b.2)), b.1),
+        a.2 + b.2,
+    )
+}
+
+/// Fingerprints of every prefix of `text` (the empty one first).
+fn prefix_fingerprints(text: &str) -> Vec<Fp> {
+    let mut out = Vec::with_capacity(text.len() + 1);
+    let mut fp: Fp = (0, 0, 0);
+    out.push(fp);
+    for &byte in text.as_bytes() {
+        let c = u64::from(byte) + 1;
+        fp = (
+            addmod(mulmod(fp.0, BASES.0), c),
+            addmod(mulmod(fp.1, BASES.1), c),
+            fp.2 + 1,
+        );
+        out.push(fp);
+    }
+    out
 }
 
 impl Default for StringKvModel {
     fn default() -> Self {
-        StringKvModel {
-            strings: Arena::new(String::new()),
-        }
+        let mut m = StringKvModel {
+            texts: Vec::new(),
+            text_ids: HashMap::new(),
+            text_state: Vec::new(),
+            prefixes: Vec::new(),
+            states: Vec::new(),
+            state_ids: HashMap::new(),
+            transitions: HashMap::new(),
+        };
+        let empty = m.intern_text(String::new(), false);
+        debug_assert_eq!(u64::from(m.text_state[empty as usize]), INIT);
+        m
     }
 }
 
@@ -465,12 +565,53 @@ fn as_text(v: &serde_json::Value) -> Result<String, PrepareError> {
 }
 
 impl StringKvModel {
-    /// The text of an interned string (a state or a written piece).
+    /// The text of an interned string (a written piece or a read result).
     pub fn text(&self, id: u32) -> &str {
-        self.strings
-            .items
-            .get(id as usize)
-            .map_or("", String::as_str)
+        self.texts.get(id as usize).map_or("", String::as_str)
+    }
+
+    fn intern_state(&mut self, fp: Fp, spelling: Spelling) -> u32 {
+        if let Some(&id) = self.state_ids.get(&fp) {
+            return id;
+        }
+        let id = u32::try_from(self.states.len()).expect("fewer than 2^32 states per key");
+        self.states.push((fp, spelling));
+        self.state_ids.insert(fp, id);
+        id
+    }
+
+    fn intern_text(&mut self, text: String, keep_prefixes: bool) -> u32 {
+        let id = match self.text_ids.get(&text) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.texts.len()).expect("fewer than 2^32 texts per key");
+                let prefixes = prefix_fingerprints(&text);
+                let fp = *prefixes.last().expect("at least the empty prefix");
+                let state = self.intern_state(fp, Spelling::Text(id));
+                self.texts.push(text.clone());
+                self.text_ids.insert(text, id);
+                self.text_state.push(state);
+                self.prefixes.push(Vec::new());
+                if keep_prefixes {
+                    self.prefixes[id as usize] = prefixes;
+                }
+                return id;
+            }
+        };
+        if keep_prefixes && self.prefixes[id as usize].is_empty() {
+            self.prefixes[id as usize] = prefix_fingerprints(&self.texts[id as usize]);
+        }
+        id
+    }
+
+    fn spell(&self, state: u32, out: &mut String) {
+        match self.states[state as usize].1 {
+            Spelling::Text(t) => out.push_str(self.text(t)),
+            Spelling::Append(prev, piece) => {
+                self.spell(prev, out);
+                out.push_str(self.text(piece));
+            }
+        }
     }
 }
 
@@ -491,10 +632,10 @@ impl Model for StringKvModel {
                 if !required {
                     return Ok(None);
                 }
-                Action::Read(self.strings.intern(as_text(&op.output).map_err(in_result)?))
+                Action::Read(self.intern_text(as_text(&op.output).map_err(in_result)?, true))
             }
-            "put" | "write" => Action::Write(self.strings.intern(as_text(&op.input)?)),
-            "append" => Action::Append(self.strings.intern(as_text(&op.input)?)),
+            "put" | "write" => Action::Write(self.intern_text(as_text(&op.input)?, false)),
+            "append" => Action::Append(self.intern_text(as_text(&op.input)?, false)),
             f => return Err(unknown_f(ModelKind::StringKv, f)),
         };
         Ok(Some(Prepared { action, required }))
@@ -503,37 +644,41 @@ impl Model for StringKvModel {
     #[inline]
     fn step(&mut self, state: u64, action: Action) -> Option<u64> {
         match action {
-            Action::Read(v) => (state == u64::from(v)).then_some(state),
-            Action::Write(v) => Some(u64::from(v)),
-            Action::Append(piece) => Some(u64::from(self.strings.transition(
-                state as u32,
-                piece,
-                |all, s| {
-                    let piece_text = &all[piece as usize];
-                    let mut n = String::with_capacity(s.len() + piece_text.len());
-                    n.push_str(s);
-                    n.push_str(piece_text);
-                    n
-                },
-            ))),
+            Action::Read(v) => (state == u64::from(self.text_state[v as usize])).then_some(state),
+            Action::Write(v) => Some(u64::from(self.text_state[v as usize])),
+            Action::Append(piece) => {
+                let s = state as u32;
+                if let Some(&to) = self.transitions.get(&(s, piece)) {
+                    return Some(u64::from(to));
+                }
+                let fp = concat(
+                    self.states[s as usize].0,
+                    self.states[self.text_state[piece as usize] as usize].0,
+                );
+                let to = self.intern_state(fp, Spelling::Append(s, piece));
+                self.transitions.insert((s, piece), to);
+                Some(u64::from(to))
+            }
             _ => None,
         }
     }
 
     fn show_state(&self, state: u64) -> String {
-        format!("{:?}", self.strings.items[state as usize])
+        let mut s = String::new();
+        self.spell(state as u32, &mut s);
+        format!("{s:?}")
     }
 
     #[inline]
     fn reachable_without_write(&self, state: u64, read: Action) -> Option<bool> {
-        match read {
-            Action::Read(v) => Some(self.text(v).starts_with(self.text(state as u32))),
-            _ => None,
-        }
+        let Action::Read(v) = read else { return None };
+        let fp = self.states[state as usize].0;
+        let prefixes = &self.prefixes[v as usize];
+        Some(prefixes.get(fp.2 as usize) == Some(&fp))
     }
 
     fn show_action(&self, action: Action) -> String {
-        let t = |v: u32| format!("{:?}", self.strings.items[v as usize]);
+        let t = |v: u32| format!("{:?}", self.text(v));
         match action {
             Action::Read(v) => format!("get {}", t(v)),
             Action::Write(v) => format!("put {}", t(v)),

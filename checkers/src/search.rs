@@ -372,8 +372,8 @@ pub fn search_from<M: Model>(
     }
 }
 
-/// Whether, after linearizing op `i` into state `ns`, the pending read that must be placed
-/// first (the earliest return) can still observe its value.
+/// Whether, after linearizing op `i` into state `ns`, the pending reads can still observe
+/// their values.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn still_observable<M: Model>(
@@ -386,25 +386,31 @@ fn still_observable<M: Model>(
     resets: &[Vec<u32>],
     linearized: &[bool],
 ) -> bool {
+    // Every read already invoked (its call precedes the first pending return, up to and
+    // including that return's op) must still be observable, unless a write it could extend
+    // may come before it.
+    let blocked = |g: usize| {
+        let read = ops[g].prepared.action;
+        matches!(read, Action::Read(_))
+            && model.reachable_without_write(ns, read) == Some(false)
+            && !resets[g]
+                .iter()
+                .any(|&w| w as usize != i && !linearized[w as usize])
+    };
     let mut e = next[head];
-    while e as usize != head && (e & 1 == 0 || (e / 2) as usize == i) {
+    while e as usize != head {
+        let g = (e / 2) as usize;
+        if g != i {
+            if e & 1 == 1 {
+                return !blocked(g);
+            }
+            if blocked(g) {
+                return false;
+            }
+        }
         e = next[e as usize];
     }
-    if e as usize == head {
-        return true;
-    }
-    let g = &ops[(e / 2) as usize];
-    if !matches!(g.prepared.action, Action::Read(_)) {
-        return true;
-    }
-    let gi = (e / 2) as usize;
-    if model.reachable_without_write(ns, g.prepared.action) != Some(false) {
-        return true;
-    }
-    // A pending write that g could extend may still come first.
-    resets[gi]
-        .iter()
-        .any(|&w| w as usize != i && !linearized[w as usize])
+    true
 }
 
 fn first_return(next: &[u32], head: usize) -> u32 {

@@ -37,9 +37,10 @@ pub fn register_view(
     ops: &[KeyOp],
     describe: &dyn Fn(u32) -> String,
 ) -> (StringView, Option<Needs>) {
-    // Pieces: the strings written by put and append, each by one operation.
+    // Pieces: the strings written by put and append. A text written by several operations
+    // (a client repeating itself) is told apart per read, below.
     let mut piece_of_text: HashMap<&[u8], u32> = HashMap::new();
-    let mut writer_of_piece: HashMap<u32, u32> = HashMap::new();
+    let mut writers_of_text: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut lengths: Vec<usize> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let piece = match op.prepared.action {
@@ -47,31 +48,41 @@ pub fn register_view(
             _ => continue,
         };
         let text = model.text(piece).as_bytes();
-        if text.is_empty() || writer_of_piece.insert(piece, i as u32).is_some() {
+        if text.is_empty() {
             return (
                 StringView::NotApplicable(format!(
-                    "{} writes a string that is empty or written more than once",
+                    "{} writes the empty string",
                     describe(i as u32)
                 )),
                 None,
             );
         }
+        writers_of_text.entry(piece).or_default().push(i as u32);
         piece_of_text.insert(text, piece);
         lengths.push(text.len());
     }
     lengths.sort_unstable();
     lengths.dedup();
-    let is_put = |piece: u32| {
-        matches!(
-            ops[writer_of_piece[&piece] as usize].prepared.action,
-            Action::Write(_)
-        )
+    let is_put = |w: u32| matches!(ops[w as usize].prepared.action, Action::Write(_));
+    // Puts that certainly happened, by invocation, with the earliest completion from each on:
+    // "some put certainly took effect after `a` completed and before `b` began".
+    let puts: Vec<&KeyOp> = ops
+        .iter()
+        .filter(|o| o.prepared.required && matches!(o.prepared.action, Action::Write(_)))
+        .collect();
+    let mut min_ret_from: Vec<u64> = vec![u64::MAX; puts.len() + 1];
+    for k in (0..puts.len()).rev() {
+        min_ret_from[k] = min_ret_from[k + 1].min(puts[k].ret);
+    }
+    let reset_between = |a_ret: u64, b_call: u64| {
+        let first = puts.partition_point(|p| p.call <= a_ret);
+        min_ret_from[first] < b_call
     };
 
     // The trie of versions: node 0 is the empty string.
     let mut child: HashMap<(u32, u32), u32> = HashMap::new();
     let mut parent_of: Vec<u32> = vec![INIT as u32];
-    // piece -> (node ending in it, first get that showed it)
+    // writing operation -> (node ending in its piece, first get that showed it)
     let mut node_of_piece: HashMap<u32, (u32, u32)> = HashMap::new();
     let mut out: Vec<KeyOp> = ops.to_vec();
     let mut needs: Needs = vec![Vec::new(); ops.len()];
@@ -119,9 +130,65 @@ pub fn register_view(
                     None,
                 );
             };
-            let w = writer_of_piece[&piece];
+            // Which operation wrote this occurrence: it must have been invoked before the read
+            // returned, and no put may certainly lie between it and the read.
+            let writers = &writers_of_text[&piece];
+            let mut candidates = writers.iter().copied().filter(|&w| {
+                let wo = &ops[w as usize];
+                wo.call < op.ret && !reset_between(wo.ret, op.call)
+            });
+            let w = match (candidates.next(), candidates.next()) {
+                (Some(w), None) => w,
+                (None, _) => {
+                    // Every write of this text began after the read returned, or a put
+                    // certainly replaced the value in between.
+                    let mut suspects: Vec<u32> = writers.clone();
+                    suspects.extend(needs[i].iter().copied());
+                    suspects.push(i as u32);
+                    for &w in writers {
+                        let wo = &ops[w as usize];
+                        if let Some(p) =
+                            puts.iter().position(|p| p.call > wo.ret && p.ret < op.call)
+                        {
+                            let put_index = ops.iter().position(|o| std::ptr::eq(o, puts[p]));
+                            suspects.extend(put_index.map(|k| k as u32));
+                        }
+                    }
+                    suspects.sort_unstable();
+                    suspects.dedup();
+                    return (
+                        StringView::Invalid {
+                            suspects,
+                            reason: format!(
+                                "{} shows the text {:?}, but every write of it began after the read returned or was certainly overwritten by a put before the read began",
+                                describe(i as u32),
+                                model.text(piece)
+                            ),
+                        },
+                        None,
+                    );
+                }
+                (Some(_), Some(_)) => {
+                    return (
+                        StringView::NotApplicable(format!(
+                            "cannot tell which write {} shows at byte {pos}",
+                            describe(i as u32)
+                        )),
+                        None,
+                    )
+                }
+            };
+            if needs[i].contains(&w) {
+                return (
+                    StringView::NotApplicable(format!(
+                        "{} shows the same write twice",
+                        describe(i as u32)
+                    )),
+                    None,
+                );
+            }
             needs[i].push(w);
-            if is_put(piece) && pos != 0 {
+            if is_put(w) && pos != 0 {
                 return (
                     StringView::Invalid {
                         suspects: needs[i].clone().into_iter().chain([i as u32]).collect(),
@@ -134,8 +201,8 @@ pub fn register_view(
                     None,
                 );
             }
-            let next = node_for(node, piece, &mut parent_of);
-            match node_of_piece.get(&piece) {
+            let next = node_for(node, w, &mut parent_of);
+            match node_of_piece.get(&w) {
                 Some(&(n, first)) if n != next => {
                     let mut suspects = needs[first as usize].clone();
                     suspects.extend(needs[i].iter().copied());
@@ -157,7 +224,7 @@ pub fn register_view(
                 }
                 Some(_) => {}
                 None => {
-                    node_of_piece.insert(piece, (next, i as u32));
+                    node_of_piece.insert(w, (next, i as u32));
                 }
             }
             node = next;
@@ -167,11 +234,12 @@ pub fn register_view(
     }
     for (i, op) in ops.iter().enumerate() {
         match op.prepared.action {
-            Action::Write(p) => {
-                out[i].prepared.action = Action::Write(node_for(INIT as u32, p, &mut parent_of))
+            Action::Write(_) => {
+                out[i].prepared.action =
+                    Action::Write(node_for(INIT as u32, i as u32, &mut parent_of))
             }
-            Action::Append(p) => {
-                if let Some(&(node, _)) = node_of_piece.get(&p) {
+            Action::Append(_) => {
+                if let Some(&(node, _)) = node_of_piece.get(&(i as u32)) {
                     out[i].prepared.action = Action::Cas {
                         from: parent_of[node as usize],
                         to: node,

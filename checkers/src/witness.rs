@@ -73,23 +73,39 @@ pub struct LinWitness {
 }
 
 const MAX_ORDERS: usize = 12;
+const PREFIX_SEARCH_TIME: Duration = Duration::from_millis(100);
 const MAX_ORDER_NODES: usize = 20_000;
 const MAX_WINDOW_FOR_MINIMISING: usize = 400;
 
+/// What the deciding procedure already knows about a failing key.
+#[derive(Clone, Copy, Default)]
+pub struct Clues<'a> {
+    /// The search's deepest point, if the search ran.
+    pub deepest: Option<&'a Deepest>,
+    /// Operations (indices into the key's ops) known to fail together, from the graph path.
+    pub suspects: Option<&'a [u32]>,
+    /// The graph path's one-sentence reason.
+    pub reason: Option<&'a str>,
+    /// For string-kv: what each read needs (see `strings::Needs`).
+    pub needs: Option<&'a [Vec<u32>]>,
+}
+
 /// Builds a witness for a key whose operations `ops` are not linearizable.
 ///
-/// `deepest` is the search's deepest point, if the search ran; `suspects` a set of operations
-/// (indices into `ops`) known to fail together, from the graph path. `view` renders operations.
+/// `clues` says what the deciding procedure found; `view` renders operations.
 pub fn explain<M: Model>(
     model: &mut M,
     ops: &[KeyOp],
-    deepest: Option<&Deepest>,
-    suspects: Option<&[u32]>,
-    reason: Option<String>,
-    needs: Option<&[Vec<u32>]>,
+    clues: Clues<'_>,
     budget: Duration,
     view: &dyn Fn(&M, &KeyOp) -> OpView,
 ) -> LinWitness {
+    let Clues {
+        deepest,
+        suspects,
+        reason,
+        needs,
+    } = clues;
     let started = Instant::now();
     let deadline = started + budget;
     let mut w = LinWitness {
@@ -101,7 +117,7 @@ pub fn explain<M: Model>(
         window_minimal: false,
         orders: Vec::new(),
         orders_omitted: 0,
-        reason,
+        reason: reason.map(str::to_owned),
         ops: Vec::new(),
         explanation: Vec::new(),
     };
@@ -112,8 +128,10 @@ pub fn explain<M: Model>(
     let deepest = match deepest {
         Some(d) => Some(d),
         None => {
+            // The graph path decided without a search; the prefix is a bonus worth a short
+            // search, not the exponential one the graph path avoided.
             let b = Budget {
-                deadline: Some(started + budget / 2),
+                deadline: Some(started + (budget / 2).min(PREFIX_SEARCH_TIME)),
                 memo_bytes: 256 << 20,
             };
             own = search(model, ops, &b).0;
@@ -198,13 +216,7 @@ pub fn explain<M: Model>(
                 let mut by_distance: Vec<u32> = (0..ops.len() as u32).collect();
                 by_distance.sort_by_key(|&i| {
                     let op = &ops[i as usize];
-                    let gap = if op.ret < lo {
-                        lo - op.ret
-                    } else if op.call > hi {
-                        op.call - hi
-                    } else {
-                        0
-                    };
+                    let gap = lo.saturating_sub(op.ret).max(op.call.saturating_sub(hi));
                     (gap, op.call)
                 });
                 // Binary search for the shortest failing prefix of `by_distance`.
@@ -321,6 +333,12 @@ pub fn describe_view(v: &OpView) -> String {
 }
 
 fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
+    let short = |id: usize| {
+        w.ops.iter().find(|v| v.op == id).map_or_else(
+            || format!("#{id}"),
+            |v| format!("p{} {}", v.process, v.action),
+        )
+    };
     let mut out = Vec::new();
     if let Some(reason) = &w.reason {
         out.push(format!("{reason}."));
@@ -371,14 +389,14 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
             let steps: Vec<String> = o
                 .steps
                 .iter()
-                .map(|(op, st)| format!("#{op} → {st}"))
+                .map(|(op, st)| format!("{} → {st}", short(*op)))
                 .collect();
             s.push_str(&steps.join(", "));
             if let Some((op, st)) = &o.fails_at {
                 if !steps.is_empty() {
                     s.push_str(", ");
                 }
-                s.push_str(&format!("then #{op} is impossible in state {st}"));
+                s.push_str(&format!("then {} is impossible in state {st}", short(*op)));
             }
             out.push(s);
         }
@@ -483,15 +501,41 @@ impl<'a> Deps<'a> {
                     .all(|&i| needs[i as usize].iter().all(|j| have.contains(j)))
             }
             Deps::Registers(_) => {
-                let written: hashbrown::HashSet<u32> = set
-                    .iter()
-                    .filter_map(|&i| ops[i as usize].prepared.action.writes_value())
-                    .collect();
-                set.iter()
-                    .all(|&i| match ops[i as usize].prepared.action.reads_value() {
-                        Some(v) => u64::from(v) == INIT || written.contains(&v),
+                // Every value read must be grounded: written by a plain write, or by a
+                // compare-and-set from a grounded value, invoked before the read returned.
+                // (A `cas 3→3` alone does not explain a read of 3.)
+                let mut grounded: hashbrown::HashSet<u32> = hashbrown::HashSet::new();
+                grounded.insert(INIT as u32);
+                loop {
+                    let before = grounded.len();
+                    for &i in set {
+                        let a = ops[i as usize].prepared.action;
+                        if let Some(v) = a.writes_value() {
+                            if a.reads_value().is_none_or(|u| grounded.contains(&u)) {
+                                grounded.insert(v);
+                            }
+                        }
+                    }
+                    if grounded.len() == before {
+                        break;
+                    }
+                }
+                set.iter().all(|&i| {
+                    let r = &ops[i as usize];
+                    match r.prepared.action.reads_value() {
                         None => true,
-                    })
+                        Some(v) if u64::from(v) == INIT => true,
+                        Some(v) => {
+                            grounded.contains(&v)
+                                && set.iter().any(|&j| {
+                                    let w = &ops[j as usize];
+                                    j != i
+                                        && w.prepared.action.writes_value() == Some(v)
+                                        && w.call < r.ret
+                                })
+                        }
+                    }
+                })
             }
         }
     }
