@@ -5,8 +5,11 @@ use crate::Exit;
 use checkers::linear::{KeyResult, Method};
 use checkers::{ModelKind, Options, Report, Strategy, Verdict};
 use history::{Format, HistoryError};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Check recorded histories for linearizability, key by key.
@@ -260,14 +263,18 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
             },
         };
     r.model = Some(model);
+    let progress = KeyProgress::new(path, !args.json);
     let opts = Options {
         time_limit: args.time_limit,
         memory_limit_bytes: args.memory_limit,
         strategy: args.strategy,
+        progress: Some(progress.callback()),
         ..Options::new(model)
     };
     let t1 = Instant::now();
-    match checkers::check(&loaded.history, &paired, &opts) {
+    let checked = checkers::check(&loaded.history, &paired, &opts);
+    progress.clear();
+    match checked {
         Ok(report) => {
             r.check_us = t1.elapsed().as_micros() as u64;
             r.verdict = report.verdict;
@@ -276,6 +283,58 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => r.error = Some(e.to_string()),
     }
     r
+}
+
+/// A progress bar over the keys of one file, on stderr, shown only when stderr is a terminal
+/// and the check has already taken a moment (short checks print nothing extra).
+struct KeyProgress {
+    bar: Arc<OnceLock<ProgressBar>>,
+    started: Instant,
+    label: String,
+    enabled: bool,
+}
+
+impl KeyProgress {
+    fn new(path: &Path, wanted: bool) -> Self {
+        KeyProgress {
+            bar: Arc::new(OnceLock::new()),
+            started: Instant::now(),
+            label: path.display().to_string(),
+            enabled: wanted && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn callback(&self) -> checkers::linear::Progress {
+        let (bar, started, label, enabled) = (
+            self.bar.clone(),
+            self.started,
+            self.label.clone(),
+            self.enabled,
+        );
+        Arc::new(move |done, total| {
+            if !enabled || (bar.get().is_none() && started.elapsed() < Duration::from_millis(300)) {
+                return;
+            }
+            let b = bar.get_or_init(|| {
+                let b =
+                    ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+                b.set_style(
+                    ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} keys, {elapsed}")
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                );
+                b.set_message(label.clone());
+                b
+            });
+            b.set_position(done as u64);
+        })
+    }
+
+    fn clear(&self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
+        }
+    }
 }
 
 fn ms(us: u64) -> String {

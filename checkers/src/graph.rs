@@ -313,14 +313,51 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                 }
                 suspects.sort_unstable();
                 suspects.dedup();
-                let reason = format!(
-                    "{} completed before {} began, and {} completed before {} began: \
-                     each value would have to come before the other",
-                    op_or_init(segs[spans[c].a_seg].a_op, describe),
-                    op_or_init(segs[spans[d].b_seg].b_op, describe),
-                    op_or_init(segs[spans[d].a_seg].a_op, describe),
-                    op_or_init(segs[spans[c].b_seg].b_op, describe),
-                );
+                let edge = |x: usize, y: usize| match (
+                    segs[spans[x].a_seg].a_op,
+                    segs[spans[y].b_seg].b_op,
+                ) {
+                    (None, Some(b)) => format!(
+                        "the initial value comes before every write, yet {} observed a later value",
+                        describe(b)
+                    ),
+                    (Some(a), Some(b)) => {
+                        format!("{} completed before {} began", describe(a), describe(b))
+                    }
+                    (Some(a), None) => format!(
+                        "{} completed before the initial value was read",
+                        describe(a)
+                    ),
+                    (None, None) => "the initial value comes first".to_owned(),
+                };
+                // The initial value's own edge is implied; name the edge that breaks it.
+                let reason = if segs[spans[c].a_seg].a_op.is_none()
+                    || segs[spans[d].a_seg].a_op.is_none()
+                {
+                    let (init, other) = if segs[spans[c].a_seg].a_op.is_none() {
+                        (c, d)
+                    } else {
+                        (d, c)
+                    };
+                    let b = segs[spans[init].b_seg]
+                        .b_op
+                        .map_or_else(|| "a read".to_owned(), describe);
+                    let what = if segs[spans[init].b_seg].writer.is_none() {
+                        "the initial value, which no write can bring back"
+                    } else {
+                        "a value reached from the initial value by compare-and-sets alone, which must precede every other write"
+                    };
+                    format!(
+                        "{} completed before {b} began, yet that operation saw {what}",
+                        op_or_init(segs[spans[other].a_seg].a_op, describe),
+                    )
+                } else {
+                    format!(
+                        "{}, and {}: each value would have to come before the other",
+                        edge(c, d),
+                        edge(d, c)
+                    )
+                };
                 return GraphOutcome::Invalid { suspects, reason };
             }
         }
@@ -348,21 +385,118 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
         .iter()
         .flat_map(|&c| chains[c].iter().copied())
         .collect();
-    // Linearization points as (position, tiebreak): strictly inside (call, ret).
-    let mut start: Vec<(T, u32)> = vec![(0, 0); segs.len()];
-    let mut prev: (T, u32) = (0, 0);
-    let mut ends: Vec<(T, u32)> = Vec::with_capacity(versions.len());
+    // Fit them into the earliest linearization of this version order. A refusal of `a` that
+    // does not fit usually happened before `a` was written: delay `a`'s write past the
+    // refusal's invocation and try again. Likewise a blind append delays the next put.
+    // Delays only move points later, and every point is checked against its operation's
+    // completion, so whatever schedule results is a real linearization.
+    let mut delay: Vec<(T, u32)> = vec![(0, 0); segs.len()];
+    for _round in 0..MAX_ROUNDS {
+        let sched = match schedule(&versions, &segs, ops, &delay) {
+            Ok(s) => s,
+            Err(why) => return GraphOutcome::Undecided(why),
+        };
+        let mut changed = false;
+        for &i in &blind {
+            let op = &ops[i as usize];
+            let (call, ret) = ((call_t(op), 0), (ret_t(op), 0));
+            if sched
+                .quiet
+                .iter()
+                .any(|&(z0, z1)| z0.max(call) < z1.min(ret))
+            {
+                continue;
+            }
+            // The first put whose quiet zone opens before the append returns and whose write
+            // may still move past the append's invocation.
+            let movable = versions.iter().enumerate().find(|&(k, &s)| {
+                k > 0
+                    && sched.ends[k - 1] < ret
+                    && sched.start[s] <= call
+                    && segs[s].writer.is_some_and(|w| {
+                        let w = &ops[w as usize];
+                        matches!(w.prepared.action, Action::Write(_)) && call.0 + 1 < ret_t(w)
+                    })
+            });
+            match movable {
+                Some((_, &s)) if delay[s] < call => {
+                    delay[s] = call;
+                    changed = true;
+                }
+                _ => {
+                    return GraphOutcome::Undecided(format!(
+                        "{} is never observed and does not fit where nothing observes it",
+                        describe(i)
+                    ))
+                }
+            }
+        }
+        for &i in &refusals {
+            let op = &ops[i as usize];
+            let Action::CasFail { from } = op.prepared.action else {
+                unreachable!("filtered above")
+            };
+            let Some(&s) = seg_of.get(&from) else {
+                continue; // that value never exists, so the refusal always fits
+            };
+            let before = (call_t(op), 0) < sched.start[s];
+            let after = sched.next_start[s].is_some_and(|n| n.0 < ret_t(op));
+            if before || after {
+                continue;
+            }
+            let movable = segs[s]
+                .writer
+                .is_some_and(|w| call_t(op) + 1 < ret_t(&ops[w as usize]));
+            if movable && delay[s] < (call_t(op), 0) {
+                delay[s] = (call_t(op), 0);
+                changed = true;
+            } else {
+                return GraphOutcome::Undecided(format!(
+                    "{} does not fit the earliest linearization",
+                    describe(i)
+                ));
+            }
+        }
+        if !changed {
+            return GraphOutcome::Valid;
+        }
+    }
+    GraphOutcome::Undecided("refusals and blind appends did not settle".to_owned())
+}
+
+const MAX_ROUNDS: usize = 16;
+
+/// The earliest linearization points of a version order, given minimum start points.
+struct Schedule {
+    /// Start (writer point) of each segment.
+    start: Vec<(T, u32)>,
+    /// Start of the segment that follows each one, if any.
+    next_start: Vec<Option<(T, u32)>>,
+    /// Last point of each segment, in version order.
+    ends: Vec<(T, u32)>,
+    /// Intervals where nothing observes the state: before each plain write, and at the end.
+    quiet: Vec<((T, u32), (T, u32))>,
+}
+
+/// Points are (position, tiebreak), strictly inside each operation's (call, ret).
+fn schedule(
+    versions: &[usize],
+    segs: &[Segment],
+    ops: &[KeyOp],
+    delay: &[(T, u32)],
+) -> Result<Schedule, String> {
     let bump = |p: (T, u32)| (p.0, p.1 + 1);
-    for &s in &versions {
+    let mut start: Vec<(T, u32)> = vec![(0, 0); segs.len()];
+    let mut ends: Vec<(T, u32)> = Vec::with_capacity(versions.len());
+    let mut prev: (T, u32) = (0, 0);
+    for &s in versions {
         let seg = &segs[s];
         let w_point = match seg.writer {
             None => (0, 0),
             Some(w) => {
-                let p = bump(prev.max((call_t(&ops[w as usize]), 0)));
+                let p = bump(prev.max((call_t(&ops[w as usize]), 0)).max(delay[s]));
                 if p.0 >= ret_t(&ops[w as usize]) {
-                    return GraphOutcome::Undecided(
-                        "the earliest linearization does not fit the writes".to_owned(),
-                    );
+                    return Err("the earliest linearization does not fit the writes".to_owned());
                 }
                 p
             }
@@ -372,59 +506,33 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
         for &r in &seg.reads {
             let p = bump(w_point).max((call_t(&ops[r as usize]), 1));
             if p.0 >= ret_t(&ops[r as usize]) {
-                return GraphOutcome::Undecided(
-                    "the earliest linearization does not fit the reads".to_owned(),
-                );
+                return Err("the earliest linearization does not fit the reads".to_owned());
             }
             end = end.max(p);
         }
         ends.push(end);
         prev = end;
     }
-    // Where nothing observes the state: just before a plain write, and after the last version.
-    let mut quiet: Vec<((T, u32), (T, u32))> = Vec::new();
-    for (k, &s) in versions.iter().enumerate() {
-        let is_plain_write = segs[s]
-            .writer
-            .is_some_and(|w| matches!(ops[w as usize].prepared.action, Action::Write(_)));
-        if k > 0 && is_plain_write {
-            quiet.push((ends[k - 1], start[s]));
-        }
-    }
-    quiet.push((prev, (T::MAX, u32::MAX)));
-    for &i in &blind {
-        let op = &ops[i as usize];
-        let (call, ret) = ((call_t(op), 0), (ret_t(op), 0));
-        let fits = quiet.iter().any(|&(z0, z1)| z0.max(call) < z1.min(ret));
-        if !fits {
-            return GraphOutcome::Undecided(format!(
-                "{} is never observed and does not fit where nothing observes it",
-                describe(i)
-            ));
-        }
-    }
     let mut next_start: Vec<Option<(T, u32)>> = vec![None; segs.len()];
     for pair in versions.windows(2) {
         next_start[pair[0]] = Some(start[pair[1]]);
     }
-    for i in refusals {
-        let op = &ops[i as usize];
-        let Action::CasFail { from } = op.prepared.action else {
-            unreachable!("filtered above")
-        };
-        let Some(&s) = seg_of.get(&from) else {
-            continue; // that value never exists, so the refusal always fits
-        };
-        let before = (call_t(op), 0) < start[s];
-        let after = next_start[s].is_some_and(|n| n.0 < ret_t(op));
-        if !(before || after) {
-            return GraphOutcome::Undecided(format!(
-                "{} does not fit the earliest linearization",
-                describe(i)
-            ));
+    let mut quiet = Vec::new();
+    for (k, &s) in versions.iter().enumerate() {
+        let plain_write = segs[s]
+            .writer
+            .is_some_and(|w| matches!(ops[w as usize].prepared.action, Action::Write(_)));
+        if k > 0 && plain_write {
+            quiet.push((ends[k - 1], start[s]));
         }
     }
-    GraphOutcome::Valid
+    quiet.push((prev, (T::MAX, u32::MAX)));
+    Ok(Schedule {
+        start,
+        next_start,
+        ends,
+        quiet,
+    })
 }
 
 fn op_or_init(op: Option<u32>, describe: &dyn Fn(u32) -> String) -> String {

@@ -13,6 +13,7 @@ use history::{History, Paired};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Which decision procedure to use.
@@ -26,7 +27,10 @@ pub enum Strategy {
     Search,
 }
 
-#[derive(Clone, Debug)]
+/// Called after each key is decided, with (keys done, keys in all).
+pub type Progress = std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Options {
     pub model: ModelKind,
     /// Time limit per key; a key not decided within it is `Unknown`.
@@ -36,6 +40,19 @@ pub struct Options {
     pub strategy: Strategy,
     /// Time allowed per key for building a witness.
     pub witness_time: Duration,
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("model", &self.model)
+            .field("time_limit", &self.time_limit)
+            .field("memory_limit_bytes", &self.memory_limit_bytes)
+            .field("strategy", &self.strategy)
+            .field("witness_time", &self.witness_time)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Options {
@@ -46,6 +63,7 @@ impl Options {
             memory_limit_bytes: 1 << 30,
             strategy: Strategy::Auto,
             witness_time: Duration::from_secs(2),
+            progress: None,
         }
     }
 }
@@ -132,9 +150,16 @@ pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Repor
     groups.sort_by_key(|(k, ids)| (std::cmp::Reverse(ids.len()), *k));
     let threads = rayon::current_num_threads().max(1);
     let memo_bytes = (opts.memory_limit_bytes / threads).max(1 << 20);
+    let done = AtomicUsize::new(0);
     let results: Vec<Result<KeyResult, CheckError>> = groups
         .par_iter()
-        .map(|(key, ids)| check_key(history, paired, *key, ids, opts, memo_bytes))
+        .map(|(key, ids)| {
+            let r = check_key(history, paired, *key, ids, opts, memo_bytes);
+            if let Some(p) = &opts.progress {
+                p(done.fetch_add(1, Ordering::Relaxed) + 1, groups.len());
+            }
+            r
+        })
         .collect();
     let mut keys = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
@@ -332,7 +357,14 @@ fn check_key(
                     needs: needs.as_deref(),
                     ..Clues::default()
                 };
-                let w = explain(&mut model, &kops, clues, witness_time(w0), &view);
+                let w = explain(
+                    &mut model,
+                    &kops,
+                    clues,
+                    witness_time(w0),
+                    memo_bytes,
+                    &view,
+                );
                 result.witness_us = w0.elapsed().as_micros() as u64;
                 result.verdict = Verdict::Invalid {
                     witness: Box::new(w),
@@ -364,7 +396,14 @@ fn check_key(
                 needs: needs.as_deref(),
                 ..Clues::default()
             };
-            let w = explain(&mut model, &kops, clues, witness_time(w0), &view);
+            let w = explain(
+                &mut model,
+                &kops,
+                clues,
+                witness_time(w0),
+                memo_bytes,
+                &view,
+            );
             result.witness_us = w0.elapsed().as_micros() as u64;
             result.verdict = Verdict::Invalid {
                 witness: Box::new(w),

@@ -98,6 +98,7 @@ pub fn explain<M: Model>(
     ops: &[KeyOp],
     clues: Clues<'_>,
     budget: Duration,
+    memo_bytes: usize,
     view: &dyn Fn(&M, &KeyOp) -> OpView,
 ) -> LinWitness {
     let Clues {
@@ -132,7 +133,7 @@ pub fn explain<M: Model>(
             // search, not the exponential one the graph path avoided.
             let b = Budget {
                 deadline: Some(started + (budget / 2).min(PREFIX_SEARCH_TIME)),
-                memo_bytes: 256 << 20,
+                memo_bytes: memo_bytes.min(256 << 20),
             };
             own = search(model, ops, &b).0;
             match &own {
@@ -188,7 +189,7 @@ pub fn explain<M: Model>(
         let sub: Vec<KeyOp> = set.iter().map(|&i| ops[i as usize]).collect();
         let b = Budget {
             deadline: Some(deadline),
-            memo_bytes: 64 << 20,
+            memo_bytes: memo_bytes.min(64 << 20),
         };
         match search(model, &sub, &b).0 {
             Outcome::NotLinearizable(_) => Some(true),
@@ -346,8 +347,9 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
     if let (Some(prefix), Some(state)) = (&w.prefix, &w.prefix_state) {
         match prefix.last() {
             Some(&last) => out.push(format!(
-                "The longest linearizable prefix has {} operations, ending with {}, and leaves the state at {state}.",
+                "The longest linearizable prefix has {} operation{}, ending with {}, and leaves the state at {state}.",
                 prefix.len(),
+                if prefix.len() == 1 { "" } else { "s" },
                 name(last)
             )),
             None => out.push(format!(
@@ -367,20 +369,16 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
         }
     }
     if !w.window.is_empty() {
-        out.push(format!(
-            "{} {} operations cannot be linearized together{}:",
-            if w.window_minimal {
-                "These"
-            } else {
-                "These (not necessarily minimal)"
-            },
-            w.window.len(),
-            if w.window_minimal {
-                ", and removing any one of them makes the rest linearizable"
-            } else {
-                ""
-            }
-        ));
+        let n = w.window.len();
+        out.push(match (n, w.window_minimal) {
+            (1, _) => "This operation cannot be linearized even on its own:".to_owned(),
+            (_, true) => format!(
+                "These {n} operations cannot be linearized together, and removing any one of them makes the rest linearizable:"
+            ),
+            (_, false) => format!(
+                "These {n} operations cannot be linearized together (a small set, not proven minimal within the budget):"
+            ),
+        });
         for &op in &w.window {
             out.push(format!("  {}", name(op)));
         }
