@@ -181,6 +181,11 @@ pub trait Model: Send {
     fn reachable_without_write(&self, _state: u64, _read: Action) -> Option<bool> {
         None
     }
+    /// Roughly how many bytes the model's tables hold (states interned during a search count
+    /// against the memory limit too).
+    fn memory_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Why an operation cannot be checked against a model; names the field at fault.
@@ -669,6 +674,16 @@ impl Model for StringKvModel {
         format!("{s:?}")
     }
 
+    fn memory_bytes(&self) -> usize {
+        let texts: usize = self.texts.iter().map(|t| 2 * t.capacity() + 48).sum();
+        let prefixes: usize = self.prefixes.iter().map(|p| p.capacity() * 24).sum();
+        texts
+            + prefixes
+            + self.states.capacity() * 40
+            + self.state_ids.capacity() * 33
+            + self.transitions.capacity() * 13
+    }
+
     #[inline]
     fn reachable_without_write(&self, state: u64, read: Action) -> Option<bool> {
         let Action::Read(v) = read else { return None };
@@ -767,6 +782,16 @@ impl Model for SetModel {
         Some(have.len() <= want.len() && have.iter().all(|e| want.binary_search(e).is_ok()))
     }
 
+    fn memory_bytes(&self) -> usize {
+        let sets: usize = self
+            .sets
+            .items
+            .iter()
+            .map(|s| 2 * (s.capacity() * 4 + 24))
+            .sum();
+        sets + self.sets.ids.capacity() * 8 + self.sets.transitions.capacity() * 13
+    }
+
     fn show_state(&self, state: u64) -> String {
         let items: Vec<&str> = self.sets.items[state as usize]
             .iter()
@@ -836,5 +861,8 @@ impl Model for AnyModel {
     #[inline]
     fn reachable_without_write(&self, state: u64, read: Action) -> Option<bool> {
         dispatch!(self, m => m.reachable_without_write(state, read))
+    }
+    fn memory_bytes(&self) -> usize {
+        dispatch!(self, m => m.memory_bytes())
     }
 }

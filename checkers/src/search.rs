@@ -271,6 +271,18 @@ pub fn search_from<M: Model>(
                     );
                 }
             }
+            let used = memo.capacity() * MEMO_SLOT_BYTES + model.memory_bytes();
+            if used > budget.memo_bytes {
+                stats.memo_bytes = used;
+                return (
+                    Outcome::Unknown(format!(
+                        "memory limit reached: the memo held {} configurations and the model {} of states",
+                        memo.len(),
+                        human_bytes(model.memory_bytes())
+                    )),
+                    stats,
+                );
+            }
         }
         let e = entry as usize;
         let mut backtrack = e & 1 == 1;
@@ -299,7 +311,9 @@ pub fn search_from<M: Model>(
                 let unchanged = op.prepared.action.is_observation();
                 if memo.len() == memo.capacity() {
                     let grown = memo.capacity().max(16) * 2 * MEMO_SLOT_BYTES;
-                    if grown + memo.capacity() * MEMO_SLOT_BYTES > budget.memo_bytes {
+                    if grown + memo.capacity() * MEMO_SLOT_BYTES + model.memory_bytes()
+                        > budget.memo_bytes
+                    {
                         stats.memo_bytes = memo.capacity() * MEMO_SLOT_BYTES;
                         return (
                             Outcome::Unknown(format!(
@@ -411,6 +425,10 @@ fn still_observable<M: Model>(
         e = next[e as usize];
     }
     true
+}
+
+fn human_bytes(b: usize) -> String {
+    format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
 }
 
 fn first_return(next: &[u32], head: usize) -> u32 {
