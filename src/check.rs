@@ -48,7 +48,8 @@ pub struct CheckArgs {
     /// One line per file and per key, without witnesses.
     #[arg(long)]
     brief: bool,
-    /// Give up on a key (verdict unknown, exit 3) that is not decided within this time.
+    /// Give up on a key (verdict unknown, exit 3) that is not decided within this time. Building
+    /// the witness of an invalid key has its own budget of 2 s on top.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     time_limit: Option<Duration>,
     /// Memory the search may use for its memo tables, per file (e.g. 512MiB, 2GiB).

@@ -12,6 +12,7 @@ pub mod graph;
 pub mod linear;
 pub mod model;
 pub mod oracle;
+pub mod rng;
 pub mod search;
 pub mod strings;
 pub mod synth;

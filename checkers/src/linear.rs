@@ -38,7 +38,8 @@ pub struct Options {
     /// Memory the checker may use for its memo tables, shared by the keys checked at once.
     pub memory_limit_bytes: usize,
     pub strategy: Strategy,
-    /// Time allowed per key for building a witness.
+    /// Time allowed per key for building a witness, once the key is known to be invalid (not
+    /// counted in `time_limit`, which bounds the decision).
     pub witness_time: Duration,
     pub progress: Option<Progress>,
 }
@@ -303,9 +304,14 @@ fn check_key(
         return Ok(result);
     }
     let view = |m: &AnyModel, k: &KeyOp| op_view(history, paired, m, k);
-    let witness_time = |now: Instant| match deadline {
-        Some(d) => opts.witness_time.min(d.saturating_duration_since(now)),
-        None => opts.witness_time,
+    // Marks the key invalid, with a witness built within its own time budget.
+    let invalid = |result: &mut KeyResult, model: &mut AnyModel, clues: Clues<'_>| {
+        let w0 = Instant::now();
+        let w = explain(model, &kops, clues, opts.witness_time, memo_bytes, &view);
+        result.witness_us = w0.elapsed().as_micros() as u64;
+        result.verdict = Verdict::Invalid {
+            witness: Box::new(w),
+        };
     };
 
     // The register view the graph path decides, where it applies; and, for string-kv, what
@@ -350,25 +356,13 @@ fn check_key(
             }
             GraphOutcome::Invalid { suspects, reason } => {
                 result.check_us = started.elapsed().as_micros() as u64;
-                let w0 = Instant::now();
                 let clues = Clues {
                     suspects: Some(&suspects),
                     reason: Some(&reason),
                     needs: needs.as_deref(),
                     ..Clues::default()
                 };
-                let w = explain(
-                    &mut model,
-                    &kops,
-                    clues,
-                    witness_time(w0),
-                    memo_bytes,
-                    &view,
-                );
-                result.witness_us = w0.elapsed().as_micros() as u64;
-                result.verdict = Verdict::Invalid {
-                    witness: Box::new(w),
-                };
+                invalid(&mut result, &mut model, clues);
                 return Ok(result);
             }
             GraphOutcome::Undecided(why) => {
@@ -390,24 +384,12 @@ fn check_key(
         Outcome::Linearizable(_) => {}
         Outcome::Unknown(reason) => result.verdict = Verdict::Unknown { reason },
         Outcome::NotLinearizable(deepest) => {
-            let w0 = Instant::now();
             let clues = Clues {
                 deepest: Some(&deepest),
                 needs: needs.as_deref(),
                 ..Clues::default()
             };
-            let w = explain(
-                &mut model,
-                &kops,
-                clues,
-                witness_time(w0),
-                memo_bytes,
-                &view,
-            );
-            result.witness_us = w0.elapsed().as_micros() as u64;
-            result.verdict = Verdict::Invalid {
-                witness: Box::new(w),
-            };
+            invalid(&mut result, &mut model, clues);
         }
     }
     Ok(result)

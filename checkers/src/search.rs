@@ -16,6 +16,7 @@
 //!   returned before its invocation, and it changes no state anywhere).
 
 use crate::model::{Action, Model, Prepared, INIT};
+use crate::rng::splitmix64;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
@@ -75,14 +76,6 @@ pub struct Stats {
     pub configurations: u64,
     /// Peak bytes of the memo table (estimated from its capacity).
     pub memo_bytes: usize,
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn zobrist(i: usize) -> u128 {

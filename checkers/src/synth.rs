@@ -18,6 +18,7 @@
 //! The generator keeps only the history itself plus a few words per client and per key, so a
 //! million operations fit in memory alongside the checker.
 
+use crate::rng::SplitMix64;
 use history::{Event, EventType, History, Process};
 use serde_json::Value;
 use std::cmp::Reverse;
@@ -97,32 +98,6 @@ const MAX_THINK_NS: u64 = 50_000;
 const RECENT_VALUES: usize = 4;
 /// `ok` writes remembered per key, to find a stale value to plant.
 const REMEMBERED_WRITES: usize = 32;
-
-/// splitmix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators", 2014).
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`; `n` must be positive.
-    fn below(&mut self, n: u64) -> u64 {
-        debug_assert!(n > 0);
-        // Lemire's multiply-shift; the bias for the small ranges used here is below 2^-40.
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// True with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
