@@ -381,23 +381,71 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
     if refusals.is_empty() && blind.is_empty() {
         return GraphOutcome::Valid;
     }
-    let versions: Vec<usize> = order
+    // Any order that respects the chain constraints is a linearization; what differs is how
+    // well the refusals fit. Try the order that follows real time (chains taken by the
+    // invocation of their first write, keeping a chain whose last value was refused from
+    // going last before the refusal returned), then the A + B order.
+    let heads: Vec<T> = chains
         .iter()
-        .flat_map(|&c| chains[c].iter().copied())
+        .map(|ch| segs[ch[0]].writer.map_or(0, |w| call_t(&ops[w as usize])))
         .collect();
-    // Fit them into the earliest linearization of this version order. A refusal of `a` that
-    // does not fit usually happened before `a` was written: delay `a`'s write past the
-    // refusal's invocation and try again. Likewise a blind append delays the next put.
-    // Delays only move points later, and every point is checked against its operation's
-    // completion, so whatever schedule results is a real linearization.
+    // For each chain: the earliest completion of a refusal of its last value that came after
+    // that value's write completed (so only a following write can explain it).
+    let mut next_before: Vec<T> = vec![T::MAX; chains.len()];
+    for &i in &refusals {
+        let op = &ops[i as usize];
+        let Action::CasFail { from } = op.prepared.action else {
+            continue;
+        };
+        let Some(&s) = seg_of.get(&from) else {
+            continue;
+        };
+        let c = segs[s].chain;
+        let last = *chains[c].last().expect("chains are non-empty");
+        let written_before = segs[s]
+            .writer
+            .is_some_and(|w| ret_t(&ops[w as usize]) <= call_t(op));
+        if last == s && written_before {
+            next_before[c] = next_before[c].min(ret_t(op));
+        }
+    }
+    let ab: Vec<(T, T)> = spans.iter().map(|s| (s.a, s.b)).collect();
+    let mut attempts: Vec<Vec<usize>> = Vec::new();
+    attempts.extend(real_time_order(&ab, &heads, &next_before));
+    attempts.push(order);
+    let mut why = String::new();
+    for chain_order in attempts {
+        let versions: Vec<usize> = chain_order
+            .iter()
+            .flat_map(|&c| chains[c].iter().copied())
+            .collect();
+        match fit(&versions, &segs, ops, &seg_of, &refusals, &blind, describe) {
+            Ok(()) => return GraphOutcome::Valid,
+            Err(e) => why = e,
+        }
+    }
+    GraphOutcome::Undecided(why)
+}
+
+/// Fits refusals and blind appends into the earliest linearization of `versions`. A refusal
+/// of `a` that does not fit usually happened before `a` was written: delay `a`'s write past
+/// the refusal's invocation and try again. Likewise a blind append delays the next put.
+/// Delays only move points later, and every point is checked against its operation's
+/// completion, so whatever schedule results is a real linearization.
+fn fit(
+    versions: &[usize],
+    segs: &[Segment],
+    ops: &[KeyOp],
+    seg_of: &HashMap<u32, usize>,
+    refusals: &[u32],
+    blind: &[u32],
+    describe: &dyn Fn(u32) -> String,
+) -> Result<(), String> {
     let mut delay: Vec<(T, u32)> = vec![(0, 0); segs.len()];
     for _round in 0..MAX_ROUNDS {
-        let sched = match schedule(&versions, &segs, ops, &delay) {
-            Ok(s) => s,
-            Err(why) => return GraphOutcome::Undecided(why),
-        };
+        let sched = schedule(versions, segs, ops, &delay)?;
         let mut changed = false;
-        for &i in &blind {
+        for &i in blind {
             let op = &ops[i as usize];
             let (call, ret) = ((call_t(op), 0), (ret_t(op), 0));
             if sched
@@ -424,14 +472,14 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                     changed = true;
                 }
                 _ => {
-                    return GraphOutcome::Undecided(format!(
+                    return Err(format!(
                         "{} is never observed and does not fit where nothing observes it",
                         describe(i)
                     ))
                 }
             }
         }
-        for &i in &refusals {
+        for &i in refusals {
             let op = &ops[i as usize];
             let Action::CasFail { from } = op.prepared.action else {
                 unreachable!("filtered above")
@@ -451,20 +499,72 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                 delay[s] = (call_t(op), 0);
                 changed = true;
             } else {
-                return GraphOutcome::Undecided(format!(
+                return Err(format!(
                     "{} does not fit the earliest linearization",
                     describe(i)
                 ));
             }
         }
         if !changed {
-            return GraphOutcome::Valid;
+            return Ok(());
         }
     }
-    GraphOutcome::Undecided("refusals and blind appends did not settle".to_owned())
+    Err("refusals and blind appends did not settle".to_owned())
 }
 
 const MAX_ROUNDS: usize = 16;
+
+/// A linear extension of "c before d when A(c) < B(d)" (`ab[c] = (A, B)`, known acyclic) that
+/// at each step takes, among the chains whose predecessors are all placed, the one with the
+/// smallest `key`. A chain d is free once B(d) <= A(c) for every other unplaced chain c.
+/// O(n log n); `None` if no chain is free (only if the relation had a cycle).
+///
+/// `next_before[c]`: the chain placed right after `c` should have a key below this; when the
+/// best free chain would break that, the next best goes first (a bounded number of times).
+fn real_time_order(ab: &[(T, T)], key: &[T], next_before: &[T]) -> Option<Vec<usize>> {
+    use std::cmp::Reverse;
+    use std::collections::{BTreeSet, BinaryHeap};
+    let n = ab.len();
+    let mut by_b: Vec<usize> = (0..n).collect();
+    by_b.sort_by_key(|&c| ab[c].1);
+    let mut unplaced: BTreeSet<(T, usize)> = (0..n).map(|c| (ab[c].0, c)).collect();
+    let mut free: BinaryHeap<Reverse<(T, usize)>> = BinaryHeap::new();
+    let mut queued = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    let mut next_by_b = 0;
+    let mut deferrals = 0;
+    while let Some(&(min_a, first)) = unplaced.first() {
+        let second_a = unplaced.iter().nth(1).map_or(T::MAX, |&(a, _)| a);
+        while next_by_b < n && ab[by_b[next_by_b]].1 <= min_a {
+            let d = by_b[next_by_b];
+            if !queued[d] {
+                queued[d] = true;
+                free.push(Reverse((key[d], d)));
+            }
+            next_by_b += 1;
+        }
+        // The chain with the smallest A only has to wait for the others.
+        if !queued[first] && ab[first].1 <= second_a {
+            queued[first] = true;
+            free.push(Reverse((key[first], first)));
+        }
+        let Reverse((k, mut d)) = free.pop()?;
+        let followed_in_time = free
+            .peek()
+            .is_some_and(|Reverse((k2, _))| *k2 < next_before[d]);
+        if next_before[d] < T::MAX && !followed_in_time && deferrals < n {
+            if let Some(Reverse((k2, d2))) = free.pop() {
+                free.push(Reverse((k, d)));
+                let _ = k2;
+                d = d2;
+                deferrals += 1;
+            }
+        }
+        unplaced.remove(&(ab[d].0, d));
+        order.push(d);
+    }
+    Some(order)
+}
 
 /// The earliest linearization points of a version order, given minimum start points.
 struct Schedule {
