@@ -394,7 +394,7 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
     let mut next_before: Vec<T> = vec![T::MAX; chains.len()];
     for &i in &refusals {
         let op = &ops[i as usize];
-        let Action::CasFail { from } = op.prepared.action else {
+        let Action::CasFail { from, .. } = op.prepared.action else {
             continue;
         };
         let Some(&s) = seg_of.get(&from) else {
@@ -481,7 +481,7 @@ fn fit(
         }
         for &i in refusals {
             let op = &ops[i as usize];
-            let Action::CasFail { from } = op.prepared.action else {
+            let Action::CasFail { from, .. } = op.prepared.action else {
                 unreachable!("filtered above")
             };
             let Some(&s) = seg_of.get(&from) else {

@@ -255,10 +255,8 @@ pub fn op_view(history: &History, paired: &Paired, model: &AnyModel, k: &KeyOp) 
     let op = &paired.ops[k.id];
     let inv = &history.events[op.invoke];
     let comp = op.complete.map(|c| &history.events[c]);
-    let mut action = model.show_action(k.prepared.action);
-    if !k.prepared.required {
-        action.push_str(" (indeterminate)");
-    }
+    let action = model.show_action(k.prepared.action);
+    let line_of = |pos: usize| history.lines.get(pos).copied().unwrap_or(pos + 1);
     OpView {
         op: k.id,
         process: op.process,
@@ -268,11 +266,8 @@ pub fn op_view(history: &History, paired: &Paired, model: &AnyModel, k: &KeyOp) 
         complete_index: comp.map(|e| e.index),
         invoke_time: inv.time,
         complete_time: comp.map(|e| e.time),
-        line: history
-            .lines
-            .get(op.invoke)
-            .copied()
-            .unwrap_or(op.invoke + 1),
+        line: line_of(op.invoke),
+        complete_line: op.complete.map(line_of),
     }
 }
 

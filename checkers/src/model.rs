@@ -105,8 +105,9 @@ pub enum Action {
     Write(u32),
     /// If the state is `from`, set it to `to`.
     Cas { from: u32, to: u32 },
-    /// Observed that the state was not `from` (a compare-and-set refused on its precondition).
-    CasFail { from: u32 },
+    /// Observed that the state was not `from` (a compare-and-set to `to` refused on its
+    /// precondition).
+    CasFail { from: u32, to: u32 },
     /// Append string piece `v` to the state.
     Append(u32),
     /// Add element `v` to the set.
@@ -165,6 +166,18 @@ pub trait Model: Send {
     fn show_state(&self, state: u64) -> String;
     /// A short human rendering of an action ("write 3", "cas 3→4", "read 5").
     fn show_action(&self, action: Action) -> String;
+    /// One sentence on why `action` cannot take effect in `state`.
+    fn why_impossible(&self, state: u64, action: Action) -> String {
+        let (a, st) = (self.show_action(action), self.show_state(state));
+        match action {
+            Action::CasFail { .. } => {
+                format!("{a} was refused, but the value was {st}, so it would have succeeded")
+            }
+            Action::Read(_) => format!("{a} is impossible: the value was {st}"),
+            Action::Cas { .. } => format!("{a} is impossible: the value was {st}"),
+            _ => format!("{a} is impossible in state {st}"),
+        }
+    }
     /// Whether the values written by this model's actions are unique, which makes the
     /// reads-from relation known (register models only).
     fn unique_writes(&self) -> bool {
@@ -313,10 +326,10 @@ impl Model for RegisterModel {
                 // A refused compare-and-set observed a value other than the expected one;
                 // any other failure certainly did not happen and constrains nothing.
                 if op.f == "cas" && self.allow_cas && is_precondition_failure(op) {
-                    let (from, _) = cas_args(&op.input)?;
-                    let from = self.values.intern(from);
+                    let (from, to) = cas_args(&op.input)?;
+                    let (from, to) = (self.values.intern(from), self.values.intern(to));
                     return Ok(Some(Prepared {
-                        action: Action::CasFail { from },
+                        action: Action::CasFail { from, to },
                         required: true,
                     }));
                 }
@@ -355,7 +368,7 @@ impl Model for RegisterModel {
             Action::Read(v) => (state == u64::from(v)).then_some(state),
             Action::Write(v) => Some(u64::from(v)),
             Action::Cas { from, to } => (state == u64::from(from)).then_some(u64::from(to)),
-            Action::CasFail { from } => (state != u64::from(from)).then_some(state),
+            Action::CasFail { from, .. } => (state != u64::from(from)).then_some(state),
             Action::Append(_) | Action::Add(_) => None,
         }
     }
@@ -374,7 +387,7 @@ impl Model for RegisterModel {
             Action::Read(v) => format!("read {}", t(v)),
             Action::Write(v) => format!("write {}", t(v)),
             Action::Cas { from, to } => format!("cas {}→{}", t(from), t(to)),
-            Action::CasFail { from } => format!("cas from {} refused", t(from)),
+            Action::CasFail { from, to } => format!("cas {}→{} (refused)", t(from), t(to)),
             Action::Append(v) => format!("append {}", t(v)),
             Action::Add(v) => format!("add {}", t(v)),
         }
@@ -851,6 +864,9 @@ impl Model for AnyModel {
     }
     fn show_action(&self, action: Action) -> String {
         dispatch!(self, m => m.show_action(action))
+    }
+    fn why_impossible(&self, state: u64, action: Action) -> String {
+        dispatch!(self, m => m.why_impossible(state, action))
     }
     fn unique_writes(&self) -> bool {
         dispatch!(self, m => m.unique_writes())

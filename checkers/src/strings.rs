@@ -85,7 +85,8 @@ pub fn register_view(
     // writing operation -> (node ending in its piece, first get that showed it)
     let mut node_of_piece: HashMap<u32, (u32, u32)> = HashMap::new();
     let mut out: Vec<KeyOp> = ops.to_vec();
-    let mut needs: Needs = vec![Vec::new(); ops.len()];
+    let mut used: Needs = vec![Vec::new(); ops.len()];
+    let needs = read_needs(model, ops, &piece_of_text, &lengths, &writers_of_text);
     let mut node_for = |parent: u32, piece: u32, parent_of: &mut Vec<u32>| -> u32 {
         *child.entry((parent, piece)).or_insert_with(|| {
             parent_of.push(parent);
@@ -112,7 +113,7 @@ pub fn register_view(
                                 "the written strings do not cut reads into pieces unambiguously"
                                     .to_owned(),
                             ),
-                            None,
+                            Some(needs),
                         );
                     }
                     found = Some(p);
@@ -127,7 +128,7 @@ pub fn register_view(
                             describe(i as u32)
                         ),
                     },
-                    None,
+                    Some(needs),
                 );
             };
             // Which operation wrote this occurrence: it must have been invoked before the read
@@ -143,7 +144,7 @@ pub fn register_view(
                     // Every write of this text began after the read returned, or a put
                     // certainly replaced the value in between.
                     let mut suspects: Vec<u32> = writers.clone();
-                    suspects.extend(needs[i].iter().copied());
+                    suspects.extend(used[i].iter().copied());
                     suspects.push(i as u32);
                     for &w in writers {
                         let wo = &ops[w as usize];
@@ -165,7 +166,7 @@ pub fn register_view(
                                 model.text(piece)
                             ),
                         },
-                        None,
+                        Some(needs),
                     );
                 }
                 (Some(_), Some(_)) => {
@@ -174,38 +175,38 @@ pub fn register_view(
                             "cannot tell which write {} shows at byte {pos}",
                             describe(i as u32)
                         )),
-                        None,
+                        Some(needs),
                     )
                 }
             };
-            if needs[i].contains(&w) {
+            if used[i].contains(&w) {
                 return (
                     StringView::NotApplicable(format!(
                         "{} shows the same write twice",
                         describe(i as u32)
                     )),
-                    None,
+                    Some(needs),
                 );
             }
-            needs[i].push(w);
+            used[i].push(w);
             if is_put(w) && pos != 0 {
                 return (
                     StringView::Invalid {
-                        suspects: needs[i].clone().into_iter().chain([i as u32]).collect(),
+                        suspects: used[i].clone().into_iter().chain([i as u32]).collect(),
                         reason: format!(
                             "{} shows the value of {} after other text, but a put replaces the whole value",
                             describe(i as u32),
                             describe(w)
                         ),
                     },
-                    None,
+                    Some(needs),
                 );
             }
             let next = node_for(node, w, &mut parent_of);
             match node_of_piece.get(&w) {
                 Some(&(n, first)) if n != next => {
-                    let mut suspects = needs[first as usize].clone();
-                    suspects.extend(needs[i].iter().copied());
+                    let mut suspects = used[first as usize].clone();
+                    suspects.extend(used[i].iter().copied());
                     suspects.extend([first, i as u32]);
                     suspects.sort_unstable();
                     suspects.dedup();
@@ -219,7 +220,7 @@ pub fn register_view(
                                 describe(w)
                             ),
                         },
-                        None,
+                        Some(needs),
                     );
                 }
                 Some(_) => {}
@@ -250,4 +251,40 @@ pub fn register_view(
         }
     }
     (StringView::Registers(out), Some(needs))
+}
+
+/// What each read needs in a witness, so that it is never left unexplained: for every piece
+/// of its value (cut by the written strings, the longest match first), the latest write of
+/// that text invoked before the read returned. A plausible choice, not a proof.
+fn read_needs(
+    model: &StringKvModel,
+    ops: &[KeyOp],
+    piece_of_text: &HashMap<&[u8], u32>,
+    lengths: &[usize],
+    writers_of_text: &HashMap<u32, Vec<u32>>,
+) -> Needs {
+    let mut needs: Needs = vec![Vec::new(); ops.len()];
+    for (i, op) in ops.iter().enumerate() {
+        let Action::Read(s) = op.prepared.action else {
+            continue;
+        };
+        let text = model.text(s).as_bytes();
+        let mut pos = 0;
+        while pos < text.len() {
+            let piece = lengths
+                .iter()
+                .rev()
+                .filter(|&&len| pos + len <= text.len())
+                .find_map(|&len| piece_of_text.get(&text[pos..pos + len]).copied());
+            let Some(piece) = piece else { break };
+            let writer = writers_of_text[&piece]
+                .iter()
+                .copied()
+                .filter(|&w| ops[w as usize].call < op.ret && !needs[i].contains(&w))
+                .max_by_key(|&w| ops[w as usize].call);
+            needs[i].extend(writer);
+            pos += model.text(piece).len();
+        }
+    }
+    needs
 }

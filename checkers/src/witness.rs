@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub struct OpView {
     pub op: usize,
     pub process: u64,
-    /// "read 3", "cas 1→2", "write 4 (indeterminate)".
+    /// "read 3", "cas 1→2", "cas 1→2 (refused)".
     pub action: String,
     /// `ok`, `fail` or `info`.
     pub kind: String,
@@ -23,8 +23,9 @@ pub struct OpView {
     /// `time` (ns) of the invocation and completion events.
     pub invoke_time: u64,
     pub complete_time: Option<u64>,
-    /// Line of the invocation in the history file.
+    /// Line of the invocation in the history file, and of the completion.
     pub line: usize,
+    pub complete_line: Option<usize>,
 }
 
 /// What one candidate would have done at the point where the search got stuck.
@@ -58,7 +59,8 @@ pub struct LinWitness {
     pub candidates: Vec<Candidate>,
     /// A set of operations that cannot be linearized together (ops indices, invocation order).
     pub window: Vec<usize>,
-    /// Whether no operation can be removed from `window` with the rest still failing.
+    /// Whether every operation of `window` is needed: leaving out any one of them makes the
+    /// rest linearizable, or leaves one of the remaining reads without the write it observed.
     pub window_minimal: bool,
     /// Each real-time-respecting order of the window and how far it gets.
     pub orders: Vec<OrderAttempt>,
@@ -72,7 +74,7 @@ pub struct LinWitness {
     pub explanation: Vec<String>,
 }
 
-const MAX_ORDERS: usize = 12;
+const MAX_ORDERS: usize = 4;
 const PREFIX_SEARCH_TIME: Duration = Duration::from_millis(100);
 const MAX_ORDER_NODES: usize = 20_000;
 const MAX_WINDOW_FOR_MINIMISING: usize = 400;
@@ -168,11 +170,7 @@ pub fn explain<M: Model>(
                     model.show_action(op.prepared.action),
                     model.show_state(s)
                 ),
-                None => format!(
-                    "{} is impossible here: the state is {}",
-                    model.show_action(op.prepared.action),
-                    model.show_state(d.state)
-                ),
+                None => model.why_impossible(d.state, op.prepared.action),
             };
             w.candidates.push(Candidate {
                 op: op.id,
@@ -257,6 +255,7 @@ pub fn explain<M: Model>(
             let mut minimal = window.len() <= MAX_WINDOW_FOR_MINIMISING;
             let mut chunk = (window.len() / 2).max(1);
             while minimal {
+                let before_pass = window.len();
                 let mut end = window.len();
                 while end > 0 {
                     if Instant::now() >= deadline {
@@ -275,7 +274,7 @@ pub fn explain<M: Model>(
                         || !gone
                             .iter()
                             .all(|&g| deps.removable_kind(ops[g as usize].prepared.action))
-                        || !deps.closed(ops, &rest)
+                        || !deps.keeps_explained(ops, &window, &rest)
                     {
                         continue;
                     }
@@ -289,9 +288,22 @@ pub fn explain<M: Model>(
                     }
                 }
                 if chunk == 1 {
-                    break;
+                    // Removing one operation can make another removable: repeat the single
+                    // pass until nothing changes, so the result really is 1-minimal.
+                    if window.len() == before_pass {
+                        break;
+                    }
+                } else {
+                    chunk /= 2;
                 }
-                chunk /= 2;
+            }
+            // Operations never tried alone (writes, for models whose reads cannot be traced to
+            // single writes) keep the window from being called minimal.
+            if window
+                .iter()
+                .any(|&i| !deps.removable_kind(ops[i as usize].prepared.action))
+            {
+                minimal = false;
             }
             w.window = window.iter().map(|&i| ops[i as usize].id).collect();
             w.window_minimal = minimal;
@@ -301,6 +313,12 @@ pub fn explain<M: Model>(
                 w.orders = orders;
                 w.orders_omitted = omitted;
             }
+        } else if suspects.is_some() {
+            // The graph path's suspects carry its contradiction with them, so they fail on
+            // their own even when the search cannot confirm it within the budget.
+            w.window = window.iter().map(|&i| ops[i as usize].id).collect();
+            w.window_minimal = false;
+            mentioned.extend(window.iter().copied());
         }
     }
 
@@ -323,22 +341,30 @@ pub fn explain<M: Model>(
 
 /// "process 3's cas 1→2 (ok, events 12–40)".
 pub fn describe_view(v: &OpView) -> String {
-    let span = match v.complete_index {
-        Some(c) => format!("events {}–{}", v.invoke_index, c),
-        None => format!("invoked at event {}, never completed", v.invoke_index),
+    let lines = match v.complete_line {
+        Some(c) => format!("lines {}–{c}", v.line),
+        None => format!("line {}, never completed", v.line),
     };
-    format!(
-        "process {}'s {} ({}, {}, line {})",
-        v.process, v.action, v.kind, span, v.line
-    )
+    match v.kind.as_str() {
+        "info" => format!(
+            "process {}'s {} ({lines}; outcome unknown: it may or may not have taken effect)",
+            v.process, v.action
+        ),
+        _ => format!("process {}'s {} ({lines})", v.process, v.action),
+    }
+}
+
+/// "p3 write 4 (line 57)", for lists of steps.
+pub fn short_view(v: &OpView) -> String {
+    format!("p{} {} (line {})", v.process, v.action, v.line)
 }
 
 fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
     let short = |id: usize| {
-        w.ops.iter().find(|v| v.op == id).map_or_else(
-            || format!("#{id}"),
-            |v| format!("p{} {}", v.process, v.action),
-        )
+        w.ops
+            .iter()
+            .find(|v| v.op == id)
+            .map_or_else(|| format!("operation #{id}"), short_view)
     };
     let mut out = Vec::new();
     if let Some(reason) = &w.reason {
@@ -347,25 +373,26 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
     if let (Some(prefix), Some(state)) = (&w.prefix, &w.prefix_state) {
         match prefix.last() {
             Some(&last) => out.push(format!(
-                "The longest linearizable prefix has {} operation{}, ending with {}, and leaves the state at {state}.",
+                "{}The longest linearizable prefix has {} operation{}, ending with {}, and leaves the state at {state}.",
+                if w.reason.is_some() { "Searching from the start: " } else { "" },
                 prefix.len(),
                 if prefix.len() == 1 { "" } else { "s" },
                 name(last)
             )),
             None => out.push(format!(
-                "Not even the first operation can be linearized; the state is {state}."
+                "No operation can be linearized first: the history already fails from the initial state {state}."
             )),
         }
     } else {
-        out.push("The longest linearizable prefix was not computed within the budget.".to_owned());
+        out.push("(The longest linearizable prefix was not computed: its search was cut short, as the history is large.)".to_owned());
     }
     if let Some(stuck) = w.stuck {
         out.push(format!(
-            "Next, {} had to take effect (it completed before any other pending operation could be placed), but no order allows it.",
+            "The next operation that must be placed is {} (it completed before any other pending operation could take effect); every possible next step fails:",
             name(stuck)
         ));
         for c in &w.candidates {
-            out.push(format!("  Candidate {}: {}.", name(c.op), c.note));
+            out.push(format!("  - {}: {}.", short(c.op), c.note));
         }
     }
     if !w.window.is_empty() {
@@ -373,7 +400,7 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
         out.push(match (n, w.window_minimal) {
             (1, _) => "This operation cannot be linearized even on its own:".to_owned(),
             (_, true) => format!(
-                "These {n} operations cannot be linearized together, and removing any one of them makes the rest linearizable:"
+                "These {n} operations cannot be linearized together; leaving out any one of them makes the rest linearizable or leaves a read without the write it observed:"
             ),
             (_, false) => format!(
                 "These {n} operations cannot be linearized together (a small set, not proven minimal within the budget):"
@@ -382,8 +409,24 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
         for &op in &w.window {
             out.push(format!("  {}", name(op)));
         }
+        if let Some(first) = w.orders.first() {
+            let init = first
+                .steps
+                .first()
+                .map(|_| None)
+                .unwrap_or_else(|| first.fails_at.as_ref().map(|(_, st)| st.clone()));
+            out.push(match init {
+                Some(st) => {
+                    format!("  Every order that respects real time fails (starting from {st}):")
+                }
+                None => {
+                    "  Every order that respects real time fails (starting from the initial state):"
+                        .to_owned()
+                }
+            });
+        }
         for (n, o) in w.orders.iter().enumerate() {
-            let mut s = format!("  Order {}: ", n + 1);
+            let mut s = format!("    {}. ", n + 1);
             let steps: Vec<String> = o
                 .steps
                 .iter()
@@ -394,13 +437,17 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
                 if !steps.is_empty() {
                     s.push_str(", ");
                 }
-                s.push_str(&format!("then {} is impossible in state {st}", short(*op)));
+                s.push_str(&format!(
+                    "{}{} is impossible (value {st})",
+                    if steps.is_empty() { "" } else { "then " },
+                    short(*op)
+                ));
             }
             out.push(s);
         }
         if w.orders_omitted > 0 {
             out.push(format!(
-                "  ({} more orders, all failing, not listed)",
+                "    … and {} more orders, all failing (see --json).",
                 w.orders_omitted
             ));
         }
@@ -437,7 +484,8 @@ impl<'a> Deps<'a> {
     }
 
     /// Adds what the set's reads need: all needs, or for a register read whose value nothing
-    /// in the set writes, the write of it invoked last before the read completed.
+    /// in the set writes, the write of it invoked last before the read completed (none if no
+    /// write of it was invoked in time: then the read is impossible by itself).
     fn close(&self, ops: &[KeyOp], mut set: Vec<u32>) -> Vec<u32> {
         let mut have = vec![false; ops.len()];
         for &i in &set {
@@ -454,7 +502,10 @@ impl<'a> Deps<'a> {
                         continue;
                     };
                     let candidates = writers.get(&v).map(Vec::as_slice).unwrap_or(&[]);
-                    if candidates.iter().any(|&j| have[j as usize]) {
+                    if candidates
+                        .iter()
+                        .any(|&j| have[j as usize] && ops[j as usize].call < ops[i].ret)
+                    {
                         continue;
                     }
                     candidates
@@ -462,7 +513,6 @@ impl<'a> Deps<'a> {
                         .copied()
                         .filter(|&j| ops[j as usize].call < ops[i].ret)
                         .max_by_key(|&j| ops[j as usize].call)
-                        .or_else(|| candidates.first().copied())
                         .into_iter()
                         .collect()
                 }
@@ -489,17 +539,19 @@ impl<'a> Deps<'a> {
         }
     }
 
-    /// Every read in `set` still has what it needs in `set`.
-    fn closed(&self, ops: &[KeyOp], set: &[u32]) -> bool {
+    /// For each operation of `set` (same order): whether it is explained there, i.e. has
+    /// in `set` what it needs (trivially true for operations that read nothing).
+    fn explained(&self, ops: &[KeyOp], set: &[u32]) -> Vec<bool> {
         match self {
-            Deps::None => true,
+            Deps::None => vec![true; set.len()],
             Deps::All(needs) => {
                 let have: hashbrown::HashSet<u32> = set.iter().copied().collect();
                 set.iter()
-                    .all(|&i| needs[i as usize].iter().all(|j| have.contains(j)))
+                    .map(|&i| needs[i as usize].iter().all(|j| have.contains(j)))
+                    .collect()
             }
             Deps::Registers(_) => {
-                // Every value read must be grounded: written by a plain write, or by a
+                // A value read must be grounded: written by a plain write, or by a
                 // compare-and-set from a grounded value, invoked before the read returned.
                 // (A `cas 3→3` alone does not explain a read of 3.)
                 let mut grounded: hashbrown::HashSet<u32> = hashbrown::HashSet::new();
@@ -518,24 +570,39 @@ impl<'a> Deps<'a> {
                         break;
                     }
                 }
-                set.iter().all(|&i| {
-                    let r = &ops[i as usize];
-                    match r.prepared.action.reads_value() {
-                        None => true,
-                        Some(v) if u64::from(v) == INIT => true,
-                        Some(v) => {
-                            grounded.contains(&v)
-                                && set.iter().any(|&j| {
-                                    let w = &ops[j as usize];
-                                    j != i
-                                        && w.prepared.action.writes_value() == Some(v)
-                                        && w.call < r.ret
-                                })
+                set.iter()
+                    .map(|&i| {
+                        let r = &ops[i as usize];
+                        match r.prepared.action.reads_value() {
+                            None => true,
+                            Some(v) if u64::from(v) == INIT => true,
+                            Some(v) => {
+                                grounded.contains(&v)
+                                    && set.iter().any(|&j| {
+                                        let w = &ops[j as usize];
+                                        j != i
+                                            && w.prepared.action.writes_value() == Some(v)
+                                            && w.call < r.ret
+                                    })
+                            }
                         }
-                    }
-                })
+                    })
+                    .collect()
             }
         }
+    }
+
+    /// Whether going from `window` to its subset `rest` leaves unexplained a read that was
+    /// explained before (which would make `rest` fail for the wrong reason).
+    fn keeps_explained(&self, ops: &[KeyOp], window: &[u32], rest: &[u32]) -> bool {
+        let before: hashbrown::HashSet<u32> = window
+            .iter()
+            .zip(self.explained(ops, window))
+            .filter_map(|(&i, e)| e.then_some(i))
+            .collect();
+        rest.iter()
+            .zip(self.explained(ops, rest))
+            .all(|(i, e)| e || !before.contains(i))
     }
 }
 
