@@ -1,13 +1,15 @@
 //! `harness check`: read histories in any supported format and check them for linearizability.
 
-use crate::units::{parse_bytes, parse_duration};
+use crate::units::{parse_duration, parse_memory_limit};
 use crate::Exit;
 use checkers::linear::{KeyResult, Method};
-use checkers::{ModelKind, Options, Report, Strategy, Verdict};
+use checkers::{CheckError, ModelKind, Options, Report, Strategy, Verdict};
 use history::{Format, HistoryError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use std::io::IsTerminal;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, IsTerminal, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,17 +19,27 @@ use std::time::{Duration, Instant};
 /// Reads harness JSONL histories, Jepsen EDN histories (including jepsen.independent
 /// [key value] tuples) and Porcupine's etcd logs and key-value files; the format is detected
 /// from the content unless --format says otherwise. Given a directory, checks every file in it
-/// (recursively) in one process. Prints a verdict per file and per key with timings, and for
-/// every anomaly a witness: the longest linearizable prefix, the operation that could not be
-/// placed, and the smallest set of operations that cannot be linearized together.
+/// (recursively, in name order) in one process. Hidden entries (.name) are ignored, symbolic
+/// links to directories are not followed, and a file reached twice is checked once. Files that
+/// are not histories (a README) are skipped, but a .jsonl, .edn or .log file that cannot be read
+/// as a history is an error. Prints a verdict per file and per key with timings, and for every
+/// anomaly a witness: the longest linearizable prefix, the operation that could not be placed,
+/// and the smallest set of operations that cannot be linearized together.
 ///
 /// Examples:
 ///   harness check store/latest/history.jsonl
 ///   harness check ../shared/conformance/porcupine/jepsen --brief
 ///   harness check c50-bad.txt --model string-kv --time-limit 10s --json
 ///
-/// Exit status: 0 all valid; 1 an anomaly was found; 2 unreadable input or bad usage;
-/// 3 some key could not be decided within the time or memory limit.
+/// Exit status:
+///   0  every file checked is valid
+///   1  an anomaly was found
+///   2  bad usage; a file that could not be read, parsed or checked; or no file checked at all
+///      (nothing found, or every file skipped)
+///   3  some key could not be decided within the time or memory limit
+///   4  the harness itself failed (for instance, it could not write its output)
+/// When files differ, the first that applies wins: 1, then 2, then 3, then 0. An anomaly is
+/// reported as 1 even if other files could not be read.
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct CheckArgs {
@@ -48,12 +60,20 @@ pub struct CheckArgs {
     /// One line per file and per key, without witnesses.
     #[arg(long)]
     brief: bool,
-    /// Give up on a key (verdict unknown, exit 3) that is not decided within this time. Building
-    /// the witness of an invalid key has its own budget of 2 s on top.
+    /// Also print, per key, why the graph path handed the key over to the search (the JSON
+    /// output always has it).
+    #[arg(long, short)]
+    verbose: bool,
+    /// Give up on a key (verdict unknown, exit 3) that is not decided within this time; the
+    /// limit is per key (e.g. 30s, 500ms, 2m). Default: no limit. Building the witness of an
+    /// invalid key has its own budget of 2 s on top.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     time_limit: Option<Duration>,
-    /// Memory the search may use for its memo tables, per file (e.g. 512MiB, 2GiB).
-    #[arg(long, value_parser = parse_bytes, default_value = "1GiB", value_name = "SIZE")]
+    /// Memory the search may use for its memo tables (e.g. 512MiB, 2GiB), shared by the keys
+    /// checked at once: each key being checked (one per thread) gets an equal share, and never
+    /// less than 1 MiB, so the minimum is 1MiB. Files are checked one after another, each with
+    /// the whole budget. A key that runs out of it is unknown (exit 3).
+    #[arg(long, value_parser = parse_memory_limit, default_value = "1GiB", value_name = "SIZE")]
     memory_limit: usize,
     /// Decision procedure: auto (the polynomial graph path for unique-valued registers, the
     /// search otherwise) or search (always the search).
@@ -78,6 +98,12 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
     }
 }
 
+/// Printed lines longer than this (witness sentences quoting a huge value) are cut.
+const MAX_LINE_CHARS: usize = 400;
+
+/// File name endings that are always meant as histories: such a file is never skipped.
+const HISTORY_EXTENSIONS: [&str; 3] = ["jsonl", "edn", "log"];
+
 #[derive(Serialize)]
 struct FileResult {
     file: PathBuf,
@@ -88,13 +114,94 @@ struct FileResult {
     /// valid, invalid, unknown, error or skipped.
     verdict: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    error: Option<FileError>,
+    /// Why a skipped file was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
     warnings: Vec<String>,
     events: usize,
     parse_us: u64,
     check_us: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<Report>,
+}
+
+impl FileResult {
+    fn new(path: &Path) -> Self {
+        FileResult {
+            file: path.to_path_buf(),
+            format: None,
+            model: None,
+            verdict: "error",
+            error: None,
+            skipped: None,
+            warnings: Vec::new(),
+            events: 0,
+            parse_us: 0,
+            check_us: 0,
+            report: None,
+        }
+    }
+
+    fn skipped(path: &Path, reason: impl Into<String>) -> Self {
+        FileResult {
+            verdict: "skipped",
+            skipped: Some(reason.into()),
+            ..FileResult::new(path)
+        }
+    }
+
+    fn failed(path: &Path, error: FileError) -> Self {
+        FileResult {
+            error: Some(error),
+            ..FileResult::new(path)
+        }
+    }
+}
+
+/// Why a file could not be checked: a sentence for people (`message`, as printed) and, where
+/// known, the 1-based line and the field it concerns.
+#[derive(Serialize, Debug)]
+struct FileError {
+    message: String,
+    line: Option<usize>,
+    field: Option<String>,
+}
+
+impl FileError {
+    /// An error about `path` as a whole.
+    fn whole(path: &Path, what: impl std::fmt::Display) -> Self {
+        FileError {
+            message: format!("{}: {what}", path.display()),
+            line: None,
+            field: None,
+        }
+    }
+}
+
+impl From<HistoryError> for FileError {
+    fn from(e: HistoryError) -> Self {
+        let line = (e.line > 0).then_some(e.line);
+        let message = match (line, &e.field) {
+            (None, None) => format!("{}: {}", e.file.display(), e.message),
+            _ => e.to_string(),
+        };
+        FileError {
+            message,
+            line,
+            field: e.field,
+        }
+    }
+}
+
+impl From<CheckError> for FileError {
+    fn from(e: CheckError) -> Self {
+        FileError {
+            message: e.to_string(),
+            line: (e.line > 0).then_some(e.line),
+            field: Some(e.field),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -110,30 +217,153 @@ struct Summary {
     exit: u8,
 }
 
-pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
-    let mut inputs: Vec<(PathBuf, bool)> = Vec::new();
-    for p in &args.paths {
-        if p.is_dir() {
-            let mut found = Vec::new();
-            collect_dir(p, &mut found)?;
-            found.sort();
-            inputs.extend(found.into_iter().map(|f| (f, true)));
-        } else {
-            inputs.push((p.clone(), false));
+/// What the walk over the command-line paths found, in order.
+enum Input {
+    /// A file to check; `from_dir` when it was found in a directory rather than named.
+    File { path: PathBuf, from_dir: bool },
+    /// Settled without reading it: skipped, or an entry the walk could not get at.
+    Done(Box<FileResult>),
+}
+
+/// Collects the files to check, following no symbolic link to a directory inside a directory
+/// and taking each file (by device and inode) once.
+#[derive(Default)]
+struct Walk {
+    inputs: Vec<Input>,
+    files: HashMap<(u64, u64), PathBuf>,
+    dirs: HashSet<(u64, u64)>,
+}
+
+impl Walk {
+    fn arg(&mut self, path: &Path) {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => self.dir(path, &m),
+            Ok(m) if m.is_file() => self.file(path, &m, false),
+            // Missing files, pipes and `-` (standard input): the reader says what it makes of them.
+            _ => self.inputs.push(Input::File {
+                path: path.to_path_buf(),
+                from_dir: false,
+            }),
         }
     }
+
+    fn file(&mut self, path: &Path, meta: &std::fs::Metadata, from_dir: bool) {
+        match self.files.get(&(meta.dev(), meta.ino())) {
+            Some(first) => {
+                let reason = format!("same file as {}", first.display());
+                self.inputs
+                    .push(Input::Done(Box::new(FileResult::skipped(path, reason))));
+            }
+            None => {
+                self.files
+                    .insert((meta.dev(), meta.ino()), path.to_path_buf());
+                self.inputs.push(Input::File {
+                    path: path.to_path_buf(),
+                    from_dir,
+                });
+            }
+        }
+    }
+
+    fn error(&mut self, path: &Path, what: impl std::fmt::Display) {
+        let r = FileResult::failed(path, FileError::whole(path, what));
+        self.inputs.push(Input::Done(Box::new(r)));
+    }
+
+    fn dir(&mut self, dir: &Path, meta: &std::fs::Metadata) {
+        if !self.dirs.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => return self.error(dir, format_args!("cannot read the directory: {e}")),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => found.push(entry),
+                Err(e) => {
+                    self.error(dir, format_args!("cannot list the directory: {e}"));
+                    break;
+                }
+            }
+        }
+        found.sort_by_key(|e| e.file_name());
+        for entry in found {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let kind = match entry.file_type() {
+                Ok(kind) => kind,
+                Err(e) => {
+                    self.error(&path, format_args!("cannot read the entry: {e}"));
+                    continue;
+                }
+            };
+            if kind.is_dir() {
+                match entry.metadata() {
+                    Ok(m) => self.dir(&path, &m),
+                    Err(e) => self.error(&path, format_args!("cannot read the directory: {e}")),
+                }
+                continue;
+            }
+            // `fs::metadata` follows a symbolic link; `entry.metadata` does not.
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) if kind.is_symlink() => {
+                    let target = std::fs::read_link(&path)
+                        .map(|t| format!(" to {}", t.display()))
+                        .unwrap_or_default();
+                    self.error(
+                        &path,
+                        format_args!("cannot follow the symbolic link{target}: {e}"),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    self.error(&path, format_args!("cannot read the file: {e}"));
+                    continue;
+                }
+            };
+            if meta.is_file() {
+                self.file(&path, &meta, true);
+            } else if meta.is_dir() {
+                let r = FileResult::skipped(&path, "symbolic link to a directory, not followed");
+                self.inputs.push(Input::Done(Box::new(r)));
+            } else {
+                let r = FileResult::skipped(&path, "not a regular file");
+                self.inputs.push(Input::Done(Box::new(r)));
+            }
+        }
+    }
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    let mut walk = Walk::default();
+    for p in &args.paths {
+        walk.arg(p);
+    }
+    let inputs = walk.inputs;
+    let many = inputs.len() > 1;
+    let mut out = std::io::stdout().lock();
+    let write_failed = |e: std::io::Error| anyhow::anyhow!("cannot write the output: {e}");
     let mut results = Vec::with_capacity(inputs.len());
-    for (path, from_dir) in &inputs {
-        let r = check_file(path, *from_dir, &args);
+    for input in inputs {
+        let r = match input {
+            Input::File { path, from_dir } => check_file(&path, from_dir, &args),
+            Input::Done(r) => *r,
+        };
         if !args.json {
-            print_file(&r, args.brief, inputs.len() > 1);
+            print_file(&mut out, &r, &args, many).map_err(write_failed)?;
         }
         results.push(r);
     }
     let count = |v: &str| results.iter().filter(|r| r.verdict == v).count();
+    let checked = count("valid") + count("invalid") + count("unknown");
     let exit = if count("invalid") > 0 {
         Exit::Anomaly
-    } else if count("error") > 0 || (results.is_empty()) {
+    } else if count("error") > 0 || checked == 0 {
         Exit::BadInput
     } else if count("unknown") > 0 {
         Exit::Unknown
@@ -151,80 +381,130 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         check_us: results.iter().map(|r| r.check_us).sum(),
         exit: exit as u8,
     };
-    if args.json {
-        let doc = serde_json::json!({ "files": results, "summary": summary });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        if results.is_empty() {
-            eprintln!("harness: no history files found in {:?}", args.paths);
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let note = if results.is_empty() {
+        Some(format!("no history files found in {paths}"))
+    } else if checked == 0 {
+        let mut why = Vec::new();
+        if summary.errors > 0 {
+            why.push(plural(summary.errors as u64, "error"));
         }
+        if summary.skipped > 0 {
+            why.push(format!("{} skipped", summary.skipped));
+        }
+        Some(format!(
+            "no history was checked in {paths} ({})",
+            why.join(", ")
+        ))
+    } else {
+        None
+    };
+    if args.json {
+        let mut doc = serde_json::json!({ "files": results, "summary": summary });
+        if let Some(note) = &note {
+            doc["note"] = note.clone().into();
+        }
+        let text = serde_json::to_string_pretty(&doc)?;
+        writeln!(out, "{text}").map_err(write_failed)?;
+    } else {
         if results.len() > 1 {
-            println!(
-                "\n{} files: {} valid, {} invalid, {} unknown, {} unreadable, {} skipped. Parsing {}, checking {}.",
-                summary.files,
+            writeln!(
+                out,
+                "\n{}: {} valid, {} invalid, {} unknown, {}, {} skipped. Parsing {}, checking {}.",
+                plural(summary.files as u64, "file"),
                 summary.valid,
                 summary.invalid,
                 summary.unknown,
-                summary.errors,
+                plural(summary.errors as u64, "error"),
                 summary.skipped,
                 ms(summary.parse_us),
                 ms(summary.check_us)
-            );
+            )
+            .map_err(write_failed)?;
+        }
+        out.flush().map_err(write_failed)?;
+        if let Some(note) = &note {
+            eprintln!("harness: {}", printable(note));
         }
     }
     Ok(exit)
 }
 
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot read directory {}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            collect_dir(&path, out)?;
-        } else if path.is_file() {
-            out.push(path);
-        }
+/// A reader that remembers whether reading failed, to tell "not a history" from "unreadable".
+struct Watched<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.failed |= r.is_err();
+        r
     }
-    Ok(())
+}
+
+/// What a file found in a directory looks like, before it is read in full.
+enum Triage {
+    History,
+    /// Readable, but not a history at all (a README): skipped.
+    NotHistory,
+    /// Cannot be read, is empty, or is named as a history but is not one: an error.
+    Unusable(FileError),
+}
+
+/// Sorts a file found in a directory (with no --format) into [`Triage`].
+fn triage(path: &Path) -> Triage {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            return Triage::Unusable(FileError::whole(
+                path,
+                format_args!("cannot open the file: {e}"),
+            ))
+        }
+    };
+    let mut watched = Watched {
+        inner: file,
+        failed: false,
+    };
+    let Err(e) = history::detect::detect_format_from(BufReader::new(&mut watched), path) else {
+        return Triage::History;
+    };
+    let meant_as_history = path
+        .extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| HISTORY_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()));
+    if watched.failed || meant_as_history || e.message.contains("empty") {
+        Triage::Unusable(e.into())
+    } else {
+        Triage::NotHistory
+    }
 }
 
 fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
-    let mut r = FileResult {
-        file: path.to_path_buf(),
-        format: None,
-        model: None,
-        verdict: "error",
-        error: None,
-        warnings: Vec::new(),
-        events: 0,
-        parse_us: 0,
-        check_us: 0,
-        report: None,
-    };
+    let mut r = FileResult::new(path);
     let t0 = Instant::now();
-    let fail = |mut r: FileResult, e: HistoryError| {
-        r.error = Some(e.to_string());
+    // In a directory, files that are not histories at all (a README) are skipped, not errors.
+    let fail = |mut r: FileResult, e: FileError| {
+        r.error = Some(e);
         r
     };
-    // In a directory, files that are not histories at all (a README) are skipped, not errors.
     if from_dir && args.format.is_none() {
-        if let Err(e) = history::detect_format(path) {
-            if !e.message.contains("empty") {
-                r.verdict = "skipped";
-                r.error = Some(e.to_string());
-                return r;
-            }
+        match triage(path) {
+            Triage::History => {}
+            Triage::NotHistory => return FileResult::skipped(path, "not a history"),
+            Triage::Unusable(e) => return fail(r, e),
         }
     }
     let loaded = match history::read_file(path, args.format) {
         Ok(l) => l,
-        Err(e) => return fail(r, e),
+        Err(e) => return fail(r, e.into()),
     };
     r.format = Some(loaded.format.name());
     r.events = loaded.history.events.len();
@@ -236,33 +516,34 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         .collect();
     let paired = match history::pair(&loaded.history) {
         Ok(p) => p,
-        Err(e) => return fail(r, e),
+        Err(e) => return fail(r, e.into()),
     };
     r.parse_us = t0.elapsed().as_micros() as u64;
-    let model =
-        match args.model {
-            Some(m) => m,
-            None => match loaded.format {
-                Format::PorcupineLog => ModelKind::CasRegister,
-                Format::PorcupineKv => ModelKind::StringKv,
-                _ => match ModelKind::infer(paired.ops.iter().map(|o| o.f.as_str())) {
-                    Some(m) => m,
-                    None => {
-                        let mut fs: Vec<&str> = paired.ops.iter().map(|o| o.f.as_str()).collect();
-                        fs.sort_unstable();
-                        fs.dedup();
-                        r.error =
-                            Some(format!(
-                        "{}: cannot guess the model from the operations ({}); pass --model {}",
-                        path.display(),
-                        if fs.is_empty() { "none".to_owned() } else { fs.join(", ") },
+    let model = match args.model {
+        Some(m) => m,
+        None => match loaded.format {
+            Format::PorcupineLog => ModelKind::CasRegister,
+            Format::PorcupineKv => ModelKind::StringKv,
+            _ => match ModelKind::infer(paired.ops.iter().map(|o| o.f.as_str())) {
+                Some(m) => m,
+                None => {
+                    let mut fs: Vec<&str> = paired.ops.iter().map(|o| o.f.as_str()).collect();
+                    fs.sort_unstable();
+                    fs.dedup();
+                    let what = format!(
+                        "cannot guess the model from the operations ({}); pass --model {}",
+                        if fs.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            fs.join(", ")
+                        },
                         ModelKind::ALL.map(|m| m.name()).join("|")
-                    ));
-                        return r;
-                    }
-                },
+                    );
+                    return fail(r, FileError::whole(path, what));
+                }
             },
-        };
+        },
+    };
     r.model = Some(model);
     let progress = KeyProgress::new(path, !args.json);
     let opts = Options {
@@ -281,7 +562,7 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
             r.verdict = report.verdict;
             r.report = Some(report);
         }
-        Err(e) => r.error = Some(e.to_string()),
+        Err(e) => r.error = Some(e.into()),
     }
     r
 }
@@ -300,7 +581,7 @@ impl KeyProgress {
         KeyProgress {
             bar: Arc::new(OnceLock::new()),
             started: Instant::now(),
-            label: path.display().to_string(),
+            label: printable(&path.display().to_string()).into_owned(),
             enabled: wanted && std::io::stderr().is_terminal(),
         }
     }
@@ -346,36 +627,105 @@ fn ms(us: u64) -> String {
     }
 }
 
-fn print_file(r: &FileResult, brief: bool, many: bool) {
-    let name = r.file.display();
+/// "1 key", "2 keys".
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `s` with control characters (newlines, terminal escapes) written as escapes, so that text
+/// taken from a history cannot start a line of its own or restyle the terminal.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// `line` cut to [`MAX_LINE_CHARS`] characters, saying how much was left out.
+fn cut(line: &str) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(MAX_LINE_CHARS) {
+        None => line.into(),
+        Some((at, _)) => format!(
+            "{}… ({} more characters; see --json)",
+            &line[..at],
+            line[at..].chars().count()
+        )
+        .into(),
+    }
+}
+
+/// Writes `indent` and `text` (made printable) as one line, cut if very long.
+fn put(out: &mut impl Write, indent: &str, text: &str) -> std::io::Result<()> {
+    let line = format!("{indent}{}", printable(text));
+    writeln!(out, "{}", cut(&line))
+}
+
+/// How a key is named in the text output: plain when it is made of [A-Za-z0-9_.-], quoted
+/// (with escapes) otherwise, so that no key can pass for something else.
+fn key_label(key: Option<&str>) -> String {
+    match key {
+        None => "(no key)".to_owned(),
+        Some(k)
+            if !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
+        {
+            format!("key {k}")
+        }
+        Some(k) => format!("key {k:?}"),
+    }
+}
+
+fn print_file(
+    out: &mut impl Write,
+    r: &FileResult,
+    args: &CheckArgs,
+    many: bool,
+) -> std::io::Result<()> {
+    let name = r.file.display().to_string();
+    let name = printable(&name);
+    let mut stderr = std::io::stderr().lock();
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        // A lost warning is no reason to stop.
+        let _ = put(&mut stderr, "warning: ", w);
+    }
+    drop(stderr);
+    if let Some(reason) = &r.skipped {
+        return put(out, "", &format!("{name}: skipped ({reason})"));
     }
     let Some(report) = &r.report else {
-        let what = if r.verdict == "skipped" {
-            "SKIPPED (not a history)"
-        } else {
-            "ERROR"
-        };
-        println!("{name}: {what}");
+        writeln!(out, "{}: ERROR", cut(&name))?;
         if let Some(e) = &r.error {
-            println!("  {e}");
+            put(out, "  ", &e.message)?;
         }
-        return;
+        return Ok(());
     };
     let keyed = report.keys.iter().any(|k| k.key.is_some());
     let ops: usize = report.keys.iter().map(|k| k.ops).sum();
-    println!(
-        "{name}: {}  ({}, {}, {} events, {} ops{}, parse {}, check {})",
+    let header = format!(
+        "{name}: {}  ({}, {}, {}, {}{}, parse {}, check {})",
         r.verdict.to_uppercase(),
         report.model,
         r.format.unwrap_or("?"),
-        r.events,
-        ops,
+        plural(r.events as u64, "event"),
+        plural(ops as u64, "op"),
         if keyed {
             format!(
-                ", {} keys: {} valid, {} invalid, {} unknown",
-                report.keys.len(),
+                ", {}: {} valid, {} invalid, {} unknown",
+                plural(report.keys.len() as u64, "key"),
                 report.count("valid"),
                 report.count("invalid"),
                 report.count("unknown")
@@ -386,6 +736,7 @@ fn print_file(r: &FileResult, brief: bool, many: bool) {
         ms(r.parse_us),
         ms(r.check_us),
     );
+    writeln!(out, "{}", cut(&header))?;
     // Keys sorted bad first.
     let mut keys: Vec<&KeyResult> = report.keys.iter().collect();
     keys.sort_by_key(|k| match k.verdict {
@@ -394,15 +745,13 @@ fn print_file(r: &FileResult, brief: bool, many: bool) {
         Verdict::Valid => 2,
     });
     for k in keys {
-        let show_line = keyed || !many || !brief;
+        let show_line = keyed || !many || !args.brief;
         if show_line {
-            println!(
-                "  {}: {}  ({} ops, {}, {}{}{})",
-                k.key
-                    .as_deref()
-                    .map_or("(no key)".to_owned(), |s| format!("key {s}")),
+            let line = format!(
+                "  {}: {}  ({}, {}, {}{}{})",
+                key_label(k.key.as_deref()),
                 k.verdict.name(),
-                k.ops,
+                plural(k.ops as u64, "op"),
                 match k.method {
                     Method::Trivial => "nothing to check",
                     Method::Graph => "graph path",
@@ -415,26 +764,28 @@ fn print_file(r: &FileResult, brief: bool, many: bool) {
                     String::new()
                 },
                 if k.configurations > 0 {
-                    format!(", {} configurations", k.configurations)
+                    format!(", {}", plural(k.configurations, "configuration"))
                 } else {
                     String::new()
                 }
             );
+            writeln!(out, "{}", cut(&line))?;
         }
-        if brief {
+        if args.brief {
             continue;
         }
-        if let Some(note) = &k.note {
-            println!("    note: {note}");
+        if let Some(note) = k.note.as_deref().filter(|_| args.verbose) {
+            put(out, "    note: ", note)?;
         }
         match &k.verdict {
             Verdict::Invalid { witness } => {
                 for s in &witness.explanation {
-                    println!("    {s}");
+                    put(out, "    ", s)?;
                 }
             }
-            Verdict::Unknown { reason } => println!("    {reason}"),
+            Verdict::Unknown { reason } => put(out, "    ", reason)?,
             Verdict::Valid => {}
         }
     }
+    Ok(())
 }

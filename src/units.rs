@@ -27,7 +27,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("`{s}` is not a usable duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is too long a duration"))
+}
+
+/// The smallest `--memory-limit`: the checker gives each key it checks at once at least this.
+pub const MIN_MEMORY_LIMIT: usize = 1 << 20;
+
+/// A `--memory-limit`: a size of at least [`MIN_MEMORY_LIMIT`].
+pub fn parse_memory_limit(s: &str) -> Result<usize, String> {
+    let bytes = parse_bytes(s)?;
+    if bytes < MIN_MEMORY_LIMIT {
+        return Err(format!(
+            "`{s}` is below the minimum memory limit of 1MiB: the checker gives each key it \
+             checks at once (one per thread) at least 1 MiB"
+        ));
+    }
+    Ok(bytes)
 }
 
 pub fn parse_bytes(s: &str) -> Result<usize, String> {
@@ -72,6 +87,7 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
     }
 
     #[test]
@@ -81,5 +97,7 @@ mod tests {
         assert_eq!(parse_bytes("2GB").unwrap(), 2_000_000_000);
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("0").is_err());
+        assert!(parse_memory_limit("512KiB").is_err());
+        assert_eq!(parse_memory_limit("1MiB").unwrap(), MIN_MEMORY_LIMIT);
     }
 }

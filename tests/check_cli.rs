@@ -28,14 +28,41 @@ impl Scratch {
     }
     fn file(&self, name: &str, text: &str) -> String {
         let p = self.0.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
         std::fs::write(&p, text).expect("write");
+        p.to_string_lossy().into_owned()
+    }
+    /// Creates the directory `name` (and its parents); returns its path.
+    fn dir(&self, name: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::create_dir_all(&p).expect("dir");
+        p.to_string_lossy().into_owned()
+    }
+    /// Creates the symbolic link `name` pointing at `target` (as written).
+    fn link(&self, target: &str, name: &str) -> String {
+        let p = self.0.join(name);
+        std::os::unix::fs::symlink(target, &p).expect("symlink");
         p.to_string_lossy().into_owned()
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        unlock(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes every directory under `dir` readable again (tests lock some), so it can be removed.
+fn unlock(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            unlock(&entry.path());
+        }
     }
 }
 
@@ -243,4 +270,358 @@ fn bad_flags_are_usage_errors() {
 fn missing_file_is_bad_input() {
     let (code, out, err) = harness(&["check", "/nonexistent/history.jsonl"]);
     assert_bad_input(code, &out, &err, &["/nonexistent/history.jsonl"]);
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("--json prints JSON ({e}): {out}"))
+}
+
+/// The result of `file` (a path ending) in a --json document.
+fn file_entry<'a>(doc: &'a serde_json::Value, file: &str) -> &'a serde_json::Value {
+    doc["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["file"].as_str().is_some_and(|p| p.ends_with(file)))
+        .unwrap_or_else(|| panic!("no entry for {file}: {doc:#}"))
+}
+
+#[test]
+fn a_directory_where_nothing_was_checked_exits_2() {
+    let s = Scratch::new("nothing-checked");
+    let readme_only = s.dir("readme");
+    s.file("readme/README.md", "# Notes\nNothing to see here.\n");
+    let (code, out, err) = harness(&["check", &readme_only]);
+    assert_eq!(code, 2, "no file was checked: {out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("README.md"))
+        .unwrap_or_else(|| panic!("the README is listed: {out}"));
+    assert!(
+        line.ends_with("README.md: skipped (not a history)"),
+        "{out}"
+    );
+    assert_eq!(line.matches("README.md").count(), 1, "path once: {out}");
+    assert_eq!(out.lines().count(), 1, "one short line: {out}");
+    assert!(
+        !out.contains("--format"),
+        "no --format hint for a README: {out}"
+    );
+    assert!(err.contains("no history was checked"), "{err}");
+
+    // Files named as histories are errors when they cannot be read as one, never skipped.
+    for name in ["history.jsonl", "run.edn", "etcd_001.log"] {
+        let d = s.dir(&format!("damaged-{name}"));
+        s.file(
+            &format!("damaged-{name}/{name}"),
+            "garbage, not a history\n",
+        );
+        let (code, out, err) = harness(&["check", &d]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(out.contains(&format!("{name}: ERROR")), "{out}");
+        assert!(!out.contains("skipped"), "{out}");
+        let (_, out, _) = harness(&["check", "--json", &d]);
+        assert_eq!(file_entry(&json(&out), name)["verdict"], "error", "{out}");
+    }
+
+    // A README beside a history is skipped and does not change the exit status.
+    let mixed = s.dir("mixed");
+    s.file("mixed/README.md", "# Notes\n");
+    s.file("mixed/ok.jsonl", VALID);
+    let (code, out, err) = harness(&["check", &mixed]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 valid, 0 invalid, 0 unknown, 0 errors, 1 skipped"),
+        "{out}"
+    );
+}
+
+#[test]
+fn out_of_range_limits_are_usage_errors() {
+    let s = Scratch::new("limits");
+    let f = s.file("ok.jsonl", VALID);
+    let (code, _, err) = harness(&["check", "--time-limit", "99999999999999999999s", &f]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("--time-limit") && err.contains("duration"),
+        "{err}"
+    );
+
+    let (code, _, err) = harness(&["check", "--memory-limit", "512KiB", &f]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("minimum") && err.contains("1MiB"), "{err}");
+    let (code, out, err) = harness(&["check", "--memory-limit", "1MiB", &f]);
+    assert_eq!(code, 0, "the minimum itself is fine: {out}{err}");
+}
+
+#[test]
+fn unreadable_entries_are_errors_naming_them_and_the_rest_is_checked() {
+    let s = Scratch::new("unreadable");
+    let d = s.dir("d");
+    s.file("d/ok.jsonl", VALID);
+    s.link("/nonexistent/history.jsonl", "d/dangling.jsonl");
+    s.link("self", "d/self");
+    let proc_mem = Path::new("/proc/self/mem").exists();
+    if proc_mem {
+        s.link("/proc/self/mem", "d/mem");
+    }
+    // A directory we may not read (when not running as root, which may read anything).
+    let locked = s.dir("d/locked");
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+        .expect("chmod");
+    let locked_works = std::fs::read_dir(&locked).is_err();
+
+    let (code, out, err) = harness(&["check", &d]);
+    assert_eq!(code, 2, "errors and nothing invalid: {out}{err}");
+    assert!(
+        out.contains("ok.jsonl: VALID"),
+        "the rest is checked: {out}"
+    );
+    let mut bad = vec!["dangling.jsonl", "self"];
+    if proc_mem {
+        bad.push("mem");
+    }
+    if locked_works {
+        bad.push("locked");
+    }
+    for name in &bad {
+        assert!(out.contains(&format!("/{name}: ERROR")), "{name}: {out}");
+    }
+    assert!(
+        out.contains("/nonexistent/history.jsonl"),
+        "names the target: {out}"
+    );
+
+    let (code, out, _) = harness(&["check", "--json", &d]);
+    assert_eq!(code, 2);
+    let doc = json(&out);
+    for name in &bad {
+        let e = file_entry(&doc, name);
+        assert_eq!(e["verdict"], "error", "{name}: {e}");
+        let message = e["error"]["message"].as_str().expect("a message");
+        assert!(message.contains(name), "{name}: {message}");
+    }
+    assert_eq!(file_entry(&doc, "ok.jsonl")["verdict"], "valid");
+}
+
+#[test]
+fn symlink_loops_are_not_followed_and_each_file_is_checked_once() {
+    let s = Scratch::new("loops");
+    let d = s.dir("d");
+    s.file("d/sub/ok.jsonl", VALID);
+    s.link("..", "d/sub/loop");
+    s.link("sub/ok.jsonl", "d/again.jsonl");
+    let (code, out, err) = harness(&["check", "--json", &d]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["valid"], 1, "checked once: {out}");
+    assert_eq!(doc["summary"]["files"], 3, "{out}");
+    assert_eq!(file_entry(&doc, "loop")["verdict"], "skipped");
+    // In name order the link comes first, so the file it points at is the repeat.
+    assert_eq!(file_entry(&doc, "again.jsonl")["verdict"], "valid");
+    let repeat = file_entry(&doc, "ok.jsonl");
+    assert_eq!(repeat["verdict"], "skipped");
+    assert!(
+        repeat["skipped"]
+            .as_str()
+            .is_some_and(|why| why.contains("same file as") && why.contains("again.jsonl")),
+        "{repeat}"
+    );
+
+    // A symlink named on the command line is followed.
+    let (code, out, err) = harness(&["check", &format!("{d}/again.jsonl")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("VALID"), "{out}");
+}
+
+#[test]
+fn mixed_verdicts_exit_by_the_documented_precedence() {
+    let s = Scratch::new("precedence");
+    let d = s.dir("d");
+    s.file("d/a-ok.jsonl", VALID);
+    s.file(
+        "d/b-broken.jsonl",
+        "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n",
+    );
+    let (code, out, err) = harness(&["check", &d]);
+    assert_eq!(code, 2, "error beats valid: {out}{err}");
+    s.file("d/c-stale.jsonl", STALE);
+    let (code, out, err) = harness(&["check", &d]);
+    assert_eq!(code, 1, "an anomaly beats an error: {out}{err}");
+
+    let (code, help, _) = harness(&["check", "--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("1, then 2, then 3, then 0"), "{help}");
+    assert!(help.contains("4  the harness itself failed"), "{help}");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    assert!(
+        readme.contains("1, then 2, then 3, then 0"),
+        "README documents it too"
+    );
+}
+
+#[test]
+fn help_and_readme_state_the_real_defaults() {
+    let (_, help, _) = harness(&["check", "--help"]);
+    let memory = help
+        .split("--memory-limit <SIZE>")
+        .nth(1)
+        .and_then(|rest| rest.split("--strategy").next())
+        .expect("--memory-limit is documented");
+    assert!(!memory.contains("per file"), "{memory}");
+    assert!(
+        help.contains("shared by the keys checked at once"),
+        "{help}"
+    );
+    assert!(help.contains("Default: no limit"), "{help}");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    assert!(!readme.contains("[--time-limit 30s]"), "no made-up default");
+    assert!(readme.contains("shared by the keys checked at once"));
+}
+
+#[test]
+fn json_errors_are_structured_and_empty_directories_give_json() {
+    let s = Scratch::new("json-errors");
+    let f = s.file(
+        "orphan.jsonl",
+        r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":1}
+{"index":1,"time":2,"process":0,"type":"ok","f":"write","value":1}
+{"index":2,"time":3,"process":4,"type":"ok","f":"read","value":1}
+"#,
+    );
+    let (code, out, _) = harness(&["check", "--json", &f]);
+    assert_eq!(code, 2);
+    let doc = json(&out);
+    let e = &doc["files"][0]["error"];
+    assert_eq!(e["line"], 3, "{e}");
+    assert_eq!(e["field"], "type", "{e}");
+    let message = e["message"].as_str().expect("a human message");
+    assert!(
+        message.contains("orphan.jsonl:3") && message.contains("no matching invocation"),
+        "{message}"
+    );
+
+    let empty = s.dir("empty");
+    let (code, out, err) = harness(&["check", "--json", &empty]);
+    assert_eq!(code, 2, "{out}{err}");
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["files"], 0);
+    assert_eq!(doc["summary"]["exit"], 2);
+    assert!(
+        doc["note"].as_str().is_some_and(|n| n.contains(&empty)),
+        "{out}"
+    );
+
+    // Text: the directory is named plainly, not as a Rust list.
+    let (code, _, err) = harness(&["check", &empty]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("no history files found in {empty}")),
+        "{err}"
+    );
+    assert!(!err.contains("[\""), "{err}");
+}
+
+#[test]
+fn keys_are_quoted_when_unusual_and_counts_are_singular() {
+    let s = Scratch::new("keys");
+    let op = |i: u32, p: u32, ty: &str, f: &str, key: &str, v: &str| {
+        format!(
+            r#"{{"index":{i},"time":{},"process":{p},"type":"{ty}","f":"{f}","key":{key},"value":{v}}}"#,
+            10 * (i + 1)
+        )
+    };
+    let lines = [
+        op(0, 0, "invoke", "read", r#""""#, "null"),
+        op(1, 0, "ok", "read", r#""""#, "null"),
+        op(2, 1, "invoke", "read", r#""a\nb: invalid""#, "null"),
+        op(3, 1, "ok", "read", r#""a\nb: invalid""#, "null"),
+        op(4, 2, "invoke", "read", r#""\u001b[31mred""#, "null"),
+        op(5, 2, "ok", "read", r#""\u001b[31mred""#, "null"),
+        op(6, 3, "invoke", "write", r#""plain-key_1.x""#, "1"),
+        op(7, 3, "ok", "write", r#""plain-key_1.x""#, "1"),
+    ];
+    let f = s.file("keys.jsonl", &(lines.join("\n") + "\n"));
+    let (code, out, err) = harness(&["check", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(r#"key "": valid"#), "{out}");
+    assert!(out.contains(r#"key "a\nb: invalid": valid"#), "{out}");
+    assert!(out.contains(r#"key "\u{1b}[31mred": valid"#), "{out}");
+    assert!(out.contains("key plain-key_1.x: valid"), "{out}");
+    assert!(!out.contains('\u{1b}'), "no raw escape: {out}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("b: invalid")),
+        "a key cannot forge a line: {out}"
+    );
+    assert!(out.contains("(1 op,"), "{out}");
+    assert!(out.contains("4 keys:"), "{out}");
+
+    let one = s.file("one.jsonl", &(lines[..2].join("\n") + "\n"));
+    let (_, out, _) = harness(&["check", &one]);
+    assert!(out.contains("1 op, 1 key:"), "{out}");
+    assert!(!out.contains("1 ops") && !out.contains("1 keys"), "{out}");
+}
+
+#[test]
+fn notes_are_shown_only_with_verbose() {
+    let f = conformance("kv/c10-ok.txt");
+    let (code, out, _) = harness(&["check", &f]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("note:"), "{out}");
+    let (code, out, _) = harness(&["check", "--verbose", &f]);
+    assert_eq!(code, 0);
+    assert!(out.contains("note: graph path"), "{out}");
+    let (_, out, _) = harness(&["check", "--json", &f]);
+    assert!(
+        out.contains("\"note\": \"graph path"),
+        "the JSON keeps them"
+    );
+}
+
+#[test]
+fn very_long_witness_lines_are_cut() {
+    let s = Scratch::new("long");
+    let long = "A".repeat(100_000);
+    let f = s.file(
+        "long.jsonl",
+        &format!(
+            r#"{{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"x","value":"{long}"}}
+{{"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"x","value":"{long}"}}
+{{"index":2,"time":30,"process":1,"type":"invoke","f":"read","key":"x","value":null}}
+{{"index":3,"time":40,"process":1,"type":"ok","f":"read","key":"x","value":"B"}}
+"#
+        ),
+    );
+    let (code, out, _) = harness(&["check", &f]);
+    assert_eq!(code, 1, "{}", &out[..out.len().min(2000)]);
+    assert!(
+        out.contains("more characters; see --json)"),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
+    let longest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(longest <= 460, "a line of {longest} characters");
+    let (_, out, _) = harness(&["check", "--json", &f]);
+    assert!(out.contains(&long), "the JSON has the whole value");
+}
+
+#[test]
+fn output_that_cannot_be_written_exits_4() {
+    let Ok(full) = std::fs::File::create("/dev/full") else {
+        return; // No /dev/full here.
+    };
+    let s = Scratch::new("full");
+    let f = s.file("ok.jsonl", VALID);
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", &f])
+        .stdout(full)
+        .output()
+        .expect("the harness binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
