@@ -739,10 +739,27 @@ fn parse_number(tok: &str) -> Result<Edn, String> {
         .map_err(|e| format!("`{tok}` is not a number: {e}"))
 }
 
-/// Converts EDN to JSON: nil→null, keywords and symbols→strings without ':', vectors, lists and
-/// sets→arrays, maps→objects with stringified keys, tags→the tagged value, integers beyond i64
-/// (and u64)→decimal strings, non-finite floats→"##Inf" / "##-Inf" / "##NaN".
+/// Converts an EDN *value* to JSON: nil→null, keywords→strings WITH their colon (`:a` becomes
+/// ":a", so it stays distinct from the string "a"), symbols and characters→strings, vectors,
+/// lists and sets→arrays, maps→objects with stringified keys (keyword keys keep their colon
+/// too), tags→the tagged value, integers beyond i64 (and u64)→decimal strings, non-finite
+/// floats→"##Inf" / "##-Inf" / "##NaN".
+///
+/// The op fields that are names rather than values (`:f`, `:type`, `:process`, `:key`, `:node`,
+/// independent keys, and the `:error` field, see [`edn_names_to_json`]) drop the colon.
 pub fn edn_to_json(v: &Edn) -> Value {
+    to_json(v, true)
+}
+
+/// Like [`edn_to_json`], but keywords become their bare name (`:timed-out` → "timed-out"). Used
+/// for the `error` field, which explains an outcome rather than carrying a value that is
+/// compared: it stays readable, and `:precondition` still reads as "precondition" (a refused
+/// compare-and-set).
+pub fn edn_names_to_json(v: &Edn) -> Value {
+    to_json(v, false)
+}
+
+fn to_json(v: &Edn, colons: bool) -> Value {
     match v {
         Edn::Nil => Value::Null,
         Edn::Bool(b) => Value::Bool(*b),
@@ -757,21 +774,36 @@ pub fn edn_to_json(v: &Edn) -> Value {
         },
         Edn::Str(s) => Value::String(s.clone()),
         Edn::Char(c) => Value::String(c.to_string()),
+        Edn::Keyword(k) if colons => Value::String(format!(":{k}")),
         Edn::Keyword(k) | Edn::Symbol(k) => Value::String(k.clone()),
         Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
-            Value::Array(items.iter().map(edn_to_json).collect())
+            Value::Array(items.iter().map(|i| to_json(i, colons)).collect())
         }
         Edn::Map(entries) => Value::Object(
             entries
                 .iter()
-                .map(|(k, v)| (key_string(k), edn_to_json(v)))
+                .map(|(k, v)| (map_key_string(k, colons), to_json(v, colons)))
                 .collect(),
         ),
-        Edn::Tagged(_, inner) => edn_to_json(inner),
+        Edn::Tagged(_, inner) => to_json(inner, colons),
     }
 }
 
-/// A map key or an independent key as a string: strings as they are, keywords without ':',
+/// A map key inside a value: a keyword keeps its colon when `colons` (as in [`edn_to_json`]).
+fn map_key_string(k: &Edn, colons: bool) -> String {
+    match k.untagged() {
+        Edn::Keyword(s) if colons => format!(":{s}"),
+        Edn::Str(_)
+        | Edn::Keyword(_)
+        | Edn::Symbol(_)
+        | Edn::BigInt(_)
+        | Edn::Int(_)
+        | Edn::Char(_) => key_string(k),
+        other => to_json(other, colons).to_string(),
+    }
+}
+
+/// An op's key or an independent key as a string: strings as they are, keywords without ':',
 /// numbers in decimal, anything else as its JSON text.
 fn key_string(k: &Edn) -> String {
     match k.untagged() {
@@ -803,6 +835,11 @@ impl Default for EdnOptions {
 pub(crate) fn read_text(path: &Path) -> Result<String, HistoryError> {
     let bytes = std::fs::read(path)
         .map_err(|e| HistoryError::new(path, 0, None, format!("cannot read the file: {e}")))?;
+    text_from_bytes(bytes, path)
+}
+
+/// [`read_text`] for bytes already in memory; `file` names them in errors.
+pub(crate) fn text_from_bytes(bytes: Vec<u8>, file: &Path) -> Result<String, HistoryError> {
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -820,7 +857,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, HistoryError> {
                 "is not valid UTF-8 text"
             };
             Err(HistoryError::new(
-                path,
+                file,
                 line,
                 None,
                 format!("the file {what} (first bad byte at offset {at})"),
@@ -860,6 +897,8 @@ pub fn parse_edn_history(
     text: &str,
     options: EdnOptions,
 ) -> Result<History, HistoryError> {
+    // A UTF-8 byte order mark is not EDN whitespace; some editors put one at the start.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let mut history = History::new(file);
     let mut parser = Parser::new(text);
     let first = parser
@@ -1098,7 +1137,7 @@ fn raw_op(file: &Path, line: usize, form: &Edn) -> Result<RawOp, HistoryError> {
         node,
         error: match error {
             None | Some(Edn::Nil) => None,
-            Some(e) => Some(edn_to_json(e)),
+            Some(e) => Some(edn_names_to_json(e)),
         },
     })
 }
@@ -1269,10 +1308,49 @@ mod tests {
         );
         assert_eq!(
             edn_to_json(&v),
-            json!({"a": null, "b": [1, [2], [3]], "4": "kw", "s": {"n/x": 1.5},
-                   "big": "99999999999999999999999", "u": 18446744073709551615u64, "c": "z",
-                   "t": "2020", "inf": "##Inf"})
+            json!({":a": null, ":b": [1, [2], [3]], "4": ":kw", "s": {":n/x": 1.5},
+                   ":big": "99999999999999999999999", ":u": 18446744073709551615u64, ":c": "z",
+                   ":t": "2020", ":inf": "##Inf"})
         );
+    }
+
+    #[test]
+    fn a_keyword_value_stays_distinct_from_the_string_of_its_name() {
+        assert_eq!(edn_to_json(&kw("a")), json!(":a"));
+        assert_ne!(edn_to_json(&kw("a")), edn_to_json(&Edn::Str("a".into())));
+        assert_ne!(edn_to_json(&one("{:a 1}")), edn_to_json(&one("{\"a\" 1}")));
+        // Names (the error field) drop the colon.
+        assert_eq!(
+            edn_names_to_json(&one("[:not-found \"k\"]")),
+            json!(["not-found", "k"])
+        );
+        let text = "\
+{:type :invoke, :f :write, :process 0, :value :a}
+{:type :ok, :f :write, :process 0, :value :a}
+{:type :invoke, :f :read, :process 1, :value nil}
+{:type :ok, :f :read, :process 1, :value \"a\"}
+{:type :invoke, :f :cas, :process 2, :value [:a :b]}
+{:type :fail, :f :cas, :process 2, :value [:a :b], :error :precondition}
+{:type :invoke, :f :read, :process 3, :value nil}
+{:type :info, :f :read, :process 3, :value nil, :error :timed-out}
+";
+        let h = import(text).unwrap();
+        assert_eq!(h.events[0].value, json!(":a"));
+        assert_eq!(h.events[3].value, json!("a"));
+        assert_ne!(h.events[0].value, h.events[3].value);
+        assert_eq!(h.events[4].value, json!([":a", ":b"]));
+        // f, type and process are names, as before; so are errors.
+        assert_eq!(h.events[4].f, "cas");
+        assert_eq!(h.events[5].error, Some(json!("precondition")));
+        assert_eq!(h.events[7].error, Some(json!("timed-out")));
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_dropped() {
+        let h = import("\u{FEFF}{:type :invoke, :f :read, :process 0, :value nil}\n").unwrap();
+        assert_eq!(h.events.len(), 1);
+        let h = import("\u{FEFF}[{:type :invoke, :f :read, :process 0, :value nil}]").unwrap();
+        assert_eq!(h.events.len(), 1);
     }
 
     fn import(text: &str) -> Result<History, HistoryError> {
@@ -1293,7 +1371,7 @@ mod tests {
         assert_eq!(h.lines, vec![1, 2, 3, 4, 5]);
         assert_eq!(h.events[1].node.as_deref(), Some("n1"));
         assert_eq!(h.events[2].process, Process::Nemesis);
-        assert_eq!(h.events[2].value, json!({"n1": ["n2"]}));
+        assert_eq!(h.events[2].value, json!({":n1": [":n2"]}));
         assert_eq!(h.events[4].f, "read");
         assert_eq!(h.events[4].error, Some(json!(["not-found", "k"])));
         assert_eq!(h.events[4].time, 50);
@@ -1320,7 +1398,7 @@ mod tests {
         let text = "#jepsen.history.Op{:index 0, :time 5, :type :invoke, :process 0, :f :txn, :value [[:r :x nil]]}\n";
         let h = import(text).unwrap();
         assert_eq!(h.events[0].f, "txn");
-        assert_eq!(h.events[0].value, json!([["r", "x", null]]));
+        assert_eq!(h.events[0].value, json!([[":r", ":x", null]]));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! The reader holds one line at a time. Each line is parsed to a JSON value first and its fields
 //! are then checked one by one, so every error names the file, the line and the field. A run that
 //! was killed while writing leaves a truncated last line: that line is skipped with a warning,
-//! and the prefix before it is checked as usual.
+//! and the prefix before it is checked as usual. Only a last line that is cut (its JSON ends
+//! too early) counts as truncated; a whole last line with a bad byte or bad JSON is an error.
+//! A UTF-8 byte order mark at the start is dropped. Integers beyond `i64`/`u64`, which
+//! serde_json would round to floats (so that two different ones compare equal), are an error.
 
 use crate::{Event, EventType, History, HistoryError, Process, Warning};
 use serde_json::{Map, Value};
@@ -160,6 +163,9 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
             self.line += 1;
             let line = self.line;
+            if line == 1 {
+                crate::strip_bom(&mut self.buf);
+            }
             let terminated = self.buf.last() == Some(&b'\n');
             if !terminated && self.buf.len() > MAX_LINE_BYTES {
                 return self.fail(
@@ -170,47 +176,56 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
             // Only a last line can lack its newline: read_until stops early only at the end.
             let last_unterminated = !terminated;
+            // A last line cut inside a multi-byte character: the whole characters before the
+            // cut are parsed below, and only a cut JSON text makes it a truncation.
+            let mut cut_char_at = None;
             let text = match std::str::from_utf8(&self.buf) {
                 Ok(t) => t.trim(),
-                Err(_) if last_unterminated => {
-                    self.warnings.push(truncated_warning(&self.file, line));
-                    return self.end();
+                Err(e) if last_unterminated && e.error_len().is_none() => {
+                    cut_char_at = Some(e.valid_up_to());
+                    std::str::from_utf8(&self.buf[..e.valid_up_to()])
+                        .expect("checked prefix")
+                        .trim()
                 }
                 Err(e) => {
-                    let what = if self.buf.contains(&0) {
-                        "contains NUL bytes: this looks like a binary file, not a history"
-                    } else {
-                        "is not valid UTF-8 text"
-                    };
-                    return self.fail(
-                        line,
-                        None,
-                        format!(
-                            "the line {what} (bad byte at column {})",
-                            e.valid_up_to() + 1
-                        ),
-                    );
+                    return self.fail(line, None, bad_utf8_message(&self.buf, e.valid_up_to()));
                 }
             };
-            if text.is_empty() {
+            if text.is_empty() && cut_char_at.is_none() {
                 continue;
             }
             // Fast path: a well-formed line deserialises straight into an Event; anything
             // unusual goes through the Value path below, which names the faulty field.
-            if let Ok(ev) = serde_json::from_str::<Event>(text) {
-                if ev.index == self.next_index && !ev.f.is_empty() {
-                    self.next_index += 1;
-                    self.time_order
-                        .observe(&self.file, ev.time, line, &mut self.warnings);
-                    return Some(Ok((ev, line)));
+            if cut_char_at.is_none() {
+                if let Ok(ev) = serde_json::from_str::<Event>(text) {
+                    // Only `value` and `error` can hold a number serde_json made a float of.
+                    let floats = has_float(&ev.value) || ev.error.as_ref().is_some_and(has_float);
+                    if floats {
+                        if let Some((field, literal)) = oversized_integer(text) {
+                            return self.fail(line, field.as_deref(), too_large(literal));
+                        }
+                    }
+                    if ev.index == self.next_index && !ev.f.is_empty() {
+                        self.next_index += 1;
+                        self.time_order
+                            .observe(&self.file, ev.time, line, &mut self.warnings);
+                        return Some(Ok((ev, line)));
+                    }
                 }
             }
             let value: Value = match serde_json::from_str(text) {
-                Ok(v) => v,
-                Err(_) if last_unterminated => {
+                // A killed writer leaves a last line that is cut, not one that is wrong: only a
+                // text that ends too early counts as truncated. A complete last line with a bad
+                // byte or bad JSON is an error like on any other line.
+                Err(e) if last_unterminated && is_cut(&e, text) => {
                     self.warnings.push(truncated_warning(&self.file, line));
                     return self.end();
                 }
+                _ if cut_char_at.is_some() => {
+                    let at = cut_char_at.expect("checked in the guard");
+                    return self.fail(line, None, bad_utf8_message(&self.buf, at));
+                }
+                Ok(v) => v,
                 Err(e) => {
                     return self.fail(
                         line,
@@ -223,6 +238,11 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                     )
                 }
             };
+            if has_float(&value) {
+                if let Some((field, literal)) = oversized_integer(text) {
+                    return self.fail(line, field.as_deref(), too_large(literal));
+                }
+            }
             match event_from_json(value, &self.file, line, self.next_index) {
                 Ok(ev) => {
                     self.next_index += 1;
@@ -236,6 +256,111 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                 }
             }
         }
+    }
+}
+
+/// Whether `v` holds a number that serde_json keeps as a float: a JSON float, or an integer
+/// beyond `i64`/`u64` that it rounded to one.
+fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(m) => m.values().any(has_float),
+        _ => false,
+    }
+}
+
+fn too_large(literal: &str) -> String {
+    let digits = literal.trim_start_matches('-').len();
+    let shown = if literal.len() > 40 {
+        format!("{}…", &literal[..40])
+    } else {
+        literal.to_owned()
+    };
+    format!(
+        "integer too large for exact comparison: {shown} ({digits} digits) does not fit a 64-bit \
+         integer, and as a float it would equal its neighbours; write it as a string"
+    )
+}
+
+/// The first integer literal in the JSON text `text` that fits neither `i64` nor `u64` (serde_json
+/// would round it to a float, making 99999999999999999999999 equal 99999999999999999999998),
+/// with the top-level field it appears in. Only called for lines holding a float, so a history
+/// without floats pays nothing.
+fn oversized_integer(text: &str) -> Option<(Option<String>, &str)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    let mut field: Option<String> = None;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                let end = i.min(b.len());
+                if depth == 1 {
+                    let mut j = end;
+                    while j < b.len() && b[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    if j < b.len() && b[j] == b':' {
+                        field = serde_json::from_str::<String>(&text[start..end]).ok();
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let literal = &text[start..i];
+                let integer = !literal.contains(['.', 'e', 'E']);
+                if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
+                    let digits = literal.strip_prefix('-').unwrap_or(literal);
+                    if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+                        return Some((field, literal));
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The message for a line that is not UTF-8, with the bad byte at `at` (0-based).
+fn bad_utf8_message(line: &[u8], at: usize) -> String {
+    let what = if line.contains(&0) {
+        "contains NUL bytes: this looks like a binary file, not a history"
+    } else {
+        "is not valid UTF-8 text"
+    };
+    format!("the line {what} (bad byte at column {})", at + 1)
+}
+
+/// Whether `text` failed to parse only because it ends too early: serde_json ran out of input
+/// (`Eof`), or the text ends inside a number (`1.`, `-`, `2e`: what a cut at that point looks
+/// like, which serde_json reports as a syntax error at the very end; one more digit mends it).
+fn is_cut(e: &serde_json::Error, text: &str) -> bool {
+    match e.classify() {
+        serde_json::error::Category::Eof => true,
+        serde_json::error::Category::Syntax if text.ends_with(['-', '+', '.', 'e', 'E']) => {
+            match serde_json::from_str::<serde::de::IgnoredAny>(&format!("{text}0")) {
+                Ok(_) => true,
+                Err(e) => e.classify() == serde_json::error::Category::Eof,
+            }
+        }
+        _ => false,
     }
 }
 
@@ -662,6 +787,124 @@ mod tests {
         bytes.pop();
         let h = read_jsonl_from(&bytes[..], Path::new("h.jsonl")).unwrap();
         assert_eq!((h.events.len(), h.warnings.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_complete_last_line_with_a_bad_byte_is_an_error_not_a_truncation() {
+        let first = line(
+            0,
+            r#""process":1,"type":"invoke","f":"write","value":"cafe""#,
+        );
+        // Latin-1 é (0xE9) inside a whole last line without its newline.
+        let mut bytes = format!("{first}\n").into_bytes();
+        bytes.extend_from_slice(
+            b"{\"index\":1,\"time\":1,\"process\":1,\"type\":\"ok\",\"f\":\"write\",\"value\":\"caf\xe9\"}",
+        );
+        let e = read_jsonl_from(&bytes[..], Path::new("h.jsonl")).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (2, None));
+        assert!(e.message.contains("not valid UTF-8"), "{e}");
+        // A stray lead byte after a whole object: still a bad byte, not a cut character.
+        let mut bytes = format!("{first}\n").into_bytes();
+        bytes.extend_from_slice(line(1, r#""process":1,"type":"ok","f":"write""#).as_bytes());
+        bytes.push(0xe2);
+        let e = read_jsonl_from(&bytes[..], Path::new("h.jsonl")).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("not valid UTF-8"), "{e}");
+        // Whole but bad JSON on the last line.
+        for bad in [
+            format!("{}}}", line(1, r#""process":1,"type":"ok","f":"w""#)),
+            r#"{"index":1,"time":1,"process":1,"type":"ok","f":"w","value":tru}"#.to_owned(),
+            r#"{"index":1,"time":1x"#.to_owned(),
+        ] {
+            let e = read(&format!("{first}\n{bad}")).unwrap_err();
+            assert_eq!(e.line, 2, "{bad}: {e}");
+            assert!(e.message.contains("not valid JSON"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_last_line_cut_anywhere_is_a_truncation() {
+        let first = line(
+            0,
+            r#""process":1,"type":"invoke","f":"write","value":1.5e-3"#,
+        );
+        let full = line(
+            1,
+            r#""process":1,"type":"ok","f":"write","value":[-1.5e-3,true,"aé"]"#,
+        );
+        // Every proper prefix of a whole line, cut between bytes, even inside a number or a
+        // character, is a truncation; the whole line is an event.
+        for cut in 1..full.len() {
+            let mut bytes = format!("{first}\n").into_bytes();
+            bytes.extend_from_slice(&full.as_bytes()[..cut]);
+            let h = read_jsonl_from(&bytes[..], Path::new("h.jsonl"))
+                .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            assert_eq!((h.events.len(), h.warnings.len()), (1, 1), "cut at {cut}");
+            assert!(h.warnings[0].message.contains("line 2 is truncated"));
+        }
+        let h = read(&format!("{first}\n{full}")).unwrap();
+        assert_eq!((h.events.len(), h.warnings.len()), (2, 0));
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_dropped() {
+        let text = format!("\u{FEFF}{SAMPLE}");
+        let h = read(&text).unwrap();
+        assert_eq!(h.events.len(), 3);
+        // Elsewhere it is not whitespace.
+        let text = format!(
+            "{}\n\u{FEFF}{}\n",
+            line(0, r#""process":1,"type":"invoke","f":"r""#),
+            line(1, r#""process":1,"type":"ok","f":"r""#)
+        );
+        assert_eq!(read(&text).unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_rejected_not_rounded() {
+        let write = line(
+            0,
+            r#""process":1,"type":"invoke","f":"write","value":99999999999999999999999"#,
+        );
+        let e = read(&write).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (1, Some("value")), "{e}");
+        assert!(
+            e.message.starts_with(
+                "integer too large for exact comparison: 99999999999999999999999 (23 digits)"
+            ),
+            "{e}"
+        );
+        // Nested, negative, in a later line, in the error field, and on the slow path.
+        let first = line(0, r#""process":1,"type":"invoke","f":"cas","value":[1,2]"#);
+        for (bad, field) in [
+            (
+                r#""process":1,"type":"ok","f":"cas","value":[1,{"a":[-99999999999999999999]}]"#,
+                "value",
+            ),
+            (
+                r#""process":1,"type":"fail","f":"cas","value":[1,2.5],"error":[18446744073709551616]"#,
+                "error",
+            ),
+            (
+                r#""process":1,"type":"ok","f":"cas","value":[1,2],"key":100000000000000000000"#,
+                "key",
+            ),
+        ] {
+            let e = read(&format!("{first}\n{}\n", line(1, bad))).unwrap_err();
+            assert_eq!((e.line, e.field.as_deref()), (2, Some(field)), "{bad}: {e}");
+            assert!(e.message.contains("integer too large"), "{e}");
+        }
+        let e = read(r#"{"index":0,"time":99999999999999999999999,"process":1,"type":"ok","f":"r","value":1}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("time"), "{e}");
+        // The edges of i64 and u64 fit, and floats, strings and keys that look like big numbers
+        // are fine.
+        let ok = line(
+            0,
+            r#""process":1,"type":"invoke","f":"write","value":[18446744073709551615,-9223372036854775808,1e30,0.5,"99999999999999999999999",{"99999999999999999999999":1.5}]"#,
+        );
+        let h = read(&ok).unwrap();
+        assert_eq!(h.events[0].value[0], json!(u64::MAX));
+        assert_eq!(h.events[0].value[1], json!(i64::MIN));
     }
 
     #[test]

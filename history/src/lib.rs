@@ -17,8 +17,19 @@ pub mod jsonl;
 pub mod pair;
 pub mod porcupine;
 
-pub use detect::{detect_format, read_file, Format, Loaded};
+pub use detect::{detect_format, read_file, read_from, Format, Loaded, STDIN_NAME};
 pub use pair::{pair, Op, Paired};
+
+/// The UTF-8 byte order mark some editors put at the start of a text file. Every reader (and
+/// format detection) drops it from the start of the input.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Drops a leading byte order mark from the first line of an input.
+pub(crate) fn strip_bom(first_line: &mut Vec<u8>) {
+    if first_line.starts_with(BOM) {
+        first_line.drain(..BOM.len());
+    }
+}
 
 /// A client process id, or the nemesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

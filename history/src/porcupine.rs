@@ -48,6 +48,9 @@ pub fn read_porcupine_log_from<R: BufRead>(
             break;
         }
         line += 1;
+        if line == 1 {
+            crate::strip_bom(&mut buf);
+        }
         let terminated = buf.last() == Some(&b'\n');
         if !terminated && buf.len() > MAX_LINE_BYTES {
             return Err(HistoryError::new(
