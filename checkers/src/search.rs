@@ -133,16 +133,7 @@ struct Frame {
 
 /// Decides whether `ops` (one key) can be linearized from the model's initial state.
 pub fn search<M: Model>(model: &mut M, ops: &[KeyOp], budget: &Budget) -> (Outcome, Stats) {
-    search_from(model, ops, INIT, budget)
-}
-
-/// Like [`search`], from a given initial state.
-pub fn search_from<M: Model>(
-    model: &mut M,
-    ops: &[KeyOp],
-    init: u64,
-    budget: &Budget,
-) -> (Outcome, Stats) {
+    let init = INIT;
     let n = ops.len();
     let mut stats = Stats::default();
     let mut remaining = ops.iter().filter(|o| o.prepared.required).count();

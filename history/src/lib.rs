@@ -114,12 +114,6 @@ pub struct Event {
     pub error: Option<serde_json::Value>,
 }
 
-/// Where a history came from, for messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Source {
-    pub path: PathBuf,
-}
-
 /// A history error always names the file, the line (1-based) and, where there is one, the field.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[error("{}:{line}{}: {message}", file.display(), field.as_ref().map(|f| format!(": field `{f}`")).unwrap_or_default())]
