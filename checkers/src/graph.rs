@@ -414,17 +414,50 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
     attempts.extend(real_time_order(&ab, &heads, &next_before));
     attempts.push(order);
     let mut why = String::new();
-    for chain_order in attempts {
-        let versions: Vec<usize> = chain_order
-            .iter()
-            .flat_map(|&c| chains[c].iter().copied())
-            .collect();
-        match fit(&versions, &segs, ops, &seg_of, &refusals, &blind, describe) {
-            Ok(()) => return GraphOutcome::Valid,
-            Err(e) => why = e,
+    for mut chain_order in attempts {
+        // A refused value with no successor in time: pull forward the first later chain whose
+        // first write began before the refusal returned, if nothing in between must precede it.
+        for _repair in 0..MAX_REPAIRS {
+            let versions: Vec<usize> = chain_order
+                .iter()
+                .flat_map(|&c| chains[c].iter().copied())
+                .collect();
+            match fit(&versions, &segs, ops, &seg_of, &refusals, &blind, describe) {
+                Ok(()) => return GraphOutcome::Valid,
+                Err(misfit) => {
+                    why = misfit.why;
+                    let Some((s, deadline)) = misfit.refused else {
+                        break;
+                    };
+                    let c = segs[s].chain;
+                    if *chains[c].last().expect("chains are non-empty") != s {
+                        break;
+                    }
+                    let at = chain_order.iter().position(|&x| x == c).expect("placed");
+                    let pull = (at + 1..chain_order.len()).find(|&k| {
+                        let x = chain_order[k];
+                        heads[x] < deadline
+                            && chain_order[at + 1..k]
+                                .iter()
+                                .all(|&y| spans[y].a >= spans[x].b)
+                    });
+                    let Some(k) = pull else { break };
+                    let x = chain_order.remove(k);
+                    chain_order.insert(at + 1, x);
+                }
+            }
         }
     }
     GraphOutcome::Undecided(why)
+}
+
+const MAX_REPAIRS: usize = 256;
+
+/// Why a version order did not fit, and for a refused value `a` that needed a successor
+/// before time `t`: `(a's segment, t)`.
+struct Misfit {
+    why: String,
+    refused: Option<(usize, T)>,
 }
 
 /// Fits refusals and blind appends into the earliest linearization of `versions`. A refusal
@@ -440,10 +473,11 @@ fn fit(
     refusals: &[u32],
     blind: &[u32],
     describe: &dyn Fn(u32) -> String,
-) -> Result<(), String> {
+) -> Result<(), Misfit> {
     let mut delay: Vec<(T, u32)> = vec![(0, 0); segs.len()];
     for _round in 0..MAX_ROUNDS {
-        let sched = schedule(versions, segs, ops, &delay)?;
+        let sched =
+            schedule(versions, segs, ops, &delay).map_err(|why| Misfit { why, refused: None })?;
         let mut changed = false;
         for &i in blind {
             let op = &ops[i as usize];
@@ -472,10 +506,13 @@ fn fit(
                     changed = true;
                 }
                 _ => {
-                    return Err(format!(
-                        "{} is never observed and does not fit where nothing observes it",
-                        describe(i)
-                    ))
+                    return Err(Misfit {
+                        why: format!(
+                            "{} is never observed and does not fit where nothing observes it",
+                            describe(i)
+                        ),
+                        refused: None,
+                    })
                 }
             }
         }
@@ -499,17 +536,20 @@ fn fit(
                 delay[s] = (call_t(op), 0);
                 changed = true;
             } else {
-                return Err(format!(
-                    "{} does not fit the earliest linearization",
-                    describe(i)
-                ));
+                return Err(Misfit {
+                    why: format!("{} does not fit the earliest linearization", describe(i)),
+                    refused: Some((s, ret_t(op))),
+                });
             }
         }
         if !changed {
             return Ok(());
         }
     }
-    Err("refusals and blind appends did not settle".to_owned())
+    Err(Misfit {
+        why: "refusals and blind appends did not settle".to_owned(),
+        refused: None,
+    })
 }
 
 const MAX_ROUNDS: usize = 16;
