@@ -35,9 +35,74 @@ pub enum GraphOutcome {
     Invalid {
         suspects: Vec<u32>,
         reason: String,
+        /// For ordering conflicts: the cycle of "must come before" edges, one sentence each.
+        cycle: Vec<CycleEdge>,
     },
     /// The fast path cannot decide this history; use the search.
     Undecided(String),
+}
+
+/// One edge of a cycle of "must come before" constraints, for witnesses (as Elle explains
+/// its cycles): `from` must take effect before `to`, `because` says why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CycleEdge {
+    pub from: String,
+    pub to: String,
+    pub because: String,
+}
+
+/// Finds a cycle in the constraint graph `edges` (from, to, because) with petgraph, and lists
+/// its edges in order. The graphs here are small: the operations of one conflict.
+fn find_cycle(edges: &[(String, String, String)]) -> Vec<CycleEdge> {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use petgraph::visit::EdgeRef;
+    let mut g: DiGraph<String, String> = DiGraph::new();
+    let mut index: HashMap<String, NodeIndex> = HashMap::new();
+    let mut node = |g: &mut DiGraph<String, String>, label: &String| {
+        *index
+            .entry(label.clone())
+            .or_insert_with(|| g.add_node(label.clone()))
+    };
+    for (from, to, because) in edges {
+        let (a, b) = (node(&mut g, from), node(&mut g, to));
+        g.add_edge(a, b, because.clone());
+    }
+    let Some(scc) = petgraph::algo::tarjan_scc(&g)
+        .into_iter()
+        .find(|c| c.len() > 1)
+    else {
+        return Vec::new();
+    };
+    // Walk from the first node along edges inside the component until it closes.
+    let inside = |n: NodeIndex| scc.contains(&n);
+    let start = scc[0];
+    let mut path: Vec<petgraph::graph::EdgeIndex> = Vec::new();
+    let mut seen = vec![start];
+    let mut at = start;
+    while path.len() <= scc.len() {
+        let next = g
+            .edges(at)
+            .map(|e| (e.id(), e.target()))
+            .filter(|&(_, t)| inside(t))
+            .min_by_key(|&(_, t)| (t != start, seen.contains(&t)));
+        let Some((e, t)) = next else { break };
+        path.push(e);
+        if t == start {
+            break;
+        }
+        seen.push(t);
+        at = t;
+    }
+    path.iter()
+        .map(|&e| {
+            let (a, b) = g.edge_endpoints(e).expect("edges of the graph");
+            CycleEdge {
+                from: g[a].clone(),
+                to: g[b].clone(),
+                because: g[e].clone(),
+            }
+        })
+        .collect()
 }
 
 /// Time in "positions + 1", so that 0 means "before everything" (the initial value's writer).
@@ -106,6 +171,7 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                         "{} observed a value that no operation ever wrote",
                         describe(i)
                     ),
+                    cycle: Vec::new(),
                 }
             }
             Some(&w) if !included[w as usize] => {
@@ -179,6 +245,7 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                             describe(other_writer),
                             describe(i as u32)
                         ),
+                        cycle: Vec::new(),
                     };
                 }
                 succ[sf] = Some(st);
@@ -192,13 +259,25 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
         let Some(w) = seg.writer else { continue };
         for &r in &seg.reads {
             if ret_t(&ops[r as usize]) < call_t(&ops[w as usize]) {
+                let (rd, wd) = (describe(r), describe(w));
+                let cycle = find_cycle(&[
+                    (
+                        wd.clone(),
+                        rd.clone(),
+                        format!("{rd} read the value {wd} wrote"),
+                    ),
+                    (
+                        rd.clone(),
+                        wd.clone(),
+                        format!("{rd} completed before {wd} began"),
+                    ),
+                ]);
                 return GraphOutcome::Invalid {
                     suspects: vec![w, r],
                     reason: format!(
-                        "{} completed before {}, the only write of that value, began",
-                        describe(r),
-                        describe(w)
+                        "{rd} completed before {wd}, the only write of that value, began"
                     ),
+                    cycle,
                 };
             }
         }
@@ -235,6 +314,7 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
             suspects,
             reason: "these compare-and-sets lead in a circle, so none of them can be first"
                 .to_owned(),
+            cycle: Vec::new(),
         };
     }
     // Inside a chain, a later version may not be forced before an earlier one.
@@ -249,13 +329,40 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                     }
                     suspects.extend(segs[s].a_op);
                     suspects.extend(segs[u].b_op);
+                    let (x, y) = (
+                        op_or_init(segs[s].a_op, describe),
+                        op_or_init(segs[u].b_op, describe),
+                    );
+                    // y saw (or wrote) u's value; each compare-and-set after it replaced the
+                    // value before; x saw (or wrote) s's value; and x completed before y began.
+                    let mut edges = vec![(
+                        x.clone(),
+                        y.clone(),
+                        format!("{x} completed before {y} began"),
+                    )];
+                    let mut prev = y.clone();
+                    for &next in &chain[segs[u].pos + 1..=segs[s].pos] {
+                        let w = op_or_init(segs[next].writer, describe);
+                        edges.push((
+                            prev.clone(),
+                            w.clone(),
+                            format!("{w} replaced the value that {prev} saw or wrote"),
+                        ));
+                        prev = w;
+                    }
+                    if prev != x {
+                        edges.push((
+                            prev.clone(),
+                            x.clone(),
+                            format!("{x} saw the value {prev} wrote"),
+                        ));
+                    }
                     return GraphOutcome::Invalid {
                         suspects,
                         reason: format!(
-                            "{} completed before {} began, yet the chain of compare-and-sets (appends, for strings) between their values puts the first after the second",
-                            op_or_init(segs[s].a_op, describe),
-                            op_or_init(segs[u].b_op, describe)
+                            "{x} completed before {y} began, yet the chain of compare-and-sets (appends, for strings) between their values puts the first after the second"
                         ),
+                        cycle: find_cycle(&edges),
                     };
                 }
             }
@@ -317,10 +424,9 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                     segs[spans[x].a_seg].a_op,
                     segs[spans[y].b_seg].b_op,
                 ) {
-                    (None, Some(b)) => format!(
-                        "the initial value comes before every write, yet {} observed a later value",
-                        describe(b)
-                    ),
+                    (None, Some(_)) => {
+                        "the initial value comes before every written value".to_owned()
+                    }
                     (Some(a), Some(b)) => {
                         format!("{} completed before {} began", describe(a), describe(b))
                     }
@@ -358,7 +464,26 @@ pub fn check_unique(ops: &[KeyOp], describe: &dyn Fn(u32) -> String) -> GraphOut
                         edge(d, c)
                     )
                 };
-                return GraphOutcome::Invalid { suspects, reason };
+                let label = |x: usize| {
+                    let head = op_or_init(segs[chains[x][0]].writer, describe);
+                    match chains[x].len() {
+                        1 if segs[chains[x][0]].writer.is_none() => "the initial value".to_owned(),
+                        1 => format!("the value of {head}"),
+                        n => format!(
+                            "the value of {head} and the {} compare-and-sets after it",
+                            n - 1
+                        ),
+                    }
+                };
+                let cycle = find_cycle(&[
+                    (label(c), label(d), edge(c, d)),
+                    (label(d), label(c), edge(d, c)),
+                ]);
+                return GraphOutcome::Invalid {
+                    suspects,
+                    reason,
+                    cycle,
+                };
             }
         }
         if min_a_after.is_none_or(|c| spans[d].a < spans[c].a) {
@@ -677,4 +802,64 @@ fn schedule(
 
 fn op_or_init(op: Option<u32>, describe: &dyn Fn(u32) -> String) -> String {
     op.map_or_else(|| "the initial value".to_owned(), describe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Prepared;
+
+    fn op(id: usize, call: u64, ret: u64, action: Action) -> KeyOp {
+        KeyOp {
+            id,
+            call,
+            ret,
+            prepared: Prepared {
+                action,
+                required: true,
+            },
+        }
+    }
+
+    #[test]
+    fn stale_read_is_a_closed_cycle_found_with_petgraph() {
+        // write 1, then write 2, then a read of 1: 1 precedes 2 (real time), and 2 precedes
+        // 1 (the read of 1 began after the write of 2 completed).
+        let ops = [
+            op(0, 0, 1, Action::Write(1)),
+            op(1, 2, 3, Action::Write(2)),
+            op(2, 4, 5, Action::Read(1)),
+        ];
+        let GraphOutcome::Invalid { cycle, .. } = check_unique(&ops, &|i| format!("op{i}")) else {
+            panic!("a stale read must be invalid")
+        };
+        assert_eq!(cycle.len(), 2, "{cycle:?}");
+        assert_eq!(cycle[0].to, cycle[1].from);
+        assert_eq!(cycle[1].to, cycle[0].from);
+        assert!(cycle.iter().any(|e| e.because.contains("completed before")));
+    }
+
+    #[test]
+    fn read_before_its_write_is_a_cycle_and_a_valid_history_is_not() {
+        let ops = [op(0, 2, 3, Action::Write(1)), op(1, 0, 1, Action::Read(1))];
+        let GraphOutcome::Invalid {
+            cycle, suspects, ..
+        } = check_unique(&ops, &|i| format!("op{i}"))
+        else {
+            panic!("a read that returns before its write begins must be invalid")
+        };
+        assert_eq!(suspects.len(), 2);
+        assert_eq!(cycle.len(), 2);
+        let ok = [op(0, 0, 3, Action::Write(1)), op(1, 1, 2, Action::Read(1))];
+        assert_eq!(
+            check_unique(&ok, &|i| format!("op{i}")),
+            GraphOutcome::Valid
+        );
+    }
+
+    #[test]
+    fn find_cycle_ignores_acyclic_graphs() {
+        let edges = [("a".to_owned(), "b".to_owned(), "x".to_owned())];
+        assert!(find_cycle(&edges).is_empty());
+    }
 }

@@ -324,7 +324,11 @@ fn check_key(
                 match v {
                     StringView::Registers(ops) => graph_input = Some(Ok(ops)),
                     StringView::Invalid { suspects, reason } => {
-                        graph_input = Some(Err(GraphOutcome::Invalid { suspects, reason }))
+                        graph_input = Some(Err(GraphOutcome::Invalid {
+                            suspects,
+                            reason,
+                            cycle: Vec::new(),
+                        }))
                     }
                     StringView::NotApplicable(why) => {
                         result.note = Some(format!("graph path not applicable ({why})"))
@@ -349,11 +353,16 @@ fn check_key(
                 result.check_us = started.elapsed().as_micros() as u64;
                 return Ok(result);
             }
-            GraphOutcome::Invalid { suspects, reason } => {
+            GraphOutcome::Invalid {
+                suspects,
+                reason,
+                cycle,
+            } => {
                 result.check_us = started.elapsed().as_micros() as u64;
                 let clues = Clues {
                     suspects: Some(&suspects),
                     reason: Some(&reason),
+                    cycle: &cycle,
                     needs: needs.as_deref(),
                     ..Clues::default()
                 };

@@ -3,6 +3,7 @@
 //! placed after it and what each candidate would have done, the smallest set of operations that
 //! cannot be linearized together, and every order of that set with the state it reaches.
 
+use crate::graph::CycleEdge;
 use crate::model::{Model, INIT};
 use crate::search::{search, Budget, Deepest, KeyOp, Outcome};
 use serde::Serialize;
@@ -68,6 +69,8 @@ pub struct LinWitness {
     pub orders_omitted: usize,
     /// The graph path's one-sentence reason, when it found the anomaly.
     pub reason: Option<String>,
+    /// When the anomaly is a cycle of "must come before" constraints: its edges, in order.
+    pub cycle: Vec<CycleEdge>,
     /// Every operation mentioned above.
     pub ops: Vec<OpView>,
     /// The witness in plain sentences.
@@ -90,6 +93,8 @@ pub struct Clues<'a> {
     pub reason: Option<&'a str>,
     /// For string-kv: what each read needs (see `strings::Needs`).
     pub needs: Option<&'a [Vec<u32>]>,
+    /// The graph path's cycle of constraints, if the anomaly is one.
+    pub cycle: &'a [CycleEdge],
 }
 
 /// Builds a witness for a key whose operations `ops` are not linearizable.
@@ -108,6 +113,7 @@ pub fn explain<M: Model>(
         suspects,
         reason,
         needs,
+        cycle,
     } = clues;
     let started = Instant::now();
     let deadline = started + budget;
@@ -121,6 +127,7 @@ pub fn explain<M: Model>(
         orders: Vec::new(),
         orders_omitted: 0,
         reason: reason.map(str::to_owned),
+        cycle: cycle.to_vec(),
         ops: Vec::new(),
         explanation: Vec::new(),
     };
@@ -370,11 +377,19 @@ fn sentences(w: &LinWitness, name: &dyn Fn(usize) -> String) -> Vec<String> {
     if let Some(reason) = &w.reason {
         out.push(format!("{reason}."));
     }
+    if !w.cycle.is_empty() {
+        out.push(
+            "Each of these must take effect before the next, which closes a cycle:".to_owned(),
+        );
+        for e in &w.cycle {
+            out.push(format!("  - {} before {}: {}.", e.from, e.to, e.because));
+        }
+    }
     if let (Some(prefix), Some(state)) = (&w.prefix, &w.prefix_state) {
         match prefix.last() {
             Some(&last) => out.push(format!(
-                "{}The longest linearizable prefix has {} operation{}, ending with {}, and leaves the state at {state}.",
-                if w.reason.is_some() { "Searching from the start: " } else { "" },
+                "{} longest linearizable prefix has {} operation{}, ending with {}, and leaves the state at {state}.",
+                if w.reason.is_some() { "Searching from the start, the" } else { "The" },
                 prefix.len(),
                 if prefix.len() == 1 { "" } else { "s" },
                 name(last)
