@@ -13,12 +13,14 @@
 //! operations the oracle memoises failed configurations), `OPS=<k> EVERY=<m>` enumerate every
 //! m-th history of k operations.
 
+mod common;
+
 use checkers::graph::{check_unique, GraphOutcome};
-use checkers::linear::prepare;
 use checkers::model::{new_model, AnyModel, Model, ModelKind};
 use checkers::oracle::brute_force;
 use checkers::search::{search, Budget, KeyOp, Outcome};
 use checkers::strings::{register_view, StringView};
+use common::{kops_of, seeds};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
 
@@ -154,12 +156,6 @@ fn dump(h: &History) -> String {
         .map(|e| serde_json::to_string(e).expect("events serialise"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn kops_of(model: &mut AnyModel, h: &History) -> Vec<KeyOp> {
-    let paired = history::pair(h).expect("well formed");
-    let ids: Vec<usize> = (0..paired.ops.len()).collect();
-    prepare(model, h, &paired, &ids).expect("values fit the model")
 }
 
 /// Every procedure's verdict on one single-key history (`true` = linearizable).
@@ -673,23 +669,11 @@ fn random_result(rng: &mut Rng, fam: Family, written: &[Value]) -> Value {
     }
 }
 
-fn seeds(count: u64, salt: u64) -> Vec<u64> {
-    match std::env::var("SEED") {
-        Ok(s) => vec![s.parse().expect("SEED is a number")],
-        Err(_) => {
-            // `CASES=<n>` runs more (or fewer) cases per family, for a longer hunt.
-            let count =
-                std::env::var("CASES").map_or(count, |c| c.parse().expect("CASES is a number"));
-            (0..count).map(|i| i * 104_729 + salt).collect()
-        }
-    }
-}
-
 fn run_family(fam: Family, count: u64, max_ops: usize, salt: u64) {
     let max_ops =
         std::env::var("MAXOPS").map_or(max_ops, |c| c.parse().expect("MAXOPS is a number"));
     let (mut valid, mut invalid, mut graph) = (0u64, 0u64, 0u64);
-    for seed in seeds(count, salt) {
+    for seed in seeds(count, 104_729, salt) {
         let mut rng = Rng(seed);
         let h = generate(&mut rng, fam, max_ops);
         let Some(v) = assert_agree(&format!("seed {seed} {fam:?}"), fam.model(), &h) else {
@@ -706,8 +690,8 @@ fn run_family(fam: Family, count: u64, max_ops: usize, salt: u64) {
     }
     if std::env::var("SEED").is_err() {
         assert!(
-            valid > seeds(count, salt).len() as u64 / 10
-                && invalid > seeds(count, salt).len() as u64 / 10,
+            valid > seeds(count, 104_729, salt).len() as u64 / 10
+                && invalid > seeds(count, 104_729, salt).len() as u64 / 10,
             "{fam:?}: {valid} valid, {invalid} invalid"
         );
         eprintln!("{fam:?}: {valid} valid, {invalid} invalid, graph decided {graph}");
@@ -1123,7 +1107,7 @@ fn string_pieces_repeated_prefixes_and_blind() {
 /// Two keys interleaved, with nemesis events between: each key gets the verdict it gets alone.
 #[test]
 fn keys_are_checked_apart() {
-    for seed in seeds(300, 21) {
+    for seed in seeds(300, 104_729, 21) {
         let mut rng = Rng(seed);
         let fam = *rng.pick(&[Family::CasUnique, Family::CasTiny, Family::KvBlind]);
         let parts: Vec<History> = (0..2).map(|_| generate(&mut rng, fam, 7)).collect();

@@ -2,11 +2,13 @@
 //! path where it applies, and by the brute-force oracle; all must agree. Seeded: a failure
 //! prints the seed, and `SEED=<n> cargo test -p harness-checkers --test differential` replays it.
 
+mod common;
+
 use checkers::graph::{check_unique, GraphOutcome};
-use checkers::linear::prepare;
 use checkers::model::{new_model, AnyModel, Model, ModelKind};
 use checkers::oracle::brute_force;
 use checkers::search::{search, Budget, KeyOp, Outcome};
+use common::{kops_of, seeds};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
 
@@ -290,12 +292,6 @@ fn generate(rng: &mut Rng, model: ModelKind, max_ops: usize, unique: bool) -> Hi
     h
 }
 
-fn kops_of(model: &mut AnyModel, h: &History) -> Vec<KeyOp> {
-    let paired = history::pair(h).expect("generated histories are well formed");
-    let ids: Vec<usize> = (0..paired.ops.len()).collect();
-    prepare(model, h, &paired, &ids).expect("generated values fit the model")
-}
-
 fn run_case(seed: u64, model: ModelKind, unique: bool) -> (bool, Option<bool>) {
     let mut rng = Rng(seed);
     let h = generate(&mut rng, model, 10, unique);
@@ -353,16 +349,9 @@ fn run_case(seed: u64, model: ModelKind, unique: bool) -> (bool, Option<bool>) {
     (oracle, graph)
 }
 
-fn seeds(default_count: u64, salt: u64) -> Vec<u64> {
-    match std::env::var("SEED") {
-        Ok(s) => vec![s.parse().expect("SEED is a number")],
-        Err(_) => (0..default_count).map(|i| i * 7919 + salt).collect(),
-    }
-}
-
 fn run_many(model: ModelKind, unique: bool, salt: u64) {
     let (mut valid, mut invalid, mut graph_decided) = (0, 0, 0);
-    for seed in seeds(3000, salt) {
+    for seed in seeds(3000, 7919, salt) {
         let (v, g) = run_case(seed, model, unique);
         if v {
             valid += 1;
@@ -427,7 +416,7 @@ fn set_search_and_oracle_agree() {
 /// the oracle's verdict, and every witness window really fails on its own.
 #[test]
 fn full_checker_agrees_and_witness_windows_fail() {
-    for seed in seeds(1500, 6) {
+    for seed in seeds(1500, 7919, 6) {
         for (model, unique) in [
             (ModelKind::CasRegister, true),
             (ModelKind::CasRegister, false),

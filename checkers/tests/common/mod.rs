@@ -1,0 +1,26 @@
+//! Helpers shared by the differential and adversarial tests.
+
+use checkers::linear::prepare;
+use checkers::model::AnyModel;
+use checkers::search::KeyOp;
+use history::History;
+
+/// The checker's form of a single-key history, interned by `model`.
+pub fn kops_of(model: &mut AnyModel, h: &History) -> Vec<KeyOp> {
+    let paired = history::pair(h).expect("test histories are well formed");
+    let ids: Vec<usize> = (0..paired.ops.len()).collect();
+    prepare(model, h, &paired, &ids).expect("test values fit the model")
+}
+
+/// The seeds to run: `SEED=<n>` replays one; otherwise `count` of them (`CASES=<n>` for more,
+/// in a longer hunt), spread by `stride` and offset by `salt`.
+pub fn seeds(count: u64, stride: u64, salt: u64) -> Vec<u64> {
+    match std::env::var("SEED") {
+        Ok(s) => vec![s.parse().expect("SEED is a number")],
+        Err(_) => {
+            let count =
+                std::env::var("CASES").map_or(count, |c| c.parse().expect("CASES is a number"));
+            (0..count).map(|i| i * stride + salt).collect()
+        }
+    }
+}
