@@ -66,16 +66,18 @@ pub fn register_view(
     let is_put = |w: u32| matches!(ops[w as usize].prepared.action, Action::Write(_));
     // Puts that certainly happened, by invocation, with the earliest completion from each on:
     // "some put certainly took effect after `a` completed and before `b` began".
-    let puts: Vec<&KeyOp> = ops
-        .iter()
-        .filter(|o| o.prepared.required && matches!(o.prepared.action, Action::Write(_)))
+    let puts: Vec<u32> = (0..ops.len() as u32)
+        .filter(|&i| {
+            let o = &ops[i as usize];
+            o.prepared.required && matches!(o.prepared.action, Action::Write(_))
+        })
         .collect();
     let mut min_ret_from: Vec<u64> = vec![u64::MAX; puts.len() + 1];
     for k in (0..puts.len()).rev() {
-        min_ret_from[k] = min_ret_from[k + 1].min(puts[k].ret);
+        min_ret_from[k] = min_ret_from[k + 1].min(ops[puts[k] as usize].ret);
     }
     let reset_between = |a_ret: u64, b_call: u64| {
-        let first = puts.partition_point(|p| p.call <= a_ret);
+        let first = puts.partition_point(|&p| ops[p as usize].call <= a_ret);
         min_ret_from[first] < b_call
     };
 
@@ -120,15 +122,13 @@ pub fn register_view(
                 }
             }
             let Some(piece) = found else {
-                return (
-                    StringView::Invalid {
-                        suspects: vec![i as u32],
-                        reason: format!(
-                            "{} returned a string that no sequence of the recorded puts and appends produces",
-                            describe(i as u32)
-                        ),
-                    },
-                    Some(needs),
+                return invalid(
+                    vec![i as u32],
+                    format!(
+                        "{} returned a string that no sequence of the recorded puts and appends produces",
+                        describe(i as u32)
+                    ),
+                    needs,
                 );
             };
             // Which operation wrote this occurrence: it must have been invoked before the read
@@ -148,25 +148,19 @@ pub fn register_view(
                     suspects.push(i as u32);
                     for &w in writers {
                         let wo = &ops[w as usize];
-                        if let Some(p) =
-                            puts.iter().position(|p| p.call > wo.ret && p.ret < op.call)
-                        {
-                            let put_index = ops.iter().position(|o| std::ptr::eq(o, puts[p]));
-                            suspects.extend(put_index.map(|k| k as u32));
-                        }
+                        suspects.extend(puts.iter().copied().find(|&p| {
+                            let p = &ops[p as usize];
+                            p.call > wo.ret && p.ret < op.call
+                        }));
                     }
-                    suspects.sort_unstable();
-                    suspects.dedup();
-                    return (
-                        StringView::Invalid {
-                            suspects,
-                            reason: format!(
-                                "{} shows the text {:?}, but every write of it began after the read returned or was certainly overwritten by a put before the read began",
-                                describe(i as u32),
-                                model.text(piece)
-                            ),
-                        },
-                        Some(needs),
+                    return invalid(
+                        suspects,
+                        format!(
+                            "{} shows the text {:?}, but every write of it began after the read returned or was certainly overwritten by a put before the read began",
+                            describe(i as u32),
+                            model.text(piece)
+                        ),
+                        needs,
                     );
                 }
                 (Some(_), Some(_)) => {
@@ -190,16 +184,14 @@ pub fn register_view(
             }
             used[i].push(w);
             if is_put(w) && pos != 0 {
-                return (
-                    StringView::Invalid {
-                        suspects: used[i].clone().into_iter().chain([i as u32]).collect(),
-                        reason: format!(
-                            "{} shows the value of {} after other text, but a put replaces the whole value",
-                            describe(i as u32),
-                            describe(w)
-                        ),
-                    },
-                    Some(needs),
+                return invalid(
+                    used[i].iter().copied().chain([i as u32]).collect(),
+                    format!(
+                        "{} shows the value of {} after other text, but a put replaces the whole value",
+                        describe(i as u32),
+                        describe(w)
+                    ),
+                    needs,
                 );
             }
             let next = node_for(node, w, &mut parent_of);
@@ -208,19 +200,15 @@ pub fn register_view(
                     let mut suspects = used[first as usize].clone();
                     suspects.extend(used[i].iter().copied());
                     suspects.extend([first, i as u32]);
-                    suspects.sort_unstable();
-                    suspects.dedup();
-                    return (
-                        StringView::Invalid {
-                            suspects,
-                            reason: format!(
-                                "{} and {} disagree on what came before the text of {}, which was written once",
-                                describe(first),
-                                describe(i as u32),
-                                describe(w)
-                            ),
-                        },
-                        Some(needs),
+                    return invalid(
+                        suspects,
+                        format!(
+                            "{} and {} disagree on what came before the text of {}, which was written once",
+                            describe(first),
+                            describe(i as u32),
+                            describe(w)
+                        ),
+                        needs,
                     );
                 }
                 Some(_) => {}
@@ -251,6 +239,13 @@ pub fn register_view(
         }
     }
     (StringView::Registers(out), Some(needs))
+}
+
+/// An `Invalid` view: the suspects in order, each once.
+fn invalid(mut suspects: Vec<u32>, reason: String, needs: Needs) -> (StringView, Option<Needs>) {
+    suspects.sort_unstable();
+    suspects.dedup();
+    (StringView::Invalid { suspects, reason }, Some(needs))
 }
 
 /// What each read needs in a witness, so that it is never left unexplained: for every piece

@@ -20,7 +20,7 @@ use checkers::model::{new_model, AnyModel, Model, ModelKind};
 use checkers::oracle::brute_force;
 use checkers::search::{search, Budget, KeyOp, Outcome};
 use checkers::strings::{register_view, StringView};
-use common::{kops_of, seeds};
+use common::{kops_of, seeds, window_of};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
 
@@ -253,13 +253,7 @@ fn verdicts(model: ModelKind, h: &History) -> Option<Verdicts> {
     // A witness window must fail on its own.
     let mut window_fails = None;
     if let Some(checkers::Verdict::Invalid { witness }) = report.keys.first().map(|k| &k.verdict) {
-        let window: Vec<KeyOp> = kops
-            .iter()
-            .filter(|k| witness.window.contains(&k.id))
-            .copied()
-            .collect();
-        let mut m2 = new_model(model);
-        let _ = kops_of(&mut m2, h); // the same interning
+        let (mut m2, window) = window_of(model, h, &kops, &witness.window);
         window_fails = if window.is_empty() {
             Some(false)
         } else {

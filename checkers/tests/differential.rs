@@ -7,8 +7,8 @@ mod common;
 use checkers::graph::{check_unique, GraphOutcome};
 use checkers::model::{new_model, AnyModel, Model, ModelKind};
 use checkers::oracle::brute_force;
-use checkers::search::{search, Budget, KeyOp, Outcome};
-use common::{kops_of, seeds};
+use checkers::search::{search, Budget, Outcome};
+use common::{kops_of, seeds, window_of};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
 
@@ -439,13 +439,7 @@ fn full_checker_agrees_and_witness_windows_fail() {
             );
             if let checkers::Verdict::Invalid { witness } = &report.keys[0].verdict {
                 assert!(!witness.window.is_empty(), "seed {seed}: empty window");
-                let window: Vec<KeyOp> = kops
-                    .iter()
-                    .filter(|k| witness.window.contains(&k.id))
-                    .copied()
-                    .collect();
-                let mut m2 = new_model(model);
-                let _ = kops_of(&mut m2, &h); // same interning
+                let (mut m2, window) = window_of(model, &h, &kops, &witness.window);
                 assert!(
                     !brute_force(&mut m2, &window),
                     "seed {seed} ({model}): the witness window is linearizable"

@@ -24,3 +24,21 @@ pub fn seeds(count: u64, stride: u64, salt: u64) -> Vec<u64> {
         }
     }
 }
+
+/// A witness window as the checker's operations, with a fresh model that interned the same
+/// history (so the window's value ids mean the same thing), ready for an oracle.
+pub fn window_of(
+    model: checkers::ModelKind,
+    h: &History,
+    kops: &[KeyOp],
+    window_ids: &[usize],
+) -> (AnyModel, Vec<KeyOp>) {
+    let window = kops
+        .iter()
+        .filter(|k| window_ids.contains(&k.id))
+        .copied()
+        .collect();
+    let mut fresh = checkers::model::new_model(model);
+    let _ = kops_of(&mut fresh, h);
+    (fresh, window)
+}
