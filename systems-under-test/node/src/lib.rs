@@ -1,0 +1,1 @@
+//! What every bundled server shares (DESIGN section 3).
