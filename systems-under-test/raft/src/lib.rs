@@ -1,1 +1,14 @@
-//! Raft (Ongaro and Ousterhout, "In Search of an Understandable Consensus Algorithm", 2014).
+//! A Raft replicated key-value store, the first bundled system under test.
+//!
+//! Follows Ongaro and Ousterhout, "In Search of an Understandable Consensus Algorithm" (2014),
+//! and Ongaro's thesis "Consensus: Bridging Theory and Practice" (2014), with PreVote (thesis
+//! 9.6), ReadIndex and leases (thesis 6.4) and snapshots (section 7).
+//!
+//! - [`core`]: the protocol as a sans-IO state machine;
+//! - [`replica`]: the core plus the key-value state machine and client bookkeeping;
+//! - [`storage`]: the write-ahead log and snapshot file (and an in-memory twin for tests);
+//! - [`server`]: the tokio runtime around a replica, used by the `raft-node` binary.
+
+pub mod core;
+pub mod replica;
+pub mod storage;

@@ -1,0 +1,246 @@
+//! A replica: the Raft core, the key-value state machine, and the bookkeeping that turns
+//! committed entries and confirmed reads into answers for clients. Still sans-IO, so the
+//! seeded simulation of the tests exercises exactly what `raft-node` runs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use node::kv::KvStore;
+use node::op::{OpKind, OpRequest, OpResponse};
+
+use crate::core::{
+    Config, Envelope, LogIndex, NotLeader, Persist, Persisted, Raft, ReadReady, Term,
+};
+
+/// Tags one client request inside a replica; the caller picks them and keeps them unique.
+pub type ClientId = u64;
+
+#[derive(Clone, Debug)]
+struct Pending {
+    term: Term,
+    client: ClientId,
+    /// Under the `early-ack` bug: acknowledged as soon as it was on the leader's disk.
+    ack_early: bool,
+    acked: bool,
+}
+
+/// What one `take_ready` produced: write `persist` durably, call `advance`, then send
+/// `messages` and give `responses` to the waiting clients.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub persist: Persist,
+    pub messages: Vec<Envelope>,
+    pub responses: Vec<(ClientId, OpResponse)>,
+}
+
+pub struct Replica {
+    raft: Raft,
+    kv: KvStore,
+    applied: LogIndex,
+    pending: BTreeMap<LogIndex, Pending>,
+    /// Reads waiting for leadership to be confirmed, by client.
+    reads: HashMap<ClientId, String>,
+    /// Confirmed reads waiting for the state machine to reach their index.
+    waiting_reads: Vec<(LogIndex, ClientId, String)>,
+    responses: Vec<(ClientId, OpResponse)>,
+    /// Take a snapshot once this many entries have been applied since the last one.
+    snapshot_every: u64,
+}
+
+impl Replica {
+    /// Restarts a replica from what it persisted.
+    pub fn new(cfg: Config, state: Persisted, snapshot_every: u64) -> Result<Replica, String> {
+        let (kv, applied) = match &state.snapshot {
+            Some(s) => (
+                KvStore::restore(&s.data).map_err(|e| format!("snapshot at index {}: {e}", s.last_index))?,
+                s.last_index,
+            ),
+            None => (KvStore::default(), 0),
+        };
+        let mut raft = Raft::new(cfg, state);
+        // The core hands the restored snapshot back for installing; it is installed already.
+        let _ = raft.take_ready();
+        raft.advance();
+        Ok(Replica {
+            raft,
+            kv,
+            applied,
+            pending: BTreeMap::new(),
+            reads: HashMap::new(),
+            waiting_reads: Vec::new(),
+            responses: Vec::new(),
+            snapshot_every: snapshot_every.max(1),
+        })
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    pub fn applied(&self) -> LogIndex {
+        self.applied
+    }
+
+    pub fn tick(&mut self) {
+        self.raft.tick();
+    }
+
+    pub fn step(&mut self, env: Envelope) {
+        self.raft.step(env);
+    }
+
+    pub fn set_wall_ms(&mut self, ms: i64) {
+        self.raft.set_wall_ms(ms);
+    }
+
+    /// Takes a client operation. `Err` means nothing was proposed here: the caller may
+    /// forward it to `leader` or answer `fail`.
+    pub fn submit(&mut self, client: ClientId, op: OpRequest) -> Result<(), NotLeader> {
+        if let Err(e) = op.validate() {
+            self.responses
+                .push((client, OpResponse::fail(format!("bad request: {e}"))));
+            return Ok(());
+        }
+        if op.f == OpKind::Read {
+            let key = op.key.unwrap_or_default();
+            self.raft.read(client)?;
+            self.reads.insert(client, key);
+            return Ok(());
+        }
+        let ack_early = self.raft.config().bugs.early_ack
+            && matches!(
+                op.f,
+                OpKind::Write | OpKind::Add | OpKind::Append | OpKind::Incr
+            );
+        let data = serde_json::to_vec(&op).expect("an OpRequest always serialises");
+        let (term, index) = self.raft.propose(data)?;
+        self.pending.insert(
+            index,
+            Pending {
+                term,
+                client,
+                ack_early,
+                acked: false,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.raft.has_ready() || !self.responses.is_empty()
+    }
+
+    pub fn take_ready(&mut self) -> Output {
+        let rd = self.raft.take_ready();
+        if let Some(snapshot) = rd.apply_snapshot {
+            match KvStore::restore(&snapshot.data) {
+                Ok(kv) => {
+                    self.kv = kv;
+                    self.applied = snapshot.last_index;
+                }
+                Err(e) => tracing::error!(
+                    "snapshot at index {} from the leader does not decode: {e}",
+                    snapshot.last_index
+                ),
+            }
+            // Whatever these were, the snapshot folded them in without saying which.
+            let covered: Vec<LogIndex> = self
+                .pending
+                .range(..=snapshot.last_index)
+                .map(|(i, _)| *i)
+                .collect();
+            for index in covered {
+                if let Some(p) = self.pending.remove(&index) {
+                    if !p.acked {
+                        self.responses.push((
+                            p.client,
+                            OpResponse::info("outcome unknown: overtaken by a snapshot"),
+                        ));
+                    }
+                }
+            }
+        }
+        for entry in rd.committed {
+            self.apply(entry.index, entry.term, &entry.data);
+        }
+        for ReadReady { ctx, index } in rd.reads {
+            if let Some(key) = self.reads.remove(&ctx) {
+                self.waiting_reads.push((index, ctx, key));
+            }
+        }
+        for ctx in rd.failed_reads {
+            if self.reads.remove(&ctx).is_some() {
+                self.responses
+                    .push((ctx, OpResponse::fail("not leader: leadership lost before the read was confirmed")));
+            }
+        }
+        self.serve_reads();
+        if self.applied >= self.raft.log().snapshot_index() + self.snapshot_every {
+            self.raft.compact(self.applied, self.kv.snapshot());
+        }
+        Output {
+            persist: rd.persist,
+            messages: rd.messages,
+            responses: std::mem::take(&mut self.responses),
+        }
+    }
+
+    /// The `persist` of the last `Output` is on disk.
+    pub fn advance(&mut self) {
+        self.raft.advance();
+        let on_disk = self.raft.persisted_index();
+        for p in self.pending.range_mut(..=on_disk).map(|(_, p)| p) {
+            if p.ack_early && !p.acked && p.term == self.raft.term() {
+                // The `early-ack` bug: on the leader's disk is not committed.
+                p.acked = true;
+                self.responses.push((p.client, OpResponse::ok()));
+            }
+        }
+    }
+
+    fn apply(&mut self, index: LogIndex, term: Term, data: &[u8]) {
+        debug_assert_eq!(index, self.applied + 1, "entries are applied in order");
+        self.applied = index;
+        let result = if data.is_empty() {
+            None
+        } else {
+            match serde_json::from_slice::<OpRequest>(data) {
+                Ok(op) => Some(self.kv.apply(&op)),
+                Err(e) => {
+                    tracing::error!("entry {index} does not decode ({e}); applied as a no-op");
+                    None
+                }
+            }
+        };
+        if let Some(p) = self.pending.remove(&index) {
+            if p.acked {
+                return;
+            }
+            let response = if p.term != term {
+                // Log matching (section 5.3): another entry is committed at this index, so
+                // ours never will be.
+                OpResponse::fail("superseded: the leader that accepted it lost its leadership")
+            } else {
+                result.unwrap_or_else(|| OpResponse::info("entry did not decode"))
+            };
+            self.responses.push((p.client, response));
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.applied;
+        let kv = &self.kv;
+        let responses = &mut self.responses;
+        self.waiting_reads.retain(|(index, client, key)| {
+            if *index <= applied {
+                responses.push((*client, kv.read(key)));
+                false
+            } else {
+                true
+            }
+        });
+    }
+}

@@ -1,0 +1,306 @@
+//! Durable state of one server: a write-ahead log of hard-state changes, truncations and
+//! entries, plus the latest snapshot in its own file. [`MemStorage`] keeps the same in memory
+//! for the simulation, where a crash keeps exactly what was persisted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use node::wal::{Wal, WalError};
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Entry, HardState, LogIndex, Persist, Persisted, Snapshot, Term};
+
+/// Where a server writes what a `Ready` asks it to persist.
+pub trait Storage {
+    /// Writes `p` durably (fsync) before returning.
+    fn persist(&mut self, p: &Persist) -> Result<(), StorageError>;
+    /// Everything persisted so far, as the core restarts from it.
+    fn load(&self) -> Persisted;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// Applies a `Persist` to an in-memory image of the disk; both storages share it.
+#[derive(Clone, Debug, Default)]
+struct Image {
+    hard_state: HardState,
+    snapshot: Option<Snapshot>,
+    entries: BTreeMap<LogIndex, Entry>,
+}
+
+impl Image {
+    fn apply(&mut self, p: &Persist) {
+        if let Some(hs) = p.hard_state {
+            self.hard_state = hs;
+        }
+        if let Some(s) = &p.snapshot {
+            self.set_snapshot(s.clone());
+        }
+        if let Some(from) = p.truncate_from {
+            self.entries.split_off(&from);
+        }
+        for e in &p.append {
+            self.entries.insert(e.index, e.clone());
+        }
+    }
+
+    fn set_snapshot(&mut self, s: Snapshot) {
+        let keep = self.entries.split_off(&(s.last_index + 1));
+        self.entries = keep;
+        self.snapshot = Some(s);
+    }
+
+    fn to_persisted(&self) -> Persisted {
+        Persisted {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.values().cloned().collect(),
+        }
+    }
+
+    /// Entries must follow the snapshot without gaps; anything else is a damaged store.
+    fn check(&self) -> Result<(), String> {
+        let mut expect = self.snapshot.as_ref().map_or(0, |s| s.last_index) + 1;
+        for (i, _) in self.entries.iter() {
+            if *i != expect {
+                return Err(format!("log entry {expect} is missing (next stored is {i})"));
+            }
+            expect += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The simulation's disk: survives a simulated crash, loses nothing persisted.
+#[derive(Clone, Debug, Default)]
+pub struct MemStorage {
+    image: Image,
+}
+
+impl Storage for MemStorage {
+    fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
+        self.image.apply(p);
+        Ok(())
+    }
+
+    fn load(&self) -> Persisted {
+        self.image.to_persisted()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum Record {
+    HardState(HardState),
+    Truncate(LogIndex),
+    Entries(Vec<Entry>),
+    /// A snapshot up to this entry was written to the snapshot file.
+    Snapshot { last_index: LogIndex, last_term: Term },
+}
+
+/// `DIR/raft.wal` and `DIR/snapshot.bin`.
+pub struct FileStorage {
+    wal: Wal,
+    snapshot_path: PathBuf,
+    image: Image,
+}
+
+impl FileStorage {
+    /// Opens (or creates) the store in `dir`, recovering from a torn write if the last run
+    /// died in the middle of one.
+    pub fn open(dir: &Path) -> Result<FileStorage, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::File {
+            path: dir.to_path_buf(),
+            message: format!("cannot create the data directory: {e}"),
+        })?;
+        let snapshot_path = dir.join("snapshot.bin");
+        let mut image = Image::default();
+        match std::fs::read(&snapshot_path) {
+            Ok(bytes) => {
+                let s: Snapshot =
+                    postcard::from_bytes(&bytes).map_err(|e| StorageError::File {
+                        path: snapshot_path.clone(),
+                        message: format!("snapshot does not decode: {e}"),
+                    })?;
+                image.snapshot = Some(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StorageError::File {
+                    path: snapshot_path,
+                    message: e.to_string(),
+                })
+            }
+        }
+        let wal_path = dir.join("raft.wal");
+        let (wal, recovery) = Wal::open(&wal_path)?;
+        if recovery.torn_bytes > 0 {
+            tracing::warn!(
+                "{}: dropped a torn tail of {} bytes (a write the last run never acknowledged)",
+                wal_path.display(),
+                recovery.torn_bytes
+            );
+        }
+        for (n, bytes) in recovery.records.iter().enumerate() {
+            let record: Record = postcard::from_bytes(bytes).map_err(|e| StorageError::File {
+                path: wal_path.clone(),
+                message: format!("record {n} does not decode: {e}"),
+            })?;
+            match record {
+                Record::HardState(hs) => image.hard_state = hs,
+                Record::Truncate(from) => {
+                    image.entries.split_off(&from);
+                }
+                Record::Entries(es) => {
+                    for e in es {
+                        image.entries.insert(e.index, e);
+                    }
+                }
+                Record::Snapshot { last_index, .. } => {
+                    // The snapshot file may be newer than this record; never older.
+                    let covered = image.snapshot.as_ref().map_or(0, |s| s.last_index);
+                    let keep = image.entries.split_off(&(last_index.min(covered) + 1));
+                    image.entries = keep;
+                }
+            }
+        }
+        let covered = image.snapshot.as_ref().map_or(0, |s| s.last_index);
+        let keep = image.entries.split_off(&(covered + 1));
+        image.entries = keep;
+        image.check().map_err(|message| StorageError::File {
+            path: wal_path.clone(),
+            message,
+        })?;
+        Ok(FileStorage {
+            wal,
+            snapshot_path,
+            image,
+        })
+    }
+
+    fn encode(record: &Record) -> Vec<u8> {
+        postcard::to_allocvec(record).expect("records always serialise")
+    }
+}
+
+impl Storage for FileStorage {
+    fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
+        if p.is_empty() {
+            return Ok(());
+        }
+        if let Some(s) = &p.snapshot {
+            let bytes = postcard::to_allocvec(s).expect("snapshots always serialise");
+            node::fsutil::write_atomic(&self.snapshot_path, &bytes).map_err(|e| {
+                StorageError::File {
+                    path: self.snapshot_path.clone(),
+                    message: format!("cannot write the snapshot: {e}"),
+                }
+            })?;
+        }
+        self.image.apply(p);
+        if p.snapshot.is_some() {
+            // Compaction: the log is rewritten with only what the snapshot does not cover.
+            let mut records = vec![Self::encode(&Record::HardState(self.image.hard_state))];
+            let entries: Vec<Entry> = self.image.entries.values().cloned().collect();
+            for chunk in entries.chunks(4096) {
+                records.push(Self::encode(&Record::Entries(chunk.to_vec())));
+            }
+            if let Some(s) = &self.image.snapshot {
+                records.push(Self::encode(&Record::Snapshot {
+                    last_index: s.last_index,
+                    last_term: s.last_term,
+                }));
+            }
+            self.wal.rewrite(records.iter().map(Vec::as_slice))?;
+            return Ok(());
+        }
+        if let Some(hs) = p.hard_state {
+            self.wal.append(&Self::encode(&Record::HardState(hs)))?;
+        }
+        if let Some(from) = p.truncate_from {
+            self.wal.append(&Self::encode(&Record::Truncate(from)))?;
+        }
+        if !p.append.is_empty() {
+            self.wal
+                .append(&Self::encode(&Record::Entries(p.append.clone())))?;
+        }
+        self.wal.sync()?;
+        Ok(())
+    }
+
+    fn load(&self) -> Persisted {
+        self.image.to_persisted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::NodeId;
+
+    fn entry(term: u64, index: u64) -> Entry {
+        Entry {
+            term: Term(term),
+            index,
+            data: format!("e{index}").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn file_storage_replays_truncations_and_snapshots() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut s = FileStorage::open(dir.path()).expect("open");
+            s.persist(&Persist {
+                hard_state: Some(HardState {
+                    term: Term(2),
+                    vote: Some(NodeId(1)),
+                }),
+                append: (1..=5).map(|i| entry(1, i)).collect(),
+                ..Persist::default()
+            })
+            .expect("persist");
+            s.persist(&Persist {
+                truncate_from: Some(4),
+                append: vec![entry(2, 4)],
+                ..Persist::default()
+            })
+            .expect("persist");
+        }
+        let s = FileStorage::open(dir.path()).expect("reopen");
+        let p = s.load();
+        assert_eq!(p.hard_state.vote, Some(NodeId(1)));
+        assert_eq!(p.entries.len(), 4);
+        assert_eq!(p.entries[3], entry(2, 4));
+        drop(s);
+        {
+            let mut s = FileStorage::open(dir.path()).expect("reopen");
+            s.persist(&Persist {
+                snapshot: Some(Snapshot {
+                    last_index: 3,
+                    last_term: Term(1),
+                    data: b"state".to_vec(),
+                }),
+                ..Persist::default()
+            })
+            .expect("snapshot");
+            s.persist(&Persist {
+                append: vec![entry(2, 5)],
+                ..Persist::default()
+            })
+            .expect("persist");
+        }
+        let p = FileStorage::open(dir.path()).expect("reopen").load();
+        assert_eq!(p.snapshot.as_ref().map(|s| s.last_index), Some(3));
+        assert_eq!(
+            p.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert_eq!(p.hard_state.term, Term(2));
+    }
+}
