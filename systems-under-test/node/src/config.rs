@@ -32,8 +32,8 @@ pub struct NodeArgs {
     // Spelled out so clap takes the whole list as one value instead of repeating the flag.
     pub peers: ::std::vec::Vec<Peer>,
 
-    /// Directory for this node's durable state (write-ahead log, snapshots); created if
-    /// missing, and reused as is after a restart.
+    /// Directory for this node's durable state (write-ahead log, snapshots); keep it across
+    /// restarts, since a restarted node recovers from it.
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
 
@@ -206,6 +206,22 @@ mod tests {
             stranger.validate(),
             Err("--id n9: not among --peers, whose ids are n1, n2, n3".to_string())
         );
+    }
+
+    #[test]
+    fn help_shows_every_flag_with_an_example() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for want in [
+            "--id <ID>",
+            "--listen <IP:PORT>",
+            "--peers <ID=IP:PORT,...>",
+            "--data-dir <DIR>",
+            "--clock-offset-file <FILE>",
+            "n1=10.0.0.1:8001,n2=10.0.0.2:8001",
+        ] {
+            assert!(help.contains(want), "help lacks {want:?}:\n{help}");
+        }
     }
 
     #[test]

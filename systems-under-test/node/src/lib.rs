@@ -11,6 +11,8 @@
 //! - [`server`]: the HTTP routes, graceful shutdown, and forwarding to the leader.
 //! - [`logging`]: tracing to stderr, each line tagged with the node id.
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod config;
 pub mod fsutil;

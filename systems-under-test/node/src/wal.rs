@@ -117,7 +117,11 @@ impl Wal {
             }
         };
         let dir = parent_dir(path);
-        fs::create_dir_all(&dir).map_err(err("create directory"))?;
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(err("create directory"))?;
+            // Make the new directory's own entry durable (one level: the data dir's parent).
+            sync_dir(&parent_dir(&dir)).map_err(err("fsync parent directory"))?;
+        }
         let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
