@@ -13,6 +13,8 @@ use sim::{check_history, seeds, Sim, SimConfig};
 fn run_seeds(nodes: usize, salt: u64, count: u64, tweak: impl Fn(&mut SimConfig)) {
     let mut failures = Vec::new();
     let mut ok_ops = 0;
+    let mut fail_ops = 0;
+    let mut info_ops = 0;
     let mut elections = 0;
     let mut snapshots = 0;
     for seed in seeds(count, salt) {
@@ -20,6 +22,8 @@ fn run_seeds(nodes: usize, salt: u64, count: u64, tweak: impl Fn(&mut SimConfig)
         tweak(&mut cfg);
         let result = Sim::new(cfg).run();
         ok_ops += result.ops_ok;
+        fail_ops += result.ops_fail;
+        info_ops += result.ops_info;
         elections += result.elections;
         snapshots += result.snapshots_installed;
         if std::env::var("TRACE").is_ok() {
@@ -38,7 +42,7 @@ fn run_seeds(nodes: usize, salt: u64, count: u64, tweak: impl Fn(&mut SimConfig)
     assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
     // The runs must have exercised something, or passing means nothing.
     assert!(ok_ops > 0 && elections > 0, "no progress: {ok_ops} ok ops, {elections} elections");
-    eprintln!("{nodes} servers: {ok_ops} ok operations, {elections} elections, {snapshots} snapshots installed");
+    eprintln!("{nodes} servers: {ok_ops} ok, {fail_ops} fail, {info_ops} info operations, {elections} elections, {snapshots} snapshots installed");
 }
 
 #[test]
@@ -76,4 +80,29 @@ fn a_seed_replays_exactly() {
     assert_eq!(a.history.events, b.history.events);
     let c = Sim::new(SimConfig::new(5, 78)).run();
     assert_ne!(a.trace, c.trace, "different seeds give different runs");
+}
+
+#[test]
+fn without_faults_almost_everything_succeeds() {
+    let mut cfg = SimConfig::new(3, 5);
+    cfg.drop = 0.0;
+    cfg.duplicate = 0.0;
+    cfg.partition = 0.0;
+    cfg.crash = 0.0;
+    let r = Sim::new(cfg).run();
+    if std::env::var("TRACE").is_ok() {
+        for line in &r.trace {
+            eprintln!("{line}");
+        }
+    }
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+    check_history(&r.history).expect("valid");
+    // Failures are refused cas and the moments before the first election; nothing times out.
+    assert!(
+        r.ops_info == 0 && r.ops_ok > 4 * r.ops_fail,
+        "{} ok, {} fail, {} info",
+        r.ops_ok,
+        r.ops_fail,
+        r.ops_info
+    );
 }

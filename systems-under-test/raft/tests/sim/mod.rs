@@ -46,6 +46,10 @@ pub struct SimConfig {
     pub snapshot_every: u64,
     /// Largest wall-clock offset of a server, in ms (0: clocks agree).
     pub clock_skew_ms: i64,
+    /// Entries per AppendEntries.
+    pub max_batch: usize,
+    /// Aim crashes and isolations at the current leader (as Jepsen's nemeses can).
+    pub target_leader: bool,
 }
 
 impl SimConfig {
@@ -69,6 +73,8 @@ impl SimConfig {
             bugs: Bugs::default(),
             snapshot_every: 40,
             clock_skew_ms: 0,
+            max_batch: 8,
+            target_leader: false,
         }
     }
 }
@@ -126,6 +132,8 @@ pub struct SimResult {
     /// Every event of the run, for comparing two runs of one seed.
     pub trace: Vec<String>,
     pub ops_ok: usize,
+    pub ops_fail: usize,
+    pub ops_info: usize,
     pub elections: usize,
     pub snapshots_installed: usize,
 }
@@ -214,7 +222,7 @@ impl Sim {
         c.election_ticks = 20;
         c.heartbeat_ticks = 3;
         c.tick_ms = 10;
-        c.max_batch = 8;
+        c.max_batch = self.cfg.max_batch;
         c.max_inflight = 32;
         c.read_mode = self.cfg.read_mode;
         c.bugs = self.cfg.bugs;
@@ -256,15 +264,22 @@ impl Sim {
                 self.complete(c, OpResponse::info("simulation ended"));
             }
         }
+        let (ops_fail, ops_info) = (self.count(EventType::Fail), self.count(EventType::Info));
         SimResult {
             seed: self.cfg.seed,
             violation: self.violation,
             history: self.history,
             trace: self.trace,
             ops_ok: self.ops_ok,
+            ops_fail,
+            ops_info,
             elections: self.inv.elections(),
             snapshots_installed: self.inv.snapshots_installed(),
         }
+    }
+
+    fn count(&self, kind: EventType) -> usize {
+        self.history.events.iter().filter(|e| e.kind == kind).count()
     }
 
     fn step_tick(&mut self) {
@@ -302,7 +317,10 @@ impl Sim {
                     }
                 }
                 1 => {
-                    let x = self.rng.below(n);
+                    let x = match self.leader() {
+                        Some(l) if self.cfg.target_leader => l as u64,
+                        _ => self.rng.below(n),
+                    };
                     for b in 0..n {
                         if b != x {
                             self.cut.insert((x, b));
@@ -323,6 +341,11 @@ impl Sim {
             self.cut.clear();
             self.trace.push(format!("{} heal", self.now));
         }
+        if self.cfg.target_leader && self.rng.chance(self.cfg.crash) {
+            if let Some(l) = self.leader() {
+                self.crash(l);
+            }
+        }
         for i in 0..self.nodes.len() {
             if self.nodes[i].replica.is_some() {
                 if self.rng.chance(self.cfg.crash) {
@@ -332,6 +355,17 @@ impl Sim {
                 self.start(i);
             }
         }
+    }
+
+    /// The running server that believes itself leader of the highest term, if any.
+    fn leader(&self) -> Option<usize> {
+        (0..self.nodes.len())
+            .filter_map(|i| {
+                let r = self.nodes[i].replica.as_ref()?;
+                (r.raft().role() == raft::core::Role::Leader).then_some((r.raft().term(), i))
+            })
+            .max()
+            .map(|(_, i)| i)
     }
 
     fn advance_time(&mut self) {
@@ -497,13 +531,26 @@ impl Sim {
         self.by_client_id.insert(client_id, c);
         self.trace.push(format!("{} invoke p{process} {op:?} at n{node}", self.now));
         let r = self.nodes[node].replica.as_mut().expect("chosen among running servers");
-        if r.submit(client_id, op).is_err() {
-            // Not the leader: nothing was proposed, so the client may call it a failure.
-            self.by_client_id.remove(&client_id);
-            self.complete(c, OpResponse::fail("not leader"));
-            return;
+        let mut serving = node;
+        if let Err(not_leader) = r.submit(client_id, op.clone()) {
+            // As raft-node does: forward to the leader it knows, if it knows one that is
+            // reachable; otherwise nothing was proposed and the answer is `fail`.
+            let leader = not_leader.leader.map(|l| l.0 as usize).filter(|l| {
+                !self.cut.contains(&(node as u64, *l as u64))
+                    && self.nodes[*l].replica.is_some()
+            });
+            let forwarded = leader.is_some_and(|l| {
+                let r = self.nodes[l].replica.as_mut().expect("checked running");
+                r.submit(client_id, op).is_ok()
+            });
+            if !forwarded {
+                self.by_client_id.remove(&client_id);
+                self.complete(c, OpResponse::fail("not leader"));
+                return;
+            }
+            serving = leader.expect("forwarded to it");
         }
-        self.process(node);
+        self.process(serving);
     }
 
     fn complete(&mut self, c: usize, resp: OpResponse) {
