@@ -11,4 +11,5 @@
 
 pub mod core;
 pub mod replica;
+pub mod server;
 pub mod storage;
