@@ -78,7 +78,8 @@ async fn failover(c: &mut Cluster) -> Duration {
     let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
     // Make sure the cluster is warm and the survivors know the leader.
     for v in 0..20 {
-        c.op(leader, json!({"f":"write","key":"warm","value":v})).await;
+        c.op(leader, json!({"f":"write","key":"warm","value":v}))
+            .await;
     }
     let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let killed = Instant::now();

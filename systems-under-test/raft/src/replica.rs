@@ -51,7 +51,8 @@ impl Replica {
     pub fn new(cfg: Config, state: Persisted, snapshot_every: u64) -> Result<Replica, String> {
         let (kv, applied) = match &state.snapshot {
             Some(s) => (
-                KvStore::restore(&s.data).map_err(|e| format!("snapshot at index {}: {e}", s.last_index))?,
+                KvStore::restore(&s.data)
+                    .map_err(|e| format!("snapshot at index {}: {e}", s.last_index))?,
                 s.last_index,
             ),
             None => (KvStore::default(), 0),
@@ -173,8 +174,10 @@ impl Replica {
         }
         for ctx in rd.failed_reads {
             if self.reads.remove(&ctx).is_some() {
-                self.responses
-                    .push((ctx, OpResponse::fail("not leader: leadership lost before the read was confirmed")));
+                self.responses.push((
+                    ctx,
+                    OpResponse::fail("not leader: leadership lost before the read was confirmed"),
+                ));
             }
         }
         self.serve_reads();

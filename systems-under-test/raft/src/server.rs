@@ -86,7 +86,10 @@ impl Members {
         }
     }
     fn node_id(&self, id: &str) -> Option<NodeId> {
-        self.ids.iter().position(|i| i == id).map(|i| NodeId(i as u64))
+        self.ids
+            .iter()
+            .position(|i| i == id)
+            .map(|i| NodeId(i as u64))
     }
     fn name(&self, n: NodeId) -> &str {
         self.ids.get(n.0 as usize).map_or("?", String::as_str)
@@ -148,11 +151,7 @@ impl Backend for RaftBackend {
     }
 
     fn health(&self) -> serde_json::Value {
-        let s = self
-            .status
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
+        let s = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         serde_json::json!({
             "node": self.id,
             "role": s.role,
@@ -277,7 +276,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let tick = Duration::from_millis(settings.tick_ms.max(1));
         std::thread::Builder::new()
             .name("raft-driver".into())
-            .spawn(move || drive(replica, storage, inbox_rx, outboxes, status, members, clock, tick))?
+            .spawn(move || {
+                drive(
+                    replica, storage, inbox_rx, outboxes, status, members, clock, tick,
+                )
+            })?
     };
 
     let backend = Arc::new(RaftBackend {
@@ -404,7 +407,9 @@ fn drive(
             // Answers that will never come (a deposed leader's proposals) must not pile up;
             // their clients have long given up.
             last_sweep = Instant::now();
-            waiting.retain(|_, (tx, since)| !tx.is_closed() && since.elapsed() < Duration::from_secs(60));
+            waiting.retain(|_, (tx, since)| {
+                !tx.is_closed() && since.elapsed() < Duration::from_secs(60)
+            });
         }
         let raft = replica.raft();
         if let Ok(mut s) = status.lock() {

@@ -66,12 +66,13 @@ impl Image {
 
     /// Entries must follow the snapshot without gaps; anything else is a damaged store.
     fn check(&self) -> Result<(), String> {
-        let mut expect = self.snapshot.as_ref().map_or(0, |s| s.last_index) + 1;
-        for (i, _) in self.entries.iter() {
+        let first = self.snapshot.as_ref().map_or(0, |s| s.last_index) + 1;
+        for (expect, i) in (first..).zip(self.entries.keys()) {
             if *i != expect {
-                return Err(format!("log entry {expect} is missing (next stored is {i})"));
+                return Err(format!(
+                    "log entry {expect} is missing (next stored is {i})"
+                ));
             }
-            expect += 1;
         }
         Ok(())
     }
@@ -100,7 +101,10 @@ enum Record {
     Truncate(LogIndex),
     Entries(Vec<Entry>),
     /// A snapshot up to this entry was written to the snapshot file.
-    Snapshot { last_index: LogIndex, last_term: Term },
+    Snapshot {
+        last_index: LogIndex,
+        last_term: Term,
+    },
 }
 
 /// `DIR/raft.wal` and `DIR/snapshot.bin`.
@@ -122,11 +126,10 @@ impl FileStorage {
         let mut image = Image::default();
         match std::fs::read(&snapshot_path) {
             Ok(bytes) => {
-                let s: Snapshot =
-                    postcard::from_bytes(&bytes).map_err(|e| StorageError::File {
-                        path: snapshot_path.clone(),
-                        message: format!("snapshot does not decode: {e}"),
-                    })?;
+                let s: Snapshot = postcard::from_bytes(&bytes).map_err(|e| StorageError::File {
+                    path: snapshot_path.clone(),
+                    message: format!("snapshot does not decode: {e}"),
+                })?;
                 image.snapshot = Some(s);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -90,7 +90,11 @@ fn without_bugs_the_same_hunts_find_nothing() {
                 commit_old_term_settings(&mut cfg);
             }
             let result = Sim::new(cfg).run();
-            assert!(result.violation.is_none(), "{:?} (SEED={seed}, {nodes} servers)", result.violation);
+            assert!(
+                result.violation.is_none(),
+                "{:?} (SEED={seed}, {nodes} servers)",
+                result.violation
+            );
             check_history(&result.history)
                 .unwrap_or_else(|e| panic!("seed {seed}, {nodes} servers: {e}"));
         }

@@ -16,18 +16,43 @@ async fn ops_survive_killing_the_leader() {
     let follower = (leader + 1) % 3;
 
     // The protocol of DESIGN section 3, through a follower (which forwards) and the leader.
-    assert_eq!(c.op(follower, json!({"f":"write","key":"x","value":1})).await, json!({"type":"ok"}));
-    assert_eq!(c.op(leader, json!({"f":"read","key":"x"})).await, json!({"type":"ok","value":1}));
-    assert_eq!(c.op(follower, json!({"f":"read","key":"nope"})).await, json!({"type":"ok","value":null}));
-    assert_eq!(c.op(follower, json!({"f":"cas","key":"x","value":[1,2]})).await, json!({"type":"ok"}));
     assert_eq!(
-        c.op(leader, json!({"f":"cas","key":"x","value":[1,3]})).await,
+        c.op(follower, json!({"f":"write","key":"x","value":1}))
+            .await,
+        json!({"type":"ok"})
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"read","key":"x"})).await,
+        json!({"type":"ok","value":1})
+    );
+    assert_eq!(
+        c.op(follower, json!({"f":"read","key":"nope"})).await,
+        json!({"type":"ok","value":null})
+    );
+    assert_eq!(
+        c.op(follower, json!({"f":"cas","key":"x","value":[1,2]}))
+            .await,
+        json!({"type":"ok"})
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"cas","key":"x","value":[1,3]}))
+            .await,
         json!({"type":"fail","error":"precondition"})
     );
-    assert_eq!(c.op(leader, json!({"f":"add","key":"s","value":5})).await["type"], "ok");
-    assert_eq!(c.op(leader, json!({"f":"incr","key":"c","value":2})).await["type"], "ok");
     assert_eq!(
-        c.op(follower, json!({"f":"txn","value":[["r","x",null],["append","l",7],["r","l",null]]})).await,
+        c.op(leader, json!({"f":"add","key":"s","value":5})).await["type"],
+        "ok"
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"incr","key":"c","value":2})).await["type"],
+        "ok"
+    );
+    assert_eq!(
+        c.op(
+            follower,
+            json!({"f":"txn","value":[["r","x",null],["append","l",7],["r","l",null]]})
+        )
+        .await,
         json!({"type":"ok","value":[["r","x",2],["append","l",7],["r","l",[7]]]})
     );
     let bad = c.op(leader, json!({"f":"cas","key":"x","value":5})).await;
@@ -37,7 +62,9 @@ async fn ops_survive_killing_the_leader() {
     let mut acked = Vec::new();
     for v in 0..50 {
         let key = format!("k{}", v % 5);
-        let r = c.op(follower, json!({"f":"write","key":key,"value":v})).await;
+        let r = c
+            .op(follower, json!({"f":"write","key":key,"value":v}))
+            .await;
         assert_eq!(r["type"], "ok", "{r}");
         acked.push((key, v));
     }
@@ -49,13 +76,25 @@ async fn ops_survive_killing_the_leader() {
     for (key, v) in &last {
         for &i in &survivors {
             let r = c.op(i, json!({"f":"read","key":key})).await;
-            assert_eq!(r, json!({"type":"ok","value":v}), "n{} lost {key}={v}", i + 1);
+            assert_eq!(
+                r,
+                json!({"type":"ok","value":v}),
+                "n{} lost {key}={v}",
+                i + 1
+            );
         }
     }
-    assert_eq!(c.op(survivors[0], json!({"f":"read","key":"x"})).await["value"], 2);
+    assert_eq!(
+        c.op(survivors[0], json!({"f":"read","key":"x"})).await["value"],
+        2
+    );
 
     // Writes go on with two of three; the killed node comes back on its data and catches up.
-    assert_eq!(c.op(survivors[1], json!({"f":"write","key":"after","value":9})).await["type"], "ok");
+    assert_eq!(
+        c.op(survivors[1], json!({"f":"write","key":"after","value":9}))
+            .await["type"],
+        "ok"
+    );
     c.spawn(leader);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -66,11 +105,18 @@ async fn ops_survive_killing_the_leader() {
                 break;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "restarted node did not catch up:\n{}", c.log(leader));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restarted node did not catch up:\n{}",
+            c.log(leader)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Its own reads are forwarded to the leader, and they see everything.
-    assert_eq!(c.op(leader, json!({"f":"read","key":"after"})).await, json!({"type":"ok","value":9}));
+    assert_eq!(
+        c.op(leader, json!({"f":"read","key":"after"})).await,
+        json!({"type":"ok","value":9})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,14 +125,20 @@ async fn a_restarted_cluster_recovers_from_its_logs_and_snapshots() {
     let mut c = Cluster::start(3, &["--snapshot-every", "20"]);
     let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
     for v in 0..75 {
-        let r = c.op(leader, json!({"f":"append","key":"l","value":v})).await;
+        let r = c
+            .op(leader, json!({"f":"append","key":"l","value":v}))
+            .await;
         assert_eq!(r["type"], "ok", "{r}");
     }
     for i in 0..3 {
         c.kill(i);
     }
     for i in 0..3 {
-        assert!(c.data_dir(i).join("snapshot.bin").exists(), "n{} took no snapshot", i + 1);
+        assert!(
+            c.data_dir(i).join("snapshot.bin").exists(),
+            "n{} took no snapshot",
+            i + 1
+        );
         c.spawn(i);
     }
     let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
@@ -98,13 +150,37 @@ async fn a_restarted_cluster_recovers_from_its_logs_and_snapshots() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_command_lines_are_refused_with_the_field() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_raft-node"))
-        .args(["--id", "n9", "--listen", "127.0.0.1:1", "--peers", "n1=127.0.0.1:2", "--data-dir", "/tmp/x"])
+        .args([
+            "--id",
+            "n9",
+            "--listen",
+            "127.0.0.1:1",
+            "--peers",
+            "n1=127.0.0.1:2",
+            "--data-dir",
+            "/tmp/x",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--id n9"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--id n9"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_raft-node"))
-        .args(["--id", "n1", "--listen", "127.0.0.1:1", "--peers", "n1=127.0.0.1:2", "--data-dir", "/tmp/x", "--bug", "typo"])
+        .args([
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:1",
+            "--peers",
+            "n1=127.0.0.1:2",
+            "--data-dir",
+            "/tmp/x",
+            "--bug",
+            "typo",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));

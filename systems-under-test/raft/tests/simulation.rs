@@ -39,9 +39,17 @@ fn run_seeds(nodes: usize, salt: u64, count: u64, tweak: impl Fn(&mut SimConfig)
             failures.push(format!("seed {seed}: {e} (reproduce with SEED={seed})"));
         }
     }
-    assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // The runs must have exercised something, or passing means nothing.
-    assert!(ok_ops > 0 && elections > 0, "no progress: {ok_ops} ok ops, {elections} elections");
+    assert!(
+        ok_ops > 0 && elections > 0,
+        "no progress: {ok_ops} ok ops, {elections} elections"
+    );
     eprintln!("{nodes} servers: {ok_ops} ok, {fail_ops} fail, {info_ops} info operations, {elections} elections, {snapshots} snapshots installed");
 }
 

@@ -73,7 +73,9 @@ impl Log {
         let start = (from - self.snapshot_index - 1) as usize;
         let end = ((to - self.snapshot_index) as usize).min(self.entries.len());
         let end = end.min(start.saturating_add(max));
-        self.entries.get(start..end).map_or_else(Vec::new, <[Entry]>::to_vec)
+        self.entries
+            .get(start..end)
+            .map_or_else(Vec::new, <[Entry]>::to_vec)
     }
 
     /// Entries from `from` to the end.

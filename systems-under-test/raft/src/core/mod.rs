@@ -43,7 +43,8 @@ pub struct Bugs {
 }
 
 impl Bugs {
-    pub const NAMES: [&'static str; 4] = ["stale-read", "commit-old-term", "forget-vote", "early-ack"];
+    pub const NAMES: [&'static str; 4] =
+        ["stale-read", "commit-old-term", "forget-vote", "early-ack"];
 
     /// Switches on the bug called `name`; `Err` lists the valid names.
     pub fn enable(&mut self, name: &str) -> Result<(), String> {
@@ -204,7 +205,10 @@ pub struct Raft {
 impl Raft {
     /// A server restarting from what it last persisted (an empty `Persisted` for a new one).
     pub fn new(cfg: Config, state: Persisted) -> Raft {
-        assert!(cfg.members.contains(&cfg.id), "a server is a member of its cluster");
+        assert!(
+            cfg.members.contains(&cfg.id),
+            "a server is a member of its cluster"
+        );
         let log = Log::restore(state.snapshot.as_ref(), state.entries);
         let snapshot_index = log.snapshot_index();
         let last = log.last_index();
@@ -873,7 +877,9 @@ impl Raft {
             .term_at(prev_log_index)
             .expect("entries after the snapshot are in the log");
         let entries = match p.state {
-            ProgressState::Replicate if p.next.saturating_sub(p.matched + 1) >= self.cfg.max_inflight => {
+            ProgressState::Replicate
+                if p.next.saturating_sub(p.matched + 1) >= self.cfg.max_inflight =>
+            {
                 Vec::new()
             }
             _ => self.log.slice(p.next, last, self.cfg.max_batch),
@@ -1077,8 +1083,10 @@ impl Raft {
             } else {
                 self.log.reset(last_index, snapshot.last_term);
                 // Every stored entry after the snapshot belongs to a log we just discarded.
-                self.truncate_from =
-                    Some(self.truncate_from.map_or(last_index + 1, |t| t.min(last_index + 1)));
+                self.truncate_from = Some(
+                    self.truncate_from
+                        .map_or(last_index + 1, |t| t.min(last_index + 1)),
+                );
                 self.persisted = last_index;
                 self.unstable_from = last_index + 1;
             }
@@ -1122,7 +1130,8 @@ impl Raft {
         if candidate <= self.commit {
             return;
         }
-        let allowed = self.cfg.bugs.commit_old_term || self.log.term_at(candidate) == Some(self.term);
+        let allowed =
+            self.cfg.bugs.commit_old_term || self.log.term_at(candidate) == Some(self.term);
         if !allowed {
             return;
         }

@@ -89,7 +89,13 @@ impl Cluster {
 
     pub async fn health(&self, i: usize) -> Option<Value> {
         let url = format!("http://{}/health", self.addrs[i]);
-        let resp = self.client.get(url).timeout(Duration::from_millis(500)).send().await.ok()?;
+        let resp = self
+            .client
+            .get(url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?;
         resp.json().await.ok()
     }
 
@@ -111,7 +117,11 @@ impl Cluster {
             assert!(
                 start.elapsed() < within,
                 "no single leader among {among:?} within {within:?}; logs:\n{}",
-                among.iter().map(|i| self.log(*i)).collect::<Vec<_>>().join("\n")
+                among
+                    .iter()
+                    .map(|i| self.log(*i))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -120,7 +130,10 @@ impl Cluster {
     pub async fn op(&self, i: usize, body: Value) -> Value {
         let url = format!("http://{}/op", self.addrs[i]);
         match self.client.post(url).json(&body).send().await {
-            Ok(r) => r.json().await.unwrap_or_else(|e| json!({"type": "info", "error": e.to_string()})),
+            Ok(r) => r
+                .json()
+                .await
+                .unwrap_or_else(|e| json!({"type": "info", "error": e.to_string()})),
             Err(e) => json!({"type": "info", "error": e.to_string()}),
         }
     }

@@ -120,7 +120,10 @@ impl Invariants {
             let idx = e.index as usize;
             let chain = &mut self.chains[i];
             if chain.len() < idx {
-                self.fail(format!("n{i} appended entry {} after a gap in its log", e.index));
+                self.fail(format!(
+                    "n{i} appended entry {} after a gap in its log",
+                    e.index
+                ));
                 return;
             }
             chain.truncate(idx);

@@ -4,10 +4,13 @@
 //! partitioned, servers that crash and restart, and clients whose operations form a history.
 //! One seed gives one trace, always.
 
+// Shared by several test binaries, each of which uses part of it.
+#![allow(dead_code)]
+
 pub mod invariants;
 
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use history::{Event, EventType, History, Process};
 use node::op::{OpKind, OpRequest, OpResponse, Outcome};
@@ -125,7 +128,6 @@ struct Client {
 
 /// What a simulated run produced.
 pub struct SimResult {
-    pub seed: u64,
     /// The first invariant broken, with the tick it broke at.
     pub violation: Option<String>,
     pub history: History,
@@ -227,7 +229,11 @@ impl Sim {
         c.read_mode = self.cfg.read_mode;
         c.bugs = self.cfg.bugs;
         // A fresh seed per incarnation, drawn from the run's seed.
-        c.seed = self.cfg.seed.wrapping_mul(31).wrapping_add(self.now * 7 + i as u64);
+        c.seed = self
+            .cfg
+            .seed
+            .wrapping_mul(31)
+            .wrapping_add(self.now * 7 + i as u64);
         c
     }
 
@@ -266,7 +272,6 @@ impl Sim {
         }
         let (ops_fail, ops_info) = (self.count(EventType::Fail), self.count(EventType::Info));
         SimResult {
-            seed: self.cfg.seed,
             violation: self.violation,
             history: self.history,
             trace: self.trace,
@@ -279,7 +284,11 @@ impl Sim {
     }
 
     fn count(&self, kind: EventType) -> usize {
-        self.history.events.iter().filter(|e| e.kind == kind).count()
+        self.history
+            .events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .count()
     }
 
     fn step_tick(&mut self) {
@@ -336,7 +345,8 @@ impl Sim {
                     }
                 }
             }
-            self.trace.push(format!("{} partition {:?}", self.now, self.cut));
+            self.trace
+                .push(format!("{} partition {:?}", self.now, self.cut));
         } else if !self.cut.is_empty() && self.rng.chance(self.cfg.heal) {
             self.cut.clear();
             self.trace.push(format!("{} heal", self.now));
@@ -417,7 +427,10 @@ impl Sim {
                     self.now,
                     p.hard_state,
                     p.truncate_from,
-                    p.append.iter().map(|e| (e.index, e.term.0)).collect::<Vec<_>>(),
+                    p.append
+                        .iter()
+                        .map(|e| (e.index, e.term.0))
+                        .collect::<Vec<_>>(),
                     p.snapshot.as_ref().map(|s| (s.last_index, s.last_term.0))
                 ));
             }
@@ -459,7 +472,11 @@ impl Sim {
         if self.cut.contains(&(env.from.0, env.to.0)) || self.rng.chance(self.cfg.drop) {
             return;
         }
-        let copies = if self.rng.chance(self.cfg.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.chance(self.cfg.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let at = self.now + 1 + self.rng.below(self.cfg.max_delay);
             let id = self.seq as usize;
@@ -505,7 +522,8 @@ impl Sim {
             (OpKind::Write, json!(v))
         } else {
             let recent = &self.written[k];
-            let from = recent[recent.len() - 1 - self.rng.below(recent.len().min(3) as u64) as usize];
+            let from =
+                recent[recent.len() - 1 - self.rng.below(recent.len().min(3) as u64) as usize];
             let to = self.next_value;
             self.next_value += 1;
             self.written[k].push(to);
@@ -517,7 +535,15 @@ impl Sim {
             value: value.clone(),
         };
         let process = self.clients[c].process;
-        self.record(process, EventType::Invoke, f, &key, value.clone(), Some(node), None);
+        self.record(
+            process,
+            EventType::Invoke,
+            f,
+            &key,
+            value.clone(),
+            Some(node),
+            None,
+        );
         let client_id = self.next_client_id;
         self.next_client_id += 1;
         self.clients[c].outstanding = Some(Outstanding {
@@ -529,15 +555,18 @@ impl Sim {
             deadline: self.now + self.cfg.op_timeout,
         });
         self.by_client_id.insert(client_id, c);
-        self.trace.push(format!("{} invoke p{process} {op:?} at n{node}", self.now));
-        let r = self.nodes[node].replica.as_mut().expect("chosen among running servers");
+        self.trace
+            .push(format!("{} invoke p{process} {op:?} at n{node}", self.now));
+        let r = self.nodes[node]
+            .replica
+            .as_mut()
+            .expect("chosen among running servers");
         let mut serving = node;
         if let Err(not_leader) = r.submit(client_id, op.clone()) {
             // As raft-node does: forward to the leader it knows, if it knows one that is
             // reachable; otherwise nothing was proposed and the answer is `fail`.
             let leader = not_leader.leader.map(|l| l.0 as usize).filter(|l| {
-                !self.cut.contains(&(node as u64, *l as u64))
-                    && self.nodes[*l].replica.is_some()
+                !self.cut.contains(&(node as u64, *l as u64)) && self.nodes[*l].replica.is_some()
             });
             let forwarded = leader.is_some_and(|l| {
                 let r = self.nodes[l].replica.as_mut().expect("checked running");
@@ -573,8 +602,17 @@ impl Sim {
             Outcome::Fail => (EventType::Fail, o.value.clone()),
             Outcome::Info => (EventType::Info, o.value.clone()),
         };
-        self.trace.push(format!("{} complete p{process} {resp:?}", self.now));
-        self.record(process, kind, o.f, &key, value, Some(o.node), resp.error.clone());
+        self.trace
+            .push(format!("{} complete p{process} {resp:?}", self.now));
+        self.record(
+            process,
+            kind,
+            o.f,
+            &key,
+            value,
+            Some(o.node),
+            resp.error.clone(),
+        );
         if kind == EventType::Info {
             // DESIGN section 2: an `info` retires the process id.
             self.clients[c].process = self.next_process;
@@ -642,6 +680,7 @@ pub fn seeds(default_count: u64, salt: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("SEED") {
         return vec![s.parse().expect("SEED is a number")];
     }
-    let count = std::env::var("SEEDS").map_or(default_count, |c| c.parse().expect("SEEDS is a number"));
+    let count =
+        std::env::var("SEEDS").map_or(default_count, |c| c.parse().expect("SEEDS is a number"));
     (0..count).map(|i| salt * 1_000_003 + i).collect()
 }
