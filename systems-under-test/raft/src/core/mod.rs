@@ -781,12 +781,18 @@ impl Raft {
 
     /// Steps down if a majority has not been heard from for an election timeout (thesis 6.2),
     /// so a leader cut off from the cluster stops taking proposals.
+    ///
+    /// Under a lease the leader trusts its lease instead: it stays leader while the lease,
+    /// timed on its wall clock, lasts. With agreeing clocks that is safe (no one else can be
+    /// elected before the lease ends); a clock set back stretches it, which is the point.
     fn check_quorum(&mut self) {
         let active = 1 + self.progress.values().filter(|p| p.active).count();
         for p in self.progress.values_mut() {
             p.active = false;
         }
-        if active < self.quorum() {
+        let lease_holds =
+            self.cfg.read_mode == ReadMode::Lease && self.wall_ms < self.lease_until_ms;
+        if active < self.quorum() && !lease_holds {
             let term = self.term;
             self.become_follower(term, None);
         }

@@ -49,6 +49,9 @@ pub struct SimConfig {
     pub snapshot_every: u64,
     /// Largest wall-clock offset of a server, in ms (0: clocks agree).
     pub clock_skew_ms: i64,
+    /// Chance per tick that one server's clock jumps to a new offset within the skew (as the
+    /// harness's clock nemesis bumps a node's offset file).
+    pub clock_jump: f64,
     /// Entries per AppendEntries.
     pub max_batch: usize,
     /// Aim crashes and isolations at the current leader (as Jepsen's nemeses can).
@@ -76,6 +79,7 @@ impl SimConfig {
             bugs: Bugs::default(),
             snapshot_every: 40,
             clock_skew_ms: 0,
+            clock_jump: 0.0,
             max_batch: 8,
             target_leader: false,
         }
@@ -355,6 +359,13 @@ impl Sim {
             if let Some(l) = self.leader() {
                 self.crash(l);
             }
+        }
+        if self.cfg.clock_skew_ms > 0 && self.rng.chance(self.cfg.clock_jump) {
+            let i = self.rng.below(n) as usize;
+            let skew = self.cfg.clock_skew_ms;
+            let offset = self.rng.below(2 * skew as u64 + 1) as i64 - skew;
+            self.nodes[i].clock_offset_ms = offset;
+            self.trace.push(format!("{} clock n{i} {offset:+} ms", self.now));
         }
         for i in 0..self.nodes.len() {
             if self.nodes[i].replica.is_some() {
