@@ -72,6 +72,8 @@ fn heavy_faults_stay_safe() {
         c.partition = 0.02;
         c.heal = 0.02;
         c.crash = 0.01;
+        // Short outages, or a majority is rarely up at all.
+        c.max_down = 40;
     });
 }
 
