@@ -365,7 +365,8 @@ impl Sim {
             let skew = self.cfg.clock_skew_ms;
             let offset = self.rng.below(2 * skew as u64 + 1) as i64 - skew;
             self.nodes[i].clock_offset_ms = offset;
-            self.trace.push(format!("{} clock n{i} {offset:+} ms", self.now));
+            self.trace
+                .push(format!("{} clock n{i} {offset:+} ms", self.now));
         }
         for i in 0..self.nodes.len() {
             if self.nodes[i].replica.is_some() {
