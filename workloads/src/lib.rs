@@ -1,1 +1,65 @@
-//! Workloads.
+//! Workloads: seeded operation generators, the client side of the /op protocol
+//! (shared/DESIGN.md section 3), a recorder that appends every invocation and completion to
+//! `history.jsonl` (section 2), and the runner that drives concurrent clients as Jepsen does
+//! (Kingsbury, "Jepsen: distributed systems safety research"): each client is a process that
+//! has at most one operation outstanding, talks to one node, and after an indeterminate (`info`)
+//! completion continues under a fresh process id.
+
+use serde::{Deserialize, Serialize};
+
+pub mod client;
+pub mod recorder;
+pub mod register;
+pub mod rng;
+pub mod runner;
+pub mod set;
+
+pub use client::{Completion, OpClient};
+pub use recorder::{Counts, Recorder};
+pub use register::RegisterGen;
+pub use runner::{final_reads, run_clients, FinalReads, RunStats, WorkloadConfig, WorkloadKind};
+pub use set::SetGen;
+
+/// One operation as the /op protocol carries it: `{"f","key","value"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+impl Op {
+    /// A read of `key` (its value is null).
+    pub fn read(key: impl Into<String>) -> Op {
+        Op {
+            f: "read".to_owned(),
+            key: Some(key.into()),
+            value: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A seeded source of operations for one worker.
+///
+/// A generator draws the same number of random numbers for every operation, so the kinds and
+/// keys of its operations are a function of the seed alone; what it is told through
+/// [`Generator::observe`] only changes which known value a `cas` expects.
+pub trait Generator: Send {
+    /// The next operation to invoke.
+    fn next_op(&mut self) -> Op;
+
+    /// Tells the generator how an operation it produced completed (a read's value lets later
+    /// `cas` operations expect a value that is really there). The default ignores it.
+    fn observe(&mut self, _op: &Op, _completion: &Completion) {}
+}
+
+/// Worker `worker`'s `n`-th (0-based) written value: unique across the whole run without
+/// coordination, as long as no worker writes ten million values.
+pub fn unique_value(worker: u64, n: u64) -> u64 {
+    worker * VALUES_PER_WORKER + n + 1
+}
+
+/// How many unique values each worker owns (see [`unique_value`]).
+pub const VALUES_PER_WORKER: u64 = 10_000_000;

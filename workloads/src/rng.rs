@@ -1,0 +1,45 @@
+//! splitmix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators", 2014):
+//! the seeded generator behind every random choice a workload makes, so that one seed replays
+//! one sequence of operations. (The checkers crate has the same function; workloads does not
+//! depend on checkers, shared/DESIGN.md section 1.)
+
+/// One splitmix64 output for input `x`.
+#[inline]
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A seeded generator.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// A generator for one `stream` (a worker, a purpose) of one run's `seed`: streams of one
+    /// seed are independent of each other.
+    pub fn for_stream(seed: u64, stream: u64, purpose: u64) -> Self {
+        SplitMix64(splitmix64(
+            splitmix64(seed ^ purpose.wrapping_mul(0xA24B_AED4_963E_E407)) ^ stream,
+        ))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let out = splitmix64(self.0);
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        out
+    }
+
+    /// Uniform in `0..n`; `n` must be positive.
+    pub fn below(&mut self, n: u64) -> u64 {
+        debug_assert!(n > 0);
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64)
+    }
+}

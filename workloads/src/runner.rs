@@ -1,0 +1,295 @@
+//! The runner: concurrent clients against a cluster, as Jepsen drives them.
+//!
+//! Client `i` talks only to node `i % nodes.len()` and starts as process `i`. It loops: generate
+//! an operation, record the invocation, send it, record the completion. After an `info`
+//! completion the process may still have an operation in flight inside the system, so the client
+//! continues under a fresh id, `i + k * concurrency` after its `k`-th retirement; ids are never
+//! reused (shared/DESIGN.md section 2).
+
+use crate::client::{Completion, OpClient};
+use crate::recorder::Recorder;
+use crate::register::RegisterGen;
+use crate::rng::SplitMix64;
+use crate::set::SetGen;
+use crate::{Generator, Op};
+use history::EventType;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Attempts of each final read before giving up on that node.
+pub const FINAL_READ_ATTEMPTS: u64 = 5;
+
+/// Pause between attempts of a final read.
+pub const FINAL_READ_RETRY: Duration = Duration::from_secs(1);
+
+const PURPOSE_STAGGER: u64 = 3;
+
+/// Which workload the clients run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// Independent cas registers ([`RegisterGen`]).
+    Register,
+    /// Grow-only sets ([`SetGen`]).
+    Set,
+}
+
+impl WorkloadKind {
+    /// Worker `worker`'s generator.
+    pub fn generator(self, seed: u64, worker: u64, keys: usize) -> Box<dyn Generator> {
+        match self {
+            WorkloadKind::Register => Box::new(RegisterGen::new(seed, worker, keys)),
+            WorkloadKind::Set => Box::new(SetGen::new(seed, worker, keys)),
+        }
+    }
+
+    /// The keys the workload uses (what final reads read).
+    pub fn key_names(self, keys: usize) -> Vec<String> {
+        match self {
+            WorkloadKind::Register => RegisterGen::key_names(keys),
+            WorkloadKind::Set => SetGen::key_names(keys),
+        }
+    }
+}
+
+impl std::str::FromStr for WorkloadKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "register" => Ok(WorkloadKind::Register),
+            "set" => Ok(WorkloadKind::Set),
+            other => Err(format!("unknown workload {other:?} (known: register, set)")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Total operations per second across all clients; `None`: as fast as possible.
+    pub rate: Option<f64>,
+    /// The most an operation may take before it is recorded as `info`.
+    pub op_timeout: Duration,
+    pub seed: u64,
+    pub keys: usize,
+    pub kind: WorkloadKind,
+}
+
+/// What the clients did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub elapsed: Duration,
+    /// A process id above every id the clients used: where [`final_reads`] may start.
+    pub next_process: u64,
+}
+
+#[derive(Default)]
+struct ClientStats {
+    ok: u64,
+    fail: u64,
+    info: u64,
+}
+
+/// Runs `cfg.concurrency` clients against `nodes` (name, address) until `stop` turns true (or
+/// its sender is dropped), then waits for the operations in flight, each bounded by
+/// `cfg.op_timeout`.
+pub async fn run_clients(
+    cfg: &WorkloadConfig,
+    nodes: &[(String, SocketAddr)],
+    recorder: Recorder,
+    stop: watch::Receiver<bool>,
+) -> RunStats {
+    let started = Instant::now();
+    if nodes.is_empty() || cfg.concurrency == 0 {
+        return RunStats {
+            elapsed: started.elapsed(),
+            ..RunStats::default()
+        };
+    }
+    let client = OpClient::new(cfg.op_timeout);
+    // Mean time between one client's operation starts, so that all together make `rate`.
+    let interval = cfg
+        .rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .map(|r| Duration::from_secs_f64(cfg.concurrency as f64 / r));
+    // The largest process id any client has used, updated before the id is first used.
+    let max_process = Arc::new(AtomicU64::new(cfg.concurrency as u64 - 1));
+    let mut tasks = JoinSet::new();
+    for i in 0..cfg.concurrency {
+        let (name, addr) = nodes[i % nodes.len()].clone();
+        let worker = Worker {
+            index: i as u64,
+            concurrency: cfg.concurrency as u64,
+            node: name,
+            addr,
+            client: client.clone(),
+            recorder: recorder.clone(),
+            generator: cfg.kind.generator(cfg.seed, i as u64, cfg.keys),
+            stagger: SplitMix64::for_stream(cfg.seed, i as u64, PURPOSE_STAGGER),
+            interval,
+            stop: stop.clone(),
+            max_process: max_process.clone(),
+        };
+        tasks.spawn(worker.run());
+    }
+    let mut stats = RunStats::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(c) => {
+                stats.ok += c.ok;
+                stats.fail += c.fail;
+                stats.info += c.info;
+            }
+            // A panicking client is a bug in the harness: say so, keep the others' figures.
+            Err(e) => tracing::error!("a client task ended abnormally: {e}"),
+        }
+    }
+    stats.elapsed = started.elapsed();
+    stats.next_process = max_process.load(Ordering::SeqCst) + 1;
+    stats
+}
+
+struct Worker {
+    index: u64,
+    concurrency: u64,
+    node: String,
+    addr: SocketAddr,
+    client: OpClient,
+    recorder: Recorder,
+    generator: Box<dyn Generator>,
+    stagger: SplitMix64,
+    interval: Option<Duration>,
+    stop: watch::Receiver<bool>,
+    max_process: Arc<AtomicU64>,
+}
+
+impl Worker {
+    async fn run(mut self) -> ClientStats {
+        let mut stats = ClientStats::default();
+        let mut process = self.index;
+        let mut retirements = 0u64;
+        // With a rate, a random first offset spreads the clients' starts over one interval.
+        let mut next_start = tokio::time::Instant::now();
+        if let Some(iv) = self.interval {
+            next_start += iv.mul_f64(self.stagger.unit());
+        }
+        loop {
+            if self.stopped() {
+                break;
+            }
+            if self.interval.is_some() {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next_start) => {}
+                    () = wait_stop(&mut self.stop) => break,
+                }
+            }
+            let began = tokio::time::Instant::now();
+            let op = self.generator.next_op();
+            self.recorder.invoke(process, &op, &self.node);
+            let c = self.client.invoke(self.addr, &op).await;
+            self.recorder.complete(process, &op, &self.node, &c);
+            self.generator.observe(&op, &c);
+            match c.kind {
+                EventType::Ok => stats.ok += 1,
+                EventType::Fail => stats.fail += 1,
+                EventType::Info | EventType::Invoke => {
+                    stats.info += 1;
+                    retirements += 1;
+                    process = self.index + retirements * self.concurrency;
+                    self.max_process.fetch_max(process, Ordering::SeqCst);
+                }
+            }
+            if let Some(iv) = self.interval {
+                // Uniform in [0, 2 * interval): mean interval, no lockstep between clients.
+                let gap = iv.mul_f64(2.0 * self.stagger.unit());
+                next_start = next_start.max(began) + gap;
+            }
+        }
+        stats
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow() || self.stop.has_changed().is_err()
+    }
+}
+
+/// Resolves when `stop` turns true or its sender is dropped.
+async fn wait_stop(stop: &mut watch::Receiver<bool>) {
+    // wait_for returns Err when the sender is gone: nobody can stop us then, so stop now.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// What [`final_reads`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FinalReads {
+    /// (key, node) pairs read successfully.
+    pub ok: u64,
+    /// (key, node) pairs with no `ok` read after every attempt.
+    pub failed: u64,
+    /// A process id above every id the final reads used.
+    pub next_process: u64,
+}
+
+/// After the faults heal: one read of every key from every node, each attempt as its own fresh
+/// process (ids from `first_process` on), recorded like any operation. A read that fails or is
+/// `info` is tried again after [`FINAL_READ_RETRY`], up to [`FINAL_READ_ATTEMPTS`] attempts in
+/// all. Pairs are read concurrently; pair `j`'s attempts use processes
+/// `first_process + j * FINAL_READ_ATTEMPTS + attempt`.
+pub async fn final_reads(
+    keys: &[String],
+    nodes: &[(String, SocketAddr)],
+    client: &OpClient,
+    recorder: &Recorder,
+    first_process: u64,
+) -> FinalReads {
+    let mut tasks = JoinSet::new();
+    let mut pairs = 0u64;
+    for key in keys {
+        for (name, addr) in nodes {
+            let base = first_process + pairs * FINAL_READ_ATTEMPTS;
+            pairs += 1;
+            let (key, name, addr) = (key.clone(), name.clone(), *addr);
+            let (client, recorder) = (client.clone(), recorder.clone());
+            tasks.spawn(async move {
+                let op = Op::read(key);
+                for attempt in 0..FINAL_READ_ATTEMPTS {
+                    if attempt > 0 {
+                        tokio::time::sleep(FINAL_READ_RETRY).await;
+                    }
+                    let process = base + attempt;
+                    recorder.invoke(process, &op, &name);
+                    let c: Completion = client.invoke(addr, &op).await;
+                    recorder.complete(process, &op, &name, &c);
+                    if c.kind == EventType::Ok {
+                        return true;
+                    }
+                }
+                false
+            });
+        }
+    }
+    let mut out = FinalReads {
+        next_process: first_process + pairs * FINAL_READ_ATTEMPTS,
+        ..FinalReads::default()
+    };
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(true) => out.ok += 1,
+            Ok(false) => out.failed += 1,
+            Err(e) => {
+                tracing::error!("a final read task ended abnormally: {e}");
+                out.failed += 1;
+            }
+        }
+    }
+    out
+}

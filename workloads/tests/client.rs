@@ -1,0 +1,113 @@
+//! How `OpClient` classifies each outcome (shared/DESIGN.md section 3).
+
+mod common;
+
+use common::{refused_addr, serve, serve_dropping, Mode};
+use history::EventType;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use workloads::{Op, OpClient};
+
+fn op(f: &str, key: &str, value: serde_json::Value) -> Op {
+    Op {
+        f: f.to_owned(),
+        key: Some(key.to_owned()),
+        value,
+    }
+}
+
+#[tokio::test]
+async fn ok_completions_carry_the_result() {
+    let s = serve().await;
+    let c = OpClient::new(Duration::from_secs(2));
+    let r = c.invoke(s.addr, &Op::read("k")).await;
+    assert_eq!(
+        (r.kind, r.value, r.error),
+        (EventType::Ok, json!(null), None)
+    );
+    let w = c.invoke(s.addr, &op("write", "k", json!(5))).await;
+    assert_eq!(w.kind, EventType::Ok);
+    assert_eq!(
+        w.value,
+        json!(5),
+        "an ok without value keeps the invocation's"
+    );
+    let r = c.invoke(s.addr, &Op::read("k")).await;
+    assert_eq!((r.kind, r.value), (EventType::Ok, json!(5)));
+    let ok = c.invoke(s.addr, &op("cas", "k", json!([5, 6]))).await;
+    assert_eq!((ok.kind, ok.value), (EventType::Ok, json!([5, 6])));
+}
+
+#[tokio::test]
+async fn fail_keeps_its_error_and_the_invocation_value() {
+    let s = serve().await;
+    let c = OpClient::new(Duration::from_secs(2));
+    let r = c.invoke(s.addr, &op("cas", "k", json!([1, 2]))).await;
+    assert_eq!(r.kind, EventType::Fail);
+    assert_eq!(r.value, json!([1, 2]));
+    assert_eq!(r.error.as_deref(), Some("precondition"));
+    // A 400 with a completion body is taken as sent.
+    let r = c.invoke(s.addr, &op("frobnicate", "k", json!(1))).await;
+    assert_eq!(r.kind, EventType::Fail, "{r:?}");
+    assert!(r.error.unwrap_or_default().contains("unknown f"));
+}
+
+#[tokio::test]
+async fn info_from_the_node_is_info() {
+    let s = serve().await;
+    s.switches.set_mode(Mode::Info);
+    let c = OpClient::new(Duration::from_secs(2));
+    let r = c.invoke(s.addr, &op("write", "k", json!(3))).await;
+    assert_eq!(r.kind, EventType::Info);
+    assert_eq!(r.value, json!(3));
+    assert_eq!(r.error.as_deref(), Some("the node does not know"));
+}
+
+#[tokio::test]
+async fn a_timeout_is_info_and_bounded() {
+    let s = serve().await;
+    s.switches.delay_ms.store(2_000, Ordering::SeqCst);
+    let c = OpClient::new(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let r = c.invoke(s.addr, &op("write", "k", json!(1))).await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(1_000),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(r.kind, EventType::Info, "{r:?}");
+    assert!(r.error.unwrap_or_default().contains("timeout"));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_info() {
+    let addr = serve_dropping().await;
+    let c = OpClient::new(Duration::from_secs(2));
+    let r = c.invoke(addr, &op("write", "k", json!(1))).await;
+    assert_eq!(r.kind, EventType::Info, "{r:?}");
+    assert_eq!(r.value, json!(1));
+}
+
+#[tokio::test]
+async fn other_statuses_and_garbage_are_info() {
+    let s = serve().await;
+    let c = OpClient::new(Duration::from_secs(2));
+    s.switches.set_mode(Mode::Status500);
+    let r = c.invoke(s.addr, &op("write", "k", json!(1))).await;
+    assert_eq!(r.kind, EventType::Info);
+    assert!(r.error.unwrap_or_default().contains("500"));
+    s.switches.set_mode(Mode::Garbage);
+    let r = c.invoke(s.addr, &Op::read("k")).await;
+    assert_eq!(r.kind, EventType::Info);
+    assert!(r.error.unwrap_or_default().contains("does not parse"));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_fail() {
+    let addr = refused_addr().await;
+    let c = OpClient::new(Duration::from_secs(2));
+    let r = c.invoke(addr, &op("write", "k", json!(1))).await;
+    assert_eq!(r.kind, EventType::Fail, "{r:?}");
+    assert!(r.error.unwrap_or_default().starts_with("connect: "));
+}
