@@ -14,6 +14,7 @@ pub mod model;
 pub mod oracle;
 pub mod rng;
 pub mod search;
+pub mod set;
 pub mod strings;
 pub mod synth;
 pub mod witness;

@@ -1,0 +1,846 @@
+//! The set checker: Jepsen's `set-full` checker (jepsen.checker/set-full, Kingsbury) adapted to
+//! histories of `add` and `read` operations on set keys, key by key.
+//!
+//! Definitions, per key (positions are positions in the history, so "after" is the order the
+//! harness observed):
+//!
+//! - An element is **attempted** when some `add` of it was invoked, **acknowledged** when some
+//!   add of it completed `ok`, **failed** when every add of it completed `fail`, and
+//!   **indeterminate** otherwise (an add completed `info` or never completed).
+//! - The **final reads** are the `ok` reads of the key invoked after the completion of every add
+//!   of that key that has a completion. An add that never completed imposes no bound: it may take
+//!   effect after any read, and its element can never be lost. A key with no final read gets
+//!   `Unknown` ("no final read"), unless it shows an anomaly anyway.
+//!
+//! Anomalies (each makes the key `Invalid`):
+//!
+//! - **lost**: an acknowledged element that some final read does not contain. Every final read
+//!   began after the add returned `ok`, so a set that keeps what it acknowledges must show it.
+//! - **unexpected**: a read returned an element no add ever attempted.
+//! - **vanished**: an `ok` read R1 contained the element and a later `ok` read R2, invoked after
+//!   R1 completed, did not. A linearizable grow-only set never loses an element. A lost element
+//!   is reported as lost only (its record says where it was last seen).
+//! - **failed-but-present**: every add of the element completed `fail`, a promise that it would
+//!   never take effect (shared/DESIGN.md section 3), yet a read returned it.
+//!
+//! An indeterminate element that a read returns is fine: it is counted as **recovered**.
+
+use crate::linear::Verdict;
+use history::{EventType, History, Paired};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Reads listed per anomalous element (the rest are counted).
+pub const MAX_READS_LISTED: usize = 10;
+/// Elements listed per anomaly kind per key (the rest are counted).
+pub const MAX_ELEMENTS_LISTED: usize = 1000;
+/// Sentences per anomaly kind per key.
+pub const MAX_SENTENCES: usize = 20;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SetReport {
+    pub checker: &'static str,
+    /// `invalid` when any key is, else `unknown` when any key is (or there is no set operation
+    /// at all), else `valid`.
+    pub verdict: &'static str,
+    pub keys: Vec<SetKeyResult>,
+    pub elapsed_us: u64,
+}
+
+impl SetReport {
+    pub fn count(&self, verdict: &str) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| k.verdict.name() == verdict)
+            .count()
+    }
+
+    /// Every key's sentences.
+    pub fn sentences(&self) -> Vec<String> {
+        self.keys.iter().flat_map(|k| k.sentences()).collect()
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SetKeyResult {
+    /// The key; `None` for operations without one (a single set).
+    pub key: Option<String>,
+    pub counts: SetCounts,
+    /// Things worth knowing that are not anomalies (reads that returned no array).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict<SetWitness>,
+}
+
+impl SetKeyResult {
+    /// What a person should read about this key: the anomalies' sentences, or why it is unknown.
+    pub fn sentences(&self) -> Vec<String> {
+        match &self.verdict {
+            Verdict::Valid => Vec::new(),
+            Verdict::Invalid { witness } => witness.sentences.clone(),
+            Verdict::Unknown { reason } => vec![format!("{}: {reason}", show_key(&self.key))],
+        }
+    }
+}
+
+/// Element and read counts of one key. Element counts are exact even where lists are cut.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SetCounts {
+    /// Distinct elements with an add invoked.
+    pub attempted: usize,
+    /// Distinct elements with an add that completed `ok`.
+    pub acknowledged: usize,
+    /// Distinct elements whose every add completed `fail`.
+    pub failed: usize,
+    /// Distinct elements with an `info` or unfinished add and no `ok` one.
+    pub indeterminate: usize,
+    /// `ok` reads.
+    pub reads: usize,
+    /// Final reads (see the module documentation).
+    pub read_final: usize,
+    /// Acknowledged elements that every final read contains.
+    pub stable: usize,
+    /// Indeterminate elements some read returned.
+    pub recovered: usize,
+    /// Acknowledged elements no read returned (all of them lost, if there are final reads).
+    pub never_read: usize,
+    pub lost: usize,
+    pub unexpected: usize,
+    pub vanished: usize,
+    pub failed_but_present: usize,
+}
+
+/// Why a key is invalid: every anomalous element (up to [`MAX_ELEMENTS_LISTED`] per kind).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SetWitness {
+    pub lost: Vec<ElementAnomaly>,
+    pub unexpected: Vec<ElementAnomaly>,
+    pub vanished: Vec<ElementAnomaly>,
+    pub failed_but_present: Vec<ElementAnomaly>,
+    /// One sentence per anomalous element (up to [`MAX_SENTENCES`] per kind).
+    pub sentences: Vec<String>,
+}
+
+/// One anomalous element, with the operations that show the anomaly.
+#[derive(Clone, Debug, Serialize)]
+pub struct ElementAnomaly {
+    pub element: Value,
+    /// The add that matters: the first to complete `ok` (lost), the first to fail
+    /// (failed-but-present), the first invoked (vanished); `None` when there was none.
+    pub add: Option<AddView>,
+    /// Lost: the final reads that did not contain it. Vanished: the reads that did not contain
+    /// it though invoked after a read that did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missed_by: Vec<ReadView>,
+    pub missed_total: usize,
+    /// Reads that contained it, first completed first (vanished: the first is R1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seen_by: Vec<ReadView>,
+    pub seen_total: usize,
+    /// Lost: the read that contained it and completed last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<ReadView>,
+}
+
+/// An add operation, as witnesses show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AddView {
+    pub process: u64,
+    pub node: Option<String>,
+    /// `ok`, `fail` or `info` (also for an add that never completed).
+    pub kind: String,
+    pub invoke_index: u64,
+    pub complete_index: Option<u64>,
+    /// Nanoseconds since the run began.
+    pub invoke_time: u64,
+    pub complete_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// An `ok` read, as witnesses show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReadView {
+    pub process: u64,
+    pub node: Option<String>,
+    pub invoke_index: u64,
+    pub complete_index: u64,
+    pub invoke_time: u64,
+    pub complete_time: u64,
+}
+
+/// Checks every key's `add` and `read` operations (other operations are ignored).
+pub fn check(history: &History, paired: &Paired) -> SetReport {
+    let started = Instant::now();
+    let mut by_key: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, op) in paired.ops.iter().enumerate() {
+        if op.f == "add" || op.f == "read" {
+            by_key.entry(op.key.as_deref()).or_default().push(i);
+        }
+    }
+    let mut keys: Vec<SetKeyResult> = by_key
+        .into_iter()
+        .map(|(key, ids)| check_key(history, paired, key, &ids))
+        .collect();
+    keys.sort_by_cached_key(|k| natural_key(&k.key));
+    let verdict = if keys
+        .iter()
+        .any(|k| matches!(k.verdict, Verdict::Invalid { .. }))
+    {
+        "invalid"
+    } else if keys.is_empty()
+        || keys
+            .iter()
+            .any(|k| matches!(k.verdict, Verdict::Unknown { .. }))
+    {
+        "unknown"
+    } else {
+        "valid"
+    };
+    SetReport {
+        checker: "set",
+        verdict,
+        keys,
+        elapsed_us: started.elapsed().as_micros() as u64,
+    }
+}
+
+/// Sorts "s2" before "s10".
+fn natural_key(k: &Option<String>) -> (bool, String, u64, String) {
+    match k {
+        None => (false, String::new(), 0, String::new()),
+        Some(s) => {
+            let digits = s.trim_start_matches(|c: char| !c.is_ascii_digit());
+            let prefix = &s[..s.len() - digits.len()];
+            match digits.parse::<u64>() {
+                Ok(n) => (true, prefix.to_owned(), n, s.clone()),
+                Err(_) => (true, s.clone(), 0, s.clone()),
+            }
+        }
+    }
+}
+
+/// What the adds of one element say about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// No add attempted it.
+    Unattempted,
+    Acknowledged,
+    Indeterminate,
+    Failed,
+}
+
+struct Elem {
+    value: Value,
+    /// Op ids of the adds of this element.
+    adds: Vec<usize>,
+    status: Status,
+    /// Reads (indexes into `reads`, in completion order) that contained it: the first few.
+    seen: Vec<u32>,
+    seen_total: usize,
+    /// The read that contained it and completed last.
+    last_seen: Option<u32>,
+    /// Final reads that missed it (indexes into `reads`).
+    missed_final: Vec<u32>,
+    missed_final_total: usize,
+    /// Reads that missed it after an earlier read showed it.
+    vanished_in: Vec<u32>,
+    vanished_total: usize,
+}
+
+struct Read {
+    op: usize,
+    invoke: usize,
+    complete: usize,
+    /// Element ids, sorted, without duplicates.
+    elems: Vec<u32>,
+}
+
+fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize]) -> SetKeyResult {
+    let mut elems: Vec<Elem> = Vec::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut intern = |v: &Value, elems: &mut Vec<Elem>| -> u32 {
+        let text = v.to_string();
+        *interned.entry(text).or_insert_with(|| {
+            elems.push(Elem {
+                value: v.clone(),
+                adds: Vec::new(),
+                status: Status::Unattempted,
+                seen: Vec::new(),
+                seen_total: 0,
+                last_seen: None,
+                missed_final: Vec::new(),
+                missed_final_total: 0,
+                vanished_in: Vec::new(),
+                vanished_total: 0,
+            });
+            u32::try_from(elems.len() - 1).expect("fewer than 2^32 elements per key")
+        })
+    };
+    let mut notes = Vec::new();
+    let mut malformed = 0usize;
+    let mut reads: Vec<Read> = Vec::new();
+    // The bound final reads must be invoked after: the last completion of an add.
+    let mut last_add_complete: Option<usize> = None;
+    for &id in ids {
+        let op = &paired.ops[id];
+        if op.f == "add" {
+            let e = intern(&op.input, &mut elems);
+            elems[e as usize].adds.push(id);
+            if let Some(c) = op.complete {
+                last_add_complete = Some(last_add_complete.map_or(c, |l| l.max(c)));
+            }
+        } else if op.kind == EventType::Ok {
+            let Some(complete) = op.complete else {
+                continue;
+            };
+            let items: &[Value] = match &op.output {
+                Value::Array(items) => items,
+                // An absent set reads as null: the empty set.
+                Value::Null => &[],
+                other => {
+                    malformed += 1;
+                    if malformed <= 3 {
+                        notes.push(format!(
+                            "the read by process {} at event {} returned {}, not an array; \
+                             ignored",
+                            op.process,
+                            history.events[complete].index,
+                            brief(other)
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let mut set: Vec<u32> = items.iter().map(|v| intern(v, &mut elems)).collect();
+            set.sort_unstable();
+            set.dedup();
+            reads.push(Read {
+                op: id,
+                invoke: op.invoke,
+                complete,
+                elems: set,
+            });
+        }
+    }
+    if malformed > 3 {
+        notes.push(format!(
+            "{} more reads returned something other than an array",
+            malformed - 3
+        ));
+    }
+
+    let mut counts = SetCounts {
+        reads: reads.len(),
+        ..SetCounts::default()
+    };
+    for e in &mut elems {
+        if e.adds.is_empty() {
+            continue;
+        }
+        counts.attempted += 1;
+        let kinds = e.adds.iter().map(|&a| paired.ops[a].kind);
+        e.status = if kinds.clone().any(|k| k == EventType::Ok) {
+            counts.acknowledged += 1;
+            Status::Acknowledged
+        } else if kinds.clone().all(|k| k == EventType::Fail) {
+            counts.failed += 1;
+            Status::Failed
+        } else {
+            counts.indeterminate += 1;
+            Status::Indeterminate
+        };
+    }
+
+    // Who saw what, reads taken in completion order so the first seen is the earliest.
+    reads.sort_by_key(|r| r.complete);
+    // For each element, the completion position of the first read that contained it.
+    let mut first_seen: Vec<Option<usize>> = vec![None; elems.len()];
+    for (ri, r) in reads.iter().enumerate() {
+        for &e in &r.elems {
+            let el = &mut elems[e as usize];
+            el.seen_total += 1;
+            if el.seen.len() < MAX_READS_LISTED {
+                el.seen.push(ri as u32);
+            }
+            el.last_seen = Some(ri as u32);
+            first_seen[e as usize].get_or_insert(r.complete);
+        }
+    }
+
+    // Lost: acknowledged elements missing from a final read.
+    let is_final = |r: &Read| last_add_complete.is_none_or(|b| r.invoke > b);
+    let acked: Vec<u32> = (0..elems.len() as u32)
+        .filter(|&e| elems[e as usize].status == Status::Acknowledged)
+        .collect();
+    for (ri, r) in reads.iter().enumerate() {
+        if !is_final(r) {
+            continue;
+        }
+        counts.read_final += 1;
+        let present = r
+            .elems
+            .iter()
+            .filter(|&&e| elems[e as usize].status == Status::Acknowledged)
+            .count();
+        if present == acked.len() {
+            continue;
+        }
+        for &e in &acked {
+            if r.elems.binary_search(&e).is_err() {
+                let el = &mut elems[e as usize];
+                el.missed_final_total += 1;
+                if el.missed_final.len() < MAX_READS_LISTED {
+                    el.missed_final.push(ri as u32);
+                }
+            }
+        }
+    }
+
+    // Vanished: in invocation order, every element some read showed before this read began
+    // must be in it. `must` grows along the elements sorted by when they were first seen.
+    let mut by_first_seen: Vec<(usize, u32)> = first_seen
+        .iter()
+        .enumerate()
+        .filter_map(|(e, s)| s.map(|s| (s, e as u32)))
+        .collect();
+    by_first_seen.sort_unstable();
+    let mut in_must = vec![false; elems.len()];
+    let mut must = 0usize;
+    let mut order: Vec<usize> = (0..reads.len()).collect();
+    order.sort_by_key(|&ri| reads[ri].invoke);
+    for ri in order {
+        let r = &reads[ri];
+        while must < by_first_seen.len() && by_first_seen[must].0 < r.invoke {
+            in_must[by_first_seen[must].1 as usize] = true;
+            must += 1;
+        }
+        let present = r.elems.iter().filter(|&&e| in_must[e as usize]).count();
+        if present == must {
+            continue;
+        }
+        for &(_, e) in &by_first_seen[..must] {
+            if r.elems.binary_search(&e).is_err() {
+                let el = &mut elems[e as usize];
+                el.vanished_total += 1;
+                if el.vanished_in.len() < MAX_READS_LISTED {
+                    el.vanished_in.push(ri as u32);
+                }
+            }
+        }
+    }
+
+    let ctx = Ctx {
+        history,
+        paired,
+        reads: &reads,
+        key,
+    };
+    let mut w = SetWitness::default();
+    let mut more = [0usize; 4];
+    for el in &elems {
+        let seen = el.seen_total > 0;
+        match el.status {
+            Status::Acknowledged if el.missed_final_total > 0 => {
+                counts.lost += 1;
+                push_listed(&mut w.lost, &mut more[0], || ctx.lost(el));
+            }
+            Status::Acknowledged if counts.read_final > 0 => counts.stable += 1,
+            Status::Unattempted if seen => {
+                counts.unexpected += 1;
+                push_listed(&mut w.unexpected, &mut more[1], || ctx.anomaly(el, None));
+            }
+            Status::Failed if seen => {
+                counts.failed_but_present += 1;
+                push_listed(&mut w.failed_but_present, &mut more[3], || {
+                    ctx.anomaly(el, ctx.first_add(el, Some(EventType::Fail)))
+                });
+            }
+            Status::Indeterminate if seen => counts.recovered += 1,
+            _ => {}
+        }
+        if el.status == Status::Acknowledged && !seen {
+            counts.never_read += 1;
+        }
+        let lost = el.status == Status::Acknowledged && el.missed_final_total > 0;
+        if el.vanished_total > 0 && !lost {
+            counts.vanished += 1;
+            push_listed(&mut w.vanished, &mut more[2], || ctx.vanished(el));
+        }
+    }
+    sort_anomalies(&mut w);
+    w.sentences = ctx.sentences(&w, &counts);
+
+    let any = counts.lost + counts.unexpected + counts.vanished + counts.failed_but_present;
+    let verdict = if any > 0 {
+        Verdict::Invalid { witness: w }
+    } else if counts.read_final == 0 {
+        let reason = match last_add_complete {
+            Some(b) => format!(
+                "no final read: no ok read of {} began after the last add completed (at {})",
+                show_key(&key.map(str::to_owned)),
+                secs(history.events[b].time)
+            ),
+            None => format!(
+                "no final read: there is no ok read of {}",
+                show_key(&key.map(str::to_owned))
+            ),
+        };
+        Verdict::Unknown { reason }
+    } else if malformed > 0 {
+        Verdict::Unknown {
+            reason: format!("{malformed} ok reads returned something other than an array"),
+        }
+    } else {
+        Verdict::Valid
+    };
+    SetKeyResult {
+        key: key.map(str::to_owned),
+        counts,
+        notes,
+        verdict,
+    }
+}
+
+fn push_listed(
+    list: &mut Vec<ElementAnomaly>,
+    more: &mut usize,
+    make: impl FnOnce() -> ElementAnomaly,
+) {
+    if list.len() < MAX_ELEMENTS_LISTED {
+        list.push(make());
+    } else {
+        *more += 1;
+    }
+}
+
+/// Elements in a stable order: numbers by value, then everything else by its JSON text.
+fn sort_anomalies(w: &mut SetWitness) {
+    let order = |a: &ElementAnomaly| match a.element.as_f64() {
+        Some(x) => (0, x, String::new()),
+        None => (1, 0.0, a.element.to_string()),
+    };
+    for list in [
+        &mut w.lost,
+        &mut w.unexpected,
+        &mut w.vanished,
+        &mut w.failed_but_present,
+    ] {
+        list.sort_by(|a, b| {
+            let (x, y) = (order(a), order(b));
+            x.0.cmp(&y.0)
+                .then(x.1.total_cmp(&y.1))
+                .then_with(|| x.2.cmp(&y.2))
+        });
+    }
+}
+
+struct Ctx<'a> {
+    history: &'a History,
+    paired: &'a Paired,
+    reads: &'a [Read],
+    key: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    fn read_view(&self, ri: u32) -> ReadView {
+        let r = &self.reads[ri as usize];
+        let op = &self.paired.ops[r.op];
+        let (inv, comp) = (
+            &self.history.events[r.invoke],
+            &self.history.events[r.complete],
+        );
+        ReadView {
+            process: op.process,
+            node: op.node.clone(),
+            invoke_index: inv.index,
+            complete_index: comp.index,
+            invoke_time: inv.time,
+            complete_time: comp.time,
+        }
+    }
+
+    fn add_view(&self, id: usize) -> AddView {
+        let op = &self.paired.ops[id];
+        let inv = &self.history.events[op.invoke];
+        let comp = op.complete.map(|c| &self.history.events[c]);
+        AddView {
+            process: op.process,
+            node: op.node.clone(),
+            kind: op.kind.to_string(),
+            invoke_index: inv.index,
+            complete_index: comp.map(|e| e.index),
+            invoke_time: inv.time,
+            complete_time: comp.map(|e| e.time),
+            error: op.error.clone(),
+        }
+    }
+
+    /// The add of `el` of kind `kind` (any kind when `None`) that completed first (or, among
+    /// those that never completed, was invoked first).
+    fn first_add(&self, el: &Elem, kind: Option<EventType>) -> Option<AddView> {
+        el.adds
+            .iter()
+            .copied()
+            .filter(|&a| kind.is_none_or(|k| self.paired.ops[a].kind == k))
+            .min_by_key(|&a| {
+                let op = &self.paired.ops[a];
+                (op.complete.unwrap_or(usize::MAX), op.invoke)
+            })
+            .map(|a| self.add_view(a))
+    }
+
+    fn anomaly(&self, el: &Elem, add: Option<AddView>) -> ElementAnomaly {
+        ElementAnomaly {
+            element: el.value.clone(),
+            add,
+            missed_by: Vec::new(),
+            missed_total: 0,
+            seen_by: el.seen.iter().map(|&r| self.read_view(r)).collect(),
+            seen_total: el.seen_total,
+            last_seen: None,
+        }
+    }
+
+    fn lost(&self, el: &Elem) -> ElementAnomaly {
+        ElementAnomaly {
+            missed_by: el.missed_final.iter().map(|&r| self.read_view(r)).collect(),
+            missed_total: el.missed_final_total,
+            last_seen: el.last_seen.map(|r| self.read_view(r)),
+            ..self.anomaly(el, self.first_add(el, Some(EventType::Ok)))
+        }
+    }
+
+    fn vanished(&self, el: &Elem) -> ElementAnomaly {
+        let first_invoked = el
+            .adds
+            .iter()
+            .copied()
+            .min_by_key(|&a| self.paired.ops[a].invoke)
+            .map(|a| self.add_view(a));
+        ElementAnomaly {
+            missed_by: el.vanished_in.iter().map(|&r| self.read_view(r)).collect(),
+            missed_total: el.vanished_total,
+            ..self.anomaly(el, first_invoked)
+        }
+    }
+
+    fn sentences(&self, w: &SetWitness, counts: &SetCounts) -> Vec<String> {
+        let key = self.key.map(str::to_owned);
+        let mut out = Vec::new();
+        let mut kind = |list: &[ElementAnomaly],
+                        total: usize,
+                        what: &str,
+                        f: &dyn Fn(&ElementAnomaly) -> String| {
+            out.extend(list.iter().take(MAX_SENTENCES).map(f));
+            if total > MAX_SENTENCES.min(list.len()) {
+                out.push(format!(
+                    "... and {} more {what} elements of {}",
+                    total - MAX_SENTENCES.min(list.len()),
+                    show_key(&key)
+                ));
+            }
+        };
+        kind(&w.lost, counts.lost, "lost", &|a| {
+            self.lost_sentence(a, counts)
+        });
+        kind(&w.unexpected, counts.unexpected, "unexpected", &|a| {
+            self.unexpected_sentence(a)
+        });
+        kind(&w.vanished, counts.vanished, "vanished", &|a| {
+            self.vanished_sentence(a)
+        });
+        kind(
+            &w.failed_but_present,
+            counts.failed_but_present,
+            "failed-but-present",
+            &|a| self.failed_sentence(a),
+        );
+        out
+    }
+
+    fn element(&self, a: &ElementAnomaly) -> String {
+        match self.key {
+            Some(k) => format!("element {} of {k}", brief(&a.element)),
+            None => format!("element {}", brief(&a.element)),
+        }
+    }
+
+    fn lost_sentence(&self, a: &ElementAnomaly, counts: &SetCounts) -> String {
+        let mut s = format!("{} was added", self.element(a));
+        if let Some(add) = &a.add {
+            s.push_str(&format!(
+                " by process {} via {} (ok at {})",
+                add.process,
+                node(&add.node),
+                add.complete_time.map_or_else(|| "?".to_owned(), secs)
+            ));
+        }
+        if a.missed_total == 1 && counts.read_final == 1 {
+            s.push_str(" but the final read ");
+        } else if a.missed_total == counts.read_final {
+            s.push_str(&format!(
+                " but none of the {} final reads contained it: ",
+                a.missed_total
+            ));
+        } else {
+            s.push_str(&format!(
+                " but {} of the {} final reads did not contain it: ",
+                a.missed_total, counts.read_final
+            ));
+        }
+        s.push_str(&list_reads(&a.missed_by, a.missed_total, ReadTime::Invoke));
+        if a.missed_total == 1 && counts.read_final == 1 {
+            s.push_str(" did not contain it");
+        }
+        match &a.last_seen {
+            Some(r) => s.push_str(&format!(
+                "; {} read{} had returned it, the last from {} completing at {}",
+                a.seen_total,
+                if a.seen_total == 1 { "" } else { "s" },
+                node(&r.node),
+                secs(r.complete_time)
+            )),
+            None => s.push_str("; no read ever returned it"),
+        }
+        s
+    }
+
+    fn unexpected_sentence(&self, a: &ElementAnomaly) -> String {
+        format!(
+            "{} was returned by {}, but no process ever tried to add it",
+            self.element(a),
+            list_reads_with_article(&a.seen_by, a.seen_total)
+        )
+    }
+
+    fn vanished_sentence(&self, a: &ElementAnomaly) -> String {
+        let Some(r1) = a.seen_by.first() else {
+            return format!("{} vanished", self.element(a));
+        };
+        let mut s = format!(
+            "{} was in the read from {} that completed at {} (process {}, event {}), but ",
+            self.element(a),
+            node(&r1.node),
+            secs(r1.complete_time),
+            r1.process,
+            r1.complete_index
+        );
+        if a.missed_total == 1 {
+            s.push_str("the later read ");
+            s.push_str(&list_reads(&a.missed_by, 1, ReadTime::Invoke));
+            s.push_str(" did not contain it");
+        } else {
+            s.push_str(&format!(
+                "{} later reads did not contain it: {}",
+                a.missed_total,
+                list_reads(&a.missed_by, a.missed_total, ReadTime::Invoke)
+            ));
+        }
+        s.push_str("; a linearizable set never loses an element");
+        s
+    }
+
+    fn failed_sentence(&self, a: &ElementAnomaly) -> String {
+        let mut s = format!("{}'s add", self.element(a));
+        if let Some(add) = &a.add {
+            s.push_str(&format!(
+                " by process {} via {} failed at {}",
+                add.process,
+                node(&add.node),
+                add.complete_time.map_or_else(|| "?".to_owned(), secs)
+            ));
+            if let Some(e) = &add.error {
+                let e = match e {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                s.push_str(&format!(" ({e})"));
+            }
+        } else {
+            s.push_str(" failed");
+        }
+        s.push_str(&format!(
+            ", a promise that it would never take effect, yet {} contained it",
+            list_reads_with_article(&a.seen_by, a.seen_total)
+        ));
+        s
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ReadTime {
+    Invoke,
+    Complete,
+}
+
+/// "from n4 at 40.02 s (process 17, event 812), from n5 at ... and 3 more".
+fn list_reads(reads: &[ReadView], total: usize, time: ReadTime) -> String {
+    const SHOWN: usize = 3;
+    let mut parts: Vec<String> = reads
+        .iter()
+        .take(SHOWN)
+        .map(|r| {
+            let (t, at) = match time {
+                ReadTime::Invoke => (r.invoke_time, r.invoke_index),
+                ReadTime::Complete => (r.complete_time, r.complete_index),
+            };
+            format!(
+                "from {} at {} (process {}, event {at})",
+                node(&r.node),
+                secs(t),
+                r.process
+            )
+        })
+        .collect();
+    let shown = parts.len();
+    if total > shown {
+        parts.push(format!("and {} more", total - shown));
+    }
+    parts.join(", ")
+}
+
+/// "the read from n1 that completed at 3.10 s (...)" or "3 reads: from ..., ...".
+fn list_reads_with_article(reads: &[ReadView], total: usize) -> String {
+    if total == 1 {
+        format!(
+            "the read {}",
+            list_reads(reads, total, ReadTime::Complete).replacen(" at ", " that completed at ", 1)
+        )
+    } else {
+        format!(
+            "{total} reads ({})",
+            list_reads(reads, total, ReadTime::Complete)
+        )
+    }
+}
+
+fn node(n: &Option<String>) -> String {
+    n.clone().unwrap_or_else(|| "an unnamed node".to_owned())
+}
+
+fn show_key(k: &Option<String>) -> String {
+    match k {
+        Some(k) => format!("key {k}"),
+        None => "the set".to_owned(),
+    }
+}
+
+/// Nanoseconds as seconds, for sentences.
+fn secs(ns: u64) -> String {
+    format!("{:.2} s", ns as f64 / 1e9)
+}
+
+fn brief(v: &Value) -> String {
+    const MAX_CHARS: usize = 60;
+    let text = v.to_string();
+    if text.chars().count() <= MAX_CHARS {
+        text
+    } else {
+        let cut: String = text.chars().take(MAX_CHARS).collect();
+        format!("{cut}...")
+    }
+}
