@@ -480,14 +480,10 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
     } else if counts.read_final == 0 {
         let reason = match last_add_complete {
             Some(b) => format!(
-                "no final read: no ok read of {} began after the last add completed (at {})",
-                show_key(&key.map(str::to_owned)),
+                "no final read: no ok read began after the last add completed (at {})",
                 secs(history.events[b].time)
             ),
-            None => format!(
-                "no final read: there is no ok read of {}",
-                show_key(&key.map(str::to_owned))
-            ),
+            None => "no final read: there is no ok read".to_owned(),
         };
         Verdict::Unknown { reason }
     } else if malformed > 0 {
@@ -745,7 +741,10 @@ impl Ctx<'_> {
     }
 
     fn failed_sentence(&self, a: &ElementAnomaly) -> String {
-        let mut s = format!("{}'s add", self.element(a));
+        let mut s = match self.key {
+            Some(k) => format!("the add of element {} to {k}", brief(&a.element)),
+            None => format!("the add of element {}", brief(&a.element)),
+        };
         if let Some(add) = &a.add {
             s.push_str(&format!(
                 " by process {} via {} failed at {}",
@@ -788,8 +787,12 @@ fn list_reads(reads: &[ReadView], total: usize, time: ReadTime) -> String {
                 ReadTime::Invoke => (r.invoke_time, r.invoke_index),
                 ReadTime::Complete => (r.complete_time, r.complete_index),
             };
+            let when = match time {
+                ReadTime::Invoke => "invoked",
+                ReadTime::Complete => "that completed",
+            };
             format!(
-                "from {} at {} (process {}, event {at})",
+                "from {} {when} at {} (process {}, event {at})",
                 node(&r.node),
                 secs(t),
                 r.process
@@ -806,10 +809,7 @@ fn list_reads(reads: &[ReadView], total: usize, time: ReadTime) -> String {
 /// "the read from n1 that completed at 3.10 s (...)" or "3 reads: from ..., ...".
 fn list_reads_with_article(reads: &[ReadView], total: usize) -> String {
     if total == 1 {
-        format!(
-            "the read {}",
-            list_reads(reads, total, ReadTime::Complete).replacen(" at ", " that completed at ", 1)
-        )
+        format!("the read {}", list_reads(reads, total, ReadTime::Complete))
     } else {
         format!(
             "{total} reads ({})",

@@ -123,7 +123,7 @@ fn a_lost_element_is_caught_with_the_read_that_missed_it() {
         s.starts_with("element 42 of s0 was added by process 3 via n2 (ok at 0.30 s)"),
         "{s}"
     );
-    assert!(s.contains("from n4 at 0.80 s"), "{s}");
+    assert!(s.contains("from n4 invoked at 0.80 s"), "{s}");
 }
 
 #[test]
