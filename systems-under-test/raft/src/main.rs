@@ -89,6 +89,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if matches!(cli.read_mode, ReadModeArg::Lease) && cli.election_timeout_ms < 100 {
+        eprintln!(
+            "raft-node: --read-mode lease needs --election-timeout-ms of at least 100 (10 ticks \
+             of 10 ms); with less, no lease is safe even with perfect clocks"
+        );
+        return ExitCode::from(2);
+    }
     let settings = Settings {
         node: cli.node,
         read_mode: match cli.read_mode {

@@ -44,6 +44,8 @@ pub struct Replica {
     responses: Vec<(ClientId, OpResponse)>,
     /// Take a snapshot once this many entries have been applied since the last one.
     snapshot_every: u64,
+    /// Set when the replica can no longer go on safely; the runtime must stop.
+    fatal: Option<String>,
 }
 
 impl Replica {
@@ -70,6 +72,7 @@ impl Replica {
             waiting_reads: Vec::new(),
             responses: Vec::new(),
             snapshot_every: snapshot_every.max(1),
+            fatal: None,
         })
     }
 
@@ -83,6 +86,11 @@ impl Replica {
 
     pub fn applied(&self) -> LogIndex {
         self.applied
+    }
+
+    /// Why this replica must stop, if it must.
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     pub fn tick(&mut self) {
@@ -118,6 +126,16 @@ impl Replica {
             );
         let data = serde_json::to_vec(&op).expect("an OpRequest always serialises");
         let (term, index) = self.raft.propose(data)?;
+        if let Some(old) = self.pending.remove(&index) {
+            // This index was ours before, in an earlier term, and was truncated away: that
+            // entry can never be committed.
+            if !old.acked && old.term != term {
+                self.responses.push((
+                    old.client,
+                    OpResponse::fail("superseded: the leader that accepted it lost its leadership"),
+                ));
+            }
+        }
         self.pending.insert(
             index,
             Pending {
@@ -142,10 +160,13 @@ impl Replica {
                     self.kv = kv;
                     self.applied = snapshot.last_index;
                 }
-                Err(e) => tracing::error!(
-                    "snapshot at index {} from the leader does not decode: {e}",
-                    snapshot.last_index
-                ),
+                Err(e) => {
+                    // Applying later entries to the wrong state would diverge silently: stop.
+                    self.fatal.get_or_insert(format!(
+                        "snapshot at index {} from the leader does not decode: {e}",
+                        snapshot.last_index
+                    ));
+                }
             }
             // Whatever these were, the snapshot folded them in without saying which.
             let covered: Vec<LogIndex> = self

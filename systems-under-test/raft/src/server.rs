@@ -199,20 +199,45 @@ async fn raft_handler(State(inbox): State<std_mpsc::Sender<Input>>, body: Bytes)
     }
 }
 
+/// A POST to a peer stops growing past this many bytes of entry and snapshot data.
+const MAX_PEER_BATCH_BYTES: usize = 8 << 20;
+
+/// The largest body `/raft` accepts: a whole snapshot travels in one message.
+const MAX_PEER_BODY_BYTES: usize = 1 << 30;
+
+fn envelope_bytes(e: &Envelope) -> usize {
+    use crate::core::Message;
+    64 + match &e.msg {
+        Message::AppendEntries { entries, .. } => entries.iter().map(|e| e.data.len() + 24).sum(),
+        Message::InstallSnapshot { snapshot, .. } => snapshot.data.len(),
+        _ => 0,
+    }
+}
+
 /// Sends queued envelopes to one peer, one request at a time, each with all that is queued.
 async fn peer_sender(addr: SocketAddr, mut rx: mpsc::Receiver<Envelope>, client: reqwest::Client) {
     let url = format!("http://{addr}/raft");
     while let Some(first) = rx.recv().await {
+        // Everything queued, up to a count and a size (messages carry entries, snapshots).
+        let mut bytes = envelope_bytes(&first);
         let mut batch = vec![first];
-        while batch.len() < 1024 {
+        while batch.len() < 1024 && bytes < MAX_PEER_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(e) => batch.push(e),
+                Ok(e) => {
+                    bytes += envelope_bytes(&e);
+                    batch.push(e);
+                }
                 Err(_) => break,
             }
         }
         let body = postcard::to_allocvec(&batch).expect("envelopes always serialise");
-        if let Err(e) = client.post(&url).body(body).send().await {
-            tracing::debug!("to {addr}: {e}");
+        match client.post(&url).body(body).send().await {
+            Err(e) => tracing::debug!("to {addr}: {e}"),
+            Ok(resp) if !resp.status().is_success() => {
+                // Lost like any message, but worth a line in the log: it is not the network.
+                tracing::warn!("to {addr}: peer answered {}", resp.status());
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -270,6 +295,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let (inbox, inbox_rx) = std_mpsc::channel::<Input>();
     let status = Arc::new(Mutex::new(Status::default()));
+    // If the driver stops (it cannot persist, or the replica is no longer safe), the whole
+    // process must stop with it, not linger serving HTTP (fail-stop).
+    let (driver_done_tx, driver_done_rx) = oneshot::channel::<()>();
     let driver = {
         let status = status.clone();
         let members = members.clone();
@@ -277,9 +305,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         std::thread::Builder::new()
             .name("raft-driver".into())
             .spawn(move || {
-                drive(
+                let result = drive(
                     replica, storage, inbox_rx, outboxes, status, members, clock, tick,
-                )
+                );
+                let _ = driver_done_tx.send(());
+                result
             })?
     };
 
@@ -296,6 +326,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let router = node::server::app(backend).merge(
         Router::new()
             .route("/raft", post(raft_handler))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_PEER_BODY_BYTES))
             .with_state(inbox.clone()),
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -313,7 +344,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             format!(", BUGS: {}", bug_names(&settings.bugs).join(","))
         }
     );
-    node::server::serve(listener, router, node::server::shutdown_signal()).await?;
+    let stop = async move {
+        tokio::select! {
+            () = node::server::shutdown_signal() => {}
+            _ = driver_done_rx => tracing::error!("the raft driver stopped; shutting down"),
+        }
+    };
+    node::server::serve(listener, router, stop).await?;
     tracing::info!("shutting down");
     let _ = inbox.send(Input::Stop);
     let result = driver
@@ -391,6 +428,9 @@ fn drive(
                 anyhow::bail!("cannot persist: {e}");
             }
             replica.advance();
+            if let Some(reason) = replica.fatal() {
+                anyhow::bail!("{reason}");
+            }
             for env in out.messages {
                 if let Some(tx) = outboxes.get(&env.to) {
                     // A full queue means the peer is far behind or unreachable: drop.

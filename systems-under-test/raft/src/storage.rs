@@ -95,6 +95,25 @@ impl Storage for MemStorage {
     }
 }
 
+/// Splits entries into runs of at most 16 MiB of data, well under the WAL's record limit.
+fn chunks_by_bytes(entries: &[Entry]) -> Vec<&[Entry]> {
+    const MAX: usize = 16 << 20;
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, e) in entries.iter().enumerate() {
+        if i > start && bytes + e.data.len() > MAX {
+            out.push(&entries[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += e.data.len() + 32;
+    }
+    if start < entries.len() {
+        out.push(&entries[start..]);
+    }
+    out
+}
+
 #[derive(Serialize, Deserialize)]
 enum Record {
     HardState(HardState),
@@ -172,9 +191,23 @@ impl FileStorage {
                 }
             }
         }
-        let covered = image.snapshot.as_ref().map_or(0, |s| s.last_index);
+        let (covered, covered_term) = image
+            .snapshot
+            .as_ref()
+            .map_or((0, Term(0)), |s| (s.last_index, s.last_term));
         let keep = image.entries.split_off(&(covered + 1));
         image.entries = keep;
+        // Terms never go down along a log. Entries after the snapshot with a lower term than
+        // its last entry belong to a log the snapshot replaced (the process died between
+        // writing the snapshot and rewriting the log): drop them.
+        if let Some(first_stale) = image
+            .entries
+            .values()
+            .find(|e| e.term < covered_term)
+            .map(|e| e.index)
+        {
+            image.entries.split_off(&first_stale);
+        }
         image.check().map_err(|message| StorageError::File {
             path: wal_path.clone(),
             message,
@@ -210,7 +243,7 @@ impl Storage for FileStorage {
             // Compaction: the log is rewritten with only what the snapshot does not cover.
             let mut records = vec![Self::encode(&Record::HardState(self.image.hard_state))];
             let entries: Vec<Entry> = self.image.entries.values().cloned().collect();
-            for chunk in entries.chunks(4096) {
+            for chunk in chunks_by_bytes(&entries) {
                 records.push(Self::encode(&Record::Entries(chunk.to_vec())));
             }
             if let Some(s) = &self.image.snapshot {
@@ -228,9 +261,9 @@ impl Storage for FileStorage {
         if let Some(from) = p.truncate_from {
             self.wal.append(&Self::encode(&Record::Truncate(from)))?;
         }
-        if !p.append.is_empty() {
+        for chunk in chunks_by_bytes(&p.append) {
             self.wal
-                .append(&Self::encode(&Record::Entries(p.append.clone())))?;
+                .append(&Self::encode(&Record::Entries(chunk.to_vec())))?;
         }
         self.wal.sync()?;
         Ok(())
@@ -305,5 +338,33 @@ mod tests {
             vec![4, 5]
         );
         assert_eq!(p.hard_state.term, Term(2));
+    }
+
+    #[test]
+    fn a_crash_between_snapshot_and_log_rewrite_does_not_resurrect_replaced_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut s = FileStorage::open(dir.path()).expect("open");
+            s.persist(&Persist {
+                append: (1..=6).map(|i| entry(1, i)).collect(),
+                ..Persist::default()
+            })
+            .expect("persist");
+        }
+        // An installed snapshot (4, term 2) reached its file; the log rewrite did not happen.
+        let snap = Snapshot {
+            last_index: 4,
+            last_term: Term(2),
+            data: vec![],
+        };
+        let bytes = postcard::to_allocvec(&snap).expect("encode");
+        node::fsutil::write_atomic(&dir.path().join("snapshot.bin"), &bytes).expect("write");
+        let p = FileStorage::open(dir.path()).expect("reopen").load();
+        assert_eq!(p.snapshot.map(|s| s.last_index), Some(4));
+        assert!(
+            p.entries.is_empty(),
+            "entries of the replaced log came back: {:?}",
+            p.entries
+        );
     }
 }

@@ -78,6 +78,29 @@ impl Log {
             .map_or_else(Vec::new, <[Entry]>::to_vec)
     }
 
+    /// Like `slice`, but also stops once the entries' data reaches `max_bytes` (always at
+    /// least one entry), so one message never grows past what a peer accepts.
+    pub fn slice_bytes(
+        &self,
+        from: LogIndex,
+        to: LogIndex,
+        max: usize,
+        max_bytes: usize,
+    ) -> Vec<Entry> {
+        let mut out = self.slice(from, to, max);
+        let mut bytes = 0usize;
+        let mut keep = 0;
+        for e in &out {
+            if keep > 0 && bytes + e.data.len() > max_bytes {
+                break;
+            }
+            bytes += e.data.len();
+            keep += 1;
+        }
+        out.truncate(keep);
+        out
+    }
+
     /// Entries from `from` to the end.
     pub fn tail(&self, from: LogIndex) -> &[Entry] {
         let start = from.saturating_sub(self.snapshot_index + 1) as usize;

@@ -77,6 +77,8 @@ pub struct Config {
     pub tick_ms: u64,
     /// Entries in one AppendEntries.
     pub max_batch: usize,
+    /// Bytes of entry data in one AppendEntries (at least one entry is always sent).
+    pub max_batch_bytes: usize,
     /// Entries sent but not yet acknowledged, per follower, before the leader waits.
     pub max_inflight: u64,
     pub read_mode: ReadMode,
@@ -93,6 +95,7 @@ impl Config {
             heartbeat_ticks: 3,
             tick_ms: 10,
             max_batch: 512,
+            max_batch_bytes: 1 << 20,
             max_inflight: 8192,
             read_mode: ReadMode::ReadIndex,
             bugs: Bugs::default(),
@@ -102,8 +105,13 @@ impl Config {
 
     /// The lease a majority grants by acknowledging a round: the election timeout minus a
     /// margin for clock drift (thesis section 6.4.1 bounds drift; we take 20%).
+    ///
+    /// Two ticks are taken off first: a follower's tick may fire just after a message arrives
+    /// and again just before it votes, so it may vote as early as `election_ticks - 2` tick
+    /// lengths after hearing from the leader. `raft-node` refuses a lease with fewer than 10
+    /// election ticks, where nothing would be left.
     pub fn lease_ms(&self) -> i64 {
-        (u64::from(self.election_ticks) * self.tick_ms * 8 / 10) as i64
+        (u64::from(self.election_ticks.saturating_sub(2)) * self.tick_ms * 8 / 10) as i64
     }
 }
 
@@ -846,6 +854,11 @@ impl Raft {
         let Some(p) = self.progress.get_mut(&peer) else {
             return;
         };
+        if matches!(p.state, ProgressState::Snapshot { .. }) && p.next > snapshot_index {
+            // Whatever the snapshot was for, the follower is past it now.
+            p.state = ProgressState::Probe;
+            p.probe_sent = false;
+        }
         match p.state {
             ProgressState::Snapshot { ticks } => {
                 if !(heartbeat && ticks >= self.cfg.election_ticks) {
@@ -888,7 +901,9 @@ impl Raft {
             {
                 Vec::new()
             }
-            _ => self.log.slice(p.next, last, self.cfg.max_batch),
+            _ => self
+                .log
+                .slice_bytes(p.next, last, self.cfg.max_batch, self.cfg.max_batch_bytes),
         };
         match p.state {
             ProgressState::Replicate => {
@@ -1036,8 +1051,15 @@ impl Raft {
             }
             p.next = p.next.max(p.matched + 1);
             p.probe_sent = false;
-            if p.state == ProgressState::Probe {
-                p.state = ProgressState::Replicate;
+            let past_snapshot = p.matched >= snapshot_index;
+            match p.state {
+                ProgressState::Probe => p.state = ProgressState::Replicate,
+                // A success (late, or duplicated) shows the follower no longer needs the
+                // snapshot: stream to it again.
+                ProgressState::Snapshot { .. } if past_snapshot => {
+                    p.state = ProgressState::Replicate;
+                }
+                _ => {}
             }
             self.maybe_commit();
         } else {
