@@ -141,3 +141,53 @@ async fn write_errors_are_reported_by_close() {
     let err = rec.close().await.expect_err("/dev/full cannot be written");
     assert!(err.to_string().contains("history.jsonl"), "{err}");
 }
+
+/// sled-style: the test re-runs itself as a child that records without end, kills it with
+/// SIGKILL, and checks that the file holds a readable prefix flushed within the last second.
+#[test]
+fn a_killed_process_leaves_a_readable_prefix() {
+    const CHILD: &str = "WORKLOADS_RECORDER_CHILD";
+    if let Ok(path) = std::env::var(CHILD) {
+        let rec = Recorder::create(Path::new(&path), Instant::now()).expect("create");
+        for p in 0u64.. {
+            let op = Op {
+                f: "add".into(),
+                key: Some("s0".into()),
+                value: json!(p),
+            };
+            rec.invoke(p, &op, "n1");
+            let c = Completion {
+                kind: EventType::Ok,
+                value: json!(p),
+                error: None,
+            };
+            rec.complete(p, &op, "n1", &c);
+            if p % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.jsonl");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "a_killed_process_leaves_a_readable_prefix",
+            "--nocapture",
+        ])
+        .env(CHILD, &path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the child");
+    std::thread::sleep(Duration::from_millis(2_500));
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    let h = read(&path);
+    assert!(h.events.len() > 1_000, "{} events", h.events.len());
+    for (i, ev) in h.events.iter().enumerate() {
+        assert_eq!(ev.index, i as u64);
+    }
+    history::pair(&h).expect("a prefix pairs (an open invocation is indeterminate)");
+}
