@@ -261,10 +261,11 @@ struct Read {
 
 fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize]) -> SetKeyResult {
     let mut elems: Vec<Elem> = Vec::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
+    // Integers (what the workloads write) are interned by value, anything else by its JSON text.
+    let mut ints: HashMap<i64, u32> = HashMap::new();
+    let mut others: HashMap<String, u32> = HashMap::new();
     let mut intern = |v: &Value, elems: &mut Vec<Elem>| -> u32 {
-        let text = v.to_string();
-        *interned.entry(text).or_insert_with(|| {
+        let fresh = |elems: &mut Vec<Elem>| {
             elems.push(Elem {
                 value: v.clone(),
                 adds: Vec::new(),
@@ -278,7 +279,11 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
                 vanished_total: 0,
             });
             u32::try_from(elems.len() - 1).expect("fewer than 2^32 elements per key")
-        })
+        };
+        match v.as_i64() {
+            Some(i) => *ints.entry(i).or_insert_with(|| fresh(elems)),
+            None => *others.entry(v.to_string()).or_insert_with(|| fresh(elems)),
+        }
     };
     let mut notes = Vec::new();
     let mut malformed = 0usize;
