@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -28,6 +28,7 @@ const INFO: &str = "NEMESIS_TEST_INFO";
 const MECH: &str = "NEMESIS_TEST_MECHANISM";
 
 type TestResult = Result<(), String>;
+type Case = (&'static str, fn() -> TestResult);
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -53,7 +54,7 @@ fn run_cases() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let cases: Vec<(&str, fn() -> TestResult)> = vec![
+    let cases: Vec<Case> = vec![
         ("enter_when_already_inside", enter_when_already_inside),
         ("exit_status_and_namespaces", exit_status_and_namespaces),
         ("network_auto", || network_case(None)),
@@ -220,7 +221,10 @@ fn network_case(mechanism: Option<Mechanism>) -> TestResult {
     }
     let mut c = spawn(child("net", &[(MECH, label)]))?;
     let (status, out) = c.finish(Duration::from_secs(120))?;
-    for line in out.lines().filter(|l| l.starts_with("TIMING")) {
+    for line in out
+        .lines()
+        .filter(|l| l.starts_with("TIMING") || l.starts_with("LOSS"))
+    {
         println!("    {line}");
     }
     if !status.success() {
@@ -396,6 +400,20 @@ fn unprivileged() -> TestResult {
     match status.code() {
         Some(7) => {
             println!("    as uid 65534: user namespace mapped, sandbox entered");
+            // The whole network scenario, unprivileged.
+            let mut cmd = child("net", &[(MECH, "auto".into())]);
+            cmd.uid(65534).gid(65534).current_dir("/");
+            let mut c = spawn(cmd)?;
+            let (status, out) = c.finish(Duration::from_secs(120))?;
+            if !status.success() {
+                return Err(format!(
+                    "network scenario as uid 65534: {status}\n{}",
+                    indent(&out)
+                ));
+            }
+            for line in out.lines().filter(|l| l.starts_with("TIMING")) {
+                println!("    as uid 65534: {line}");
+            }
             Ok(())
         }
         Some(4) if out.contains("unshare(CLONE_NEWUSER) failed") => {
@@ -757,16 +775,7 @@ fn hold() -> TestResult {
     text.push_str("ready\n");
     f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     drop(f);
-    let _keep: HashSet<String> = net.nodes().iter().cloned().collect();
+    // `net` and `sup` stay alive until the driver SIGKILLs the original process.
     std::thread::sleep(Duration::from_secs(120));
     Err("nobody killed the sandbox".into())
-}
-
-#[allow(dead_code)]
-fn status_text(s: ExitStatus) -> String {
-    match (s.code(), s.signal()) {
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(sig)) => format!("signal {sig}"),
-        _ => "unknown".into(),
-    }
 }
