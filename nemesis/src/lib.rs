@@ -11,6 +11,55 @@
 //!   resume (SIGCONT) of node process groups, readiness polling, log tails.
 //! - [`clock`]: the offset file bundled nodes read to skew their wall clock.
 //!
+//! How `harness run` is meant to use it:
+//!
+//! ```no_run
+//! use std::collections::{BTreeMap, BTreeSet};
+//! use std::time::Duration;
+//! use nemesis::{sandbox, Entered, Network, NodeSpec, Supervisor};
+//!
+//! fn main() {
+//!     // First thing, while single-threaded. The original process waits here.
+//!     match sandbox::enter() {
+//!         Ok(Entered::Inside) => {}
+//!         Ok(Entered::ParentDone(code)) => std::process::exit(code),
+//!         Err(e) => {
+//!             eprintln!("{e}");
+//!             std::process::exit(4)
+//!         }
+//!     }
+//!     let rt = tokio::runtime::Runtime::new().expect("runtime");
+//!     rt.block_on(async {
+//!         // Inside, this process is PID 1: without handlers, SIGINT and SIGTERM are ignored.
+//!         use tokio::signal::unix::{signal, SignalKind};
+//!         let _sigint = signal(SignalKind::interrupt())?;
+//!         let _sigterm = signal(SignalKind::terminate())?;
+//!         let nodes = vec!["n1".to_string(), "n2".to_string(), "n3".to_string()];
+//!         let mut net = Network::create(&nodes)?;
+//!         let mut sup = Supervisor::new(net.netns_paths());
+//!         for n in &nodes {
+//!             let ip = net.ip(n).expect("a node of the network");
+//!             sup.start(&NodeSpec {
+//!                 name: n.clone(),
+//!                 program: "raft-node".into(),
+//!                 args: vec![format!("--listen={ip}:8000")],
+//!                 env: vec![],
+//!                 dir: format!("store/run/nodes/{n}").into(),
+//!                 health_url: format!("http://{ip}:8000/health"),
+//!             })?;
+//!             sup.wait_ready(n, Duration::from_secs(10)).await?;
+//!         }
+//!         let grudge: BTreeMap<String, BTreeSet<String>> =
+//!             [("n1".to_string(), ["n2".to_string(), "n3".to_string()].into())].into();
+//!         net.partition(&grudge)?;
+//!         net.heal()?;
+//!         sup.stop_all(Duration::from_secs(5));
+//!         Ok::<(), Box<dyn std::error::Error>>(())
+//!     })
+//!     .expect("run");
+//! }
+//! ```
+//!
 //! Measured facts this crate builds on are in `shared/notes/faults-measured.md`; the contracts
 //! are in `shared/DESIGN.md` section 4. This crate knows nothing of workloads or checkers.
 

@@ -106,6 +106,12 @@ pub enum NetError {
         /// What it was fed on stdin (a rule set or an `ip -batch` script), if anything.
         input: String,
     },
+    /// The sandbox already has a bridge of that name: one Network per sandbox at a time.
+    #[error(
+        "{BRIDGE} already exists in this namespace: only one Network can exist per sandbox at a \
+         time (drop the previous one first)"
+    )]
+    BridgeExists,
     /// Creating a node's namespace failed.
     #[error("could not create the network namespace of node {node}: {source}")]
     Namespace {
@@ -203,6 +209,9 @@ impl Network {
             return Err(NetError::NotSandboxed);
         }
         validate_nodes(nodes)?;
+        if Cmd::new("ip", &["link", "show", BRIDGE]).run().is_ok() {
+            return Err(NetError::BridgeExists);
+        }
         let started = Instant::now();
         let mechanism = match mechanism {
             None => detect_mechanism(),

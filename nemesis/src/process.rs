@@ -457,7 +457,8 @@ impl Supervisor {
     }
 
     /// Stops the node: SIGTERM to its group (after SIGCONT if paused), up to `bound` for it to
-    /// exit, then SIGKILL. Stopping a node that is not running is not an error.
+    /// exit, then SIGKILL. Stopping a node that is not running is not an error. Blocks the
+    /// calling thread for up to `bound`; from async code use `tokio::task::block_in_place`.
     pub fn stop(&mut self, name: &str, bound: Duration) -> Result<(), ProcError> {
         let node = self.node(name)?;
         let mut node = lock(node);
@@ -634,7 +635,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The last `lines` lines of a file, reading at most its last [`TAIL_BYTES`].
+/// The last `lines` lines of a file, reading at most its last 64 KiB.
 pub fn tail_file(path: &std::path::Path, lines: usize) -> String {
     let Ok(mut f) = File::open(path) else {
         return String::new();

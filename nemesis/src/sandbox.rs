@@ -40,7 +40,11 @@ use nix::unistd::{fork, getegid, geteuid, getpid, getppid, pipe2, ForkResult, Pi
 pub const SANDBOX_ENV: &str = "HARNESS_SANDBOXED";
 
 /// How long the intermediate waits, after forwarding SIGTERM, before it SIGKILLs the harness.
+/// [`SIGTERM_GRACE_ENV`] overrides it (in milliseconds).
 pub const SIGTERM_GRACE: Duration = Duration::from_secs(30);
+
+/// Environment variable that overrides [`SIGTERM_GRACE`], in milliseconds.
+pub const SIGTERM_GRACE_ENV: &str = "HARNESS_SIGTERM_GRACE_MS";
 
 /// Exit status of the intermediate or the harness when sandbox set-up fails (the original
 /// process returns the error itself; this only shows up if something reads the child's status).
@@ -113,6 +117,11 @@ pub fn enter() -> Result<Entered, SandboxError> {
     }
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe2", e))?;
     let original = getpid();
+    let grace = std::env::var(SIGTERM_GRACE_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(SIGTERM_GRACE);
     // Ignored before the fork, so no Ctrl-C can slip in between; the harness restores it.
     set_handler(Signal::SIGINT, SigHandler::SigIgn, SaFlags::empty());
     // SAFETY: the process is single-threaded (checked above), so the child may run any code.
@@ -131,15 +140,15 @@ pub fn enter() -> Result<Entered, SandboxError> {
             );
             let report = read_report(ready_r);
             match report {
-                Report::Ready => Ok(Entered::ParentDone(wait_for(child, false))),
+                Report::Ready => Ok(Entered::ParentDone(wait_for(child, None))),
                 Report::Failed(f) => {
-                    let _ = wait_for(child, false);
+                    let _ = wait_for(child, None);
                     set_handler(Signal::SIGINT, SigHandler::SigDfl, SaFlags::empty());
                     set_handler(Signal::SIGTERM, SigHandler::SigDfl, SaFlags::empty());
                     Err(f.into_error())
                 }
                 Report::Silent => {
-                    let code = wait_for(child, false);
+                    let code = wait_for(child, None);
                     set_handler(Signal::SIGINT, SigHandler::SigDfl, SaFlags::empty());
                     set_handler(Signal::SIGTERM, SigHandler::SigDfl, SaFlags::empty());
                     Err(SandboxError::ChildDied(code))
@@ -149,7 +158,7 @@ pub fn enter() -> Result<Entered, SandboxError> {
         Ok(ForkResult::Child) => {
             drop(ready_r);
             let mut ready_w = Some(File::from(ready_w));
-            match intermediate(original, &mut ready_w) {
+            match intermediate(original, grace, &mut ready_w) {
                 Ok(()) => Ok(Entered::Inside),
                 Err(f) => {
                     if let Some(w) = ready_w.as_mut() {
@@ -166,7 +175,7 @@ pub fn enter() -> Result<Entered, SandboxError> {
 
 /// Runs in the intermediate child. Returns Ok only in the grandchild (the harness, PID 1);
 /// the intermediate itself never returns from here on success.
-fn intermediate(original: Pid, ready_w: &mut Option<File>) -> Result<(), Failure> {
+fn intermediate(original: Pid, grace: Duration, ready_w: &mut Option<File>) -> Result<(), Failure> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| Failure::setup("prctl(PR_SET_PDEATHSIG)", e))?;
     if getppid() != original {
@@ -207,7 +216,7 @@ fn intermediate(original: Pid, ready_w: &mut Option<File>) -> Result<(), Failure
                 SigHandler::Handler(forward_sigterm),
                 SaFlags::empty(),
             );
-            let code = wait_for(child, true);
+            let code = wait_for(child, Some(grace));
             drop(alive_w);
             // SAFETY: see above.
             unsafe { libc::_exit(code) }
@@ -296,14 +305,16 @@ fn set_handler(sig: Signal, handler: SigHandler, flags: SaFlags) {
     }
 }
 
-/// Waits for `child` and returns its exit status (128 + signal if killed). With `enforce_grace`,
-/// SIGKILLs it [`SIGTERM_GRACE`] after a SIGTERM was forwarded (the harness, as PID 1, ignores
-/// SIGTERM when it has no handler).
-fn wait_for(child: Pid, enforce_grace: bool) -> i32 {
+/// Waits for `child` and returns its exit status (128 + signal if killed). With a `grace`,
+/// SIGKILLs it that long after a SIGTERM was forwarded (the harness, as PID 1, ignores SIGTERM
+/// when it has no handler).
+fn wait_for(child: Pid, grace: Option<Duration>) -> i32 {
     let mut deadline: Option<Instant> = None;
     loop {
-        if enforce_grace && deadline.is_none() && TERM_SEEN.load(Ordering::SeqCst) {
-            deadline = Some(Instant::now() + SIGTERM_GRACE);
+        if let Some(grace) = grace {
+            if deadline.is_none() && TERM_SEEN.load(Ordering::SeqCst) {
+                deadline = Some(Instant::now() + grace);
+            }
         }
         let flags = deadline.map(|_| WaitPidFlag::WNOHANG);
         match waitpid(child, flags) {

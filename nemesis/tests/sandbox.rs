@@ -36,6 +36,7 @@ fn main() {
         Ok("net") => sandboxed(|| net_scenario(mechanism_from_env())),
         Ok("hold") => sandboxed(hold),
         Ok("signals") => sandboxed(signals),
+        Ok("deaf") => sandboxed(deaf),
         Ok("exit") => sandboxed(exit_inside),
         Ok(other) => {
             eprintln!("unknown {ROLE}={other}");
@@ -66,6 +67,7 @@ fn run_cases() {
             network_case(Some(Mechanism::Iptables))
         }),
         ("sigterm_is_forwarded_sigint_ignored", signals_case),
+        ("sigterm_grace_then_sigkill", sigterm_grace_case),
         ("sigkill_cleanup", sigkill_cleanup),
         ("unprivileged_user_namespace", unprivileged),
     ];
@@ -262,6 +264,34 @@ fn signals_case() -> TestResult {
                 indent(&out)
             ));
         }
+    }
+    Ok(())
+}
+
+fn sigterm_grace_case() -> TestResult {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let info = dir.path().join("ready");
+    let mut c = spawn(child(
+        "deaf",
+        &[
+            (INFO, info.display().to_string()),
+            (sandbox::SIGTERM_GRACE_ENV, "300".into()),
+        ],
+    ))?;
+    if !common::eventually(Duration::from_secs(20), || info.exists()) {
+        let (_, out) = c.finish(Duration::from_secs(1)).unwrap_or_default();
+        return Err(format!("sandbox never became ready\n{}", indent(&out)));
+    }
+    let t = Instant::now();
+    kill(Pid::from_raw(c.id()), Signal::SIGTERM).map_err(|e| e.to_string())?;
+    let (status, out) = c.finish(Duration::from_secs(10))?;
+    let took = t.elapsed();
+    // PID 1 without a handler ignores SIGTERM; the intermediate SIGKILLs it after the grace.
+    if status.code() != Some(128 + 9) || took < Duration::from_millis(300) {
+        return Err(format!(
+            "expected exit 137 after >= 300 ms, got {status} after {took:?}\n{}",
+            indent(&out)
+        ));
     }
     Ok(())
 }
@@ -502,6 +532,13 @@ fn signals() -> TestResult {
     Err("no signal arrived".into())
 }
 
+fn deaf() -> TestResult {
+    let info = std::env::var(INFO).map_err(|_| "no info path")?;
+    std::fs::write(&info, "ready\n").map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(20));
+    Err("SIGTERM did not end the sandbox".into())
+}
+
 fn names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("n{i}")).collect()
 }
@@ -635,6 +672,11 @@ fn net_scenario(mechanism: Option<Mechanism>) -> TestResult {
     }
     if net.ip("n1") != Some("10.77.0.11".parse().expect("literal")) || net.ip("zz").is_some() {
         return Err(format!("unexpected addresses: n1 {:?}", net.ip("n1")));
+    }
+    // One network per sandbox; a refused second one must leave the first intact.
+    match Network::create_with(&names(1), mechanism) {
+        Err(NetError::BridgeExists) => {}
+        other => return Err(format!("second network: {other:?}")),
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
