@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod run;
+mod schedule;
+mod systems;
 mod units;
 
 /// Test distributed systems the way Jepsen does, on one machine.
@@ -19,6 +22,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    Run(run::RunArgs),
     Check(check::CheckArgs),
 }
 
@@ -30,6 +34,28 @@ pub enum Exit {
     BadInput = 2,
     Unknown = 3,
     Failure = 4,
+}
+
+/// `harness run`: checks what can be checked outside, then enters the sandbox (which must
+/// happen while this process has a single thread) and runs there.
+fn start_run(args: run::RunArgs) -> anyhow::Result<Exit> {
+    let prepared = match run::prepare(args) {
+        Ok(p) => p,
+        Err((code, message)) => {
+            eprintln!("harness: {message}");
+            return Ok(code);
+        }
+    };
+    match nemesis::sandbox::enter() {
+        Ok(nemesis::sandbox::Entered::Inside) => run::run_inside(prepared),
+        Ok(nemesis::sandbox::Entered::ParentDone(code)) => {
+            std::process::exit(code);
+        }
+        Err(e) => {
+            eprintln!("harness: cannot create the sandbox: {e}");
+            Ok(Exit::Failure)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -45,6 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Run(args) => start_run(args),
     };
     match exit {
         Ok(code) => ExitCode::from(code as u8),

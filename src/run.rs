@@ -1,0 +1,953 @@
+//! `harness run`: a cluster in a sandbox, a workload, faults on a schedule, a recorded and
+//! checked history (DESIGN section 4). Glue over `nemesis`, `workloads` and `checkers`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use history::EventType;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nemesis::clock::ClockFile;
+use nemesis::net::{Mechanism, Network};
+use nemesis::process::{NodeSpec, Supervisor};
+use serde_json::{json, Value};
+use workloads::recorder::Recorder;
+use workloads::runner::{WorkloadConfig, WorkloadKind};
+
+use crate::schedule::{self, Fault, NemesisKind, Schedule, Target};
+use crate::systems::{self, NodeVars, SystemDef};
+use crate::units::parse_duration;
+use crate::Exit;
+
+/// Start a cluster, run a workload against it while faults come and go, then check the history.
+///
+/// Each run happens inside namespaces of its own (PID, mount, network; a user namespace when
+/// not root): every node gets its own network namespace on a private bridge with no uplink,
+/// and when the harness exits or dies, every node, namespace and firewall rule goes with it.
+///
+/// Examples:
+///   harness run --system raft --nemesis partition
+///   harness run --system raft --workload set --nemesis all --time-limit 60s
+///   harness run --system raft --nemesis clock --bug stale-read --seed 7
+///
+/// The run folder is store/<system>-<workload>-<nemesis>/<UTC time>/ with run.json (config,
+/// seed, schedule), history.jsonl (written as the run goes), results.json, report.html and
+/// nodes/<n>/ (each node's log and data); store/latest points at the newest run.
+///
+/// Exit status: 0 every check passed; 1 an anomaly was found; 2 bad usage; 3 a checker could
+/// not decide within its budget; 4 the harness itself failed (a node would not start, the
+/// sandbox is not permitted).
+#[derive(clap::Args, Debug, Clone)]
+#[command(verbatim_doc_comment)]
+pub struct RunArgs {
+    /// The system under test: raft.
+    #[arg(long, default_value = "raft")]
+    pub system: String,
+    /// register (compare-and-set registers, checked for linearizability) or set (adds, then a
+    /// final read from every node, checked for lost and unexpected elements).
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+    /// Faults, comma-separated: partition, pause, kill, clock, loss; or all; or none.
+    #[arg(long, default_value = "none")]
+    pub nemesis: String,
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Concurrent clients; client i talks to node i mod N.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// How long the workload runs while faults come and go (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub time_limit: Duration,
+    /// Total operations per second across all clients (0: as fast as they can).
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Keys of the register workload (set: set keys).
+    #[arg(long, default_value_t = 10)]
+    pub keys: usize,
+    /// Length of each fault and of each quiet period between faults.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub nemesis_interval: Duration,
+    /// Quiet time after every fault is healed, before the final reads and the end.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub recovery: Duration,
+    /// A client gives up on an operation after this long and records it as info.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub op_timeout: Duration,
+    /// Seed for the schedule and the operations (default: from the clock; printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where run folders go.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Switch on a planted bug in the bundled nodes (raft: stale-read, commit-old-term,
+    /// forget-vote, early-ack).
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<String>,
+}
+
+/// What `run` has checked before entering the sandbox.
+pub struct Prepared {
+    args: RunArgs,
+    system: SystemDef,
+    program: PathBuf,
+    kinds: Vec<NemesisKind>,
+    workload: WorkloadKind,
+    seed: u64,
+}
+
+/// Checks the arguments and finds (or builds) the node program: everything that must happen
+/// outside the sandbox, whose network has no way out.
+pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
+    let usage = |m: String| (Exit::BadInput, m);
+    let system = systems::lookup(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
+    let kinds =
+        NemesisKind::parse_list(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
+    let workload = match args.workload.as_str() {
+        "register" => WorkloadKind::Register,
+        "set" => WorkloadKind::Set,
+        other => {
+            return Err(usage(format!(
+                "--workload: unknown workload '{other}'; the workloads are: register, set"
+            )))
+        }
+    };
+    if let Some(bug) = &args.bug {
+        if !system.bugs.contains(&bug.as_str()) {
+            return Err(usage(format!(
+                "--bug: '{bug}' is not a bug of {}; its bugs are: {}",
+                system.name,
+                system.bugs.join(", ")
+            )));
+        }
+    }
+    if args.nodes == 0 || args.nodes > 200 {
+        return Err(usage(format!("--nodes {}: between 1 and 200", args.nodes)));
+    }
+    if args.concurrency == 0 {
+        return Err(usage("--concurrency: at least 1 client".into()));
+    }
+    if args.time_limit.is_zero() {
+        return Err(usage("--time-limit: must be positive".into()));
+    }
+    let program = system.locate_program().map_err(|e| (Exit::Failure, e))?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
+    });
+    Ok(Prepared {
+        args,
+        system,
+        program,
+        kinds,
+        workload,
+        seed,
+    })
+}
+
+/// The run, inside the sandbox.
+pub fn run_inside(p: Prepared) -> anyhow::Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(run_async(p))
+}
+
+fn nemesis_label(kinds: &[NemesisKind]) -> String {
+    if kinds.is_empty() {
+        "none".into()
+    } else if kinds.len() == NemesisKind::ALL.len() {
+        "all".into()
+    } else {
+        kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join("+")
+    }
+}
+
+fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Shared state of the fault injector.
+struct Faults {
+    net: Network,
+    sup: Supervisor,
+    specs: HashMap<String, NodeSpec>,
+    clocks: HashMap<String, ClockFile>,
+    addrs: Vec<(String, SocketAddr)>,
+}
+
+async fn leader_of(addrs: &[(String, SocketAddr)], client: &reqwest::Client) -> Option<String> {
+    let mut best: Option<(u64, String)> = None;
+    for (name, addr) in addrs {
+        let url = format!("http://{addr}/health");
+        let Ok(resp) = client
+            .get(url)
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let Ok(h) = resp.json::<Value>().await else {
+            continue;
+        };
+        if h["role"] == "leader" {
+            let term = h["term"].as_u64().unwrap_or(0);
+            if best.as_ref().is_none_or(|(t, _)| term > *t) {
+                best = Some((term, name.clone()));
+            }
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+/// What a fault did, to undo it and to record it.
+enum Applied {
+    Partition,
+    Paused(Vec<String>),
+    Killed(Vec<String>),
+    Clock(Vec<String>, Option<tokio::task::JoinHandle<()>>),
+    Loss,
+}
+
+async fn resolve(
+    target: &Target,
+    f: &Arc<Mutex<Faults>>,
+    client: &reqwest::Client,
+    fallback: usize,
+) -> Vec<String> {
+    match target {
+        Target::Nodes(n) => n.clone(),
+        Target::Leader => {
+            let addrs = f.lock().map(|f| f.addrs.clone()).unwrap_or_default();
+            match leader_of(&addrs, client).await {
+                Some(l) => vec![l],
+                None => addrs
+                    .get(fallback % addrs.len().max(1))
+                    .map(|(n, _)| vec![n.clone()])
+                    .unwrap_or_default(),
+            }
+        }
+    }
+}
+
+async fn apply(
+    fault: &Fault,
+    f: &Arc<Mutex<Faults>>,
+    rec: &Recorder,
+    client: &reqwest::Client,
+    fallback: usize,
+) -> anyhow::Result<Applied> {
+    fn lock(f: &Arc<Mutex<Faults>>) -> anyhow::Result<std::sync::MutexGuard<'_, Faults>> {
+        f.lock().map_err(|_| anyhow!("fault state poisoned"))
+    }
+    Ok(match fault {
+        Fault::Partition {
+            grudge,
+            isolate_leader,
+            shape,
+        } => {
+            let grudge = if *isolate_leader {
+                let nodes: Vec<String> = lock(f)?.addrs.iter().map(|(n, _)| n.clone()).collect();
+                let l = resolve(&Target::Leader, f, client, fallback).await;
+                let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                for x in &l {
+                    for y in nodes.iter().filter(|y| !l.contains(y)) {
+                        g.entry(x.clone()).or_default().insert(y.clone());
+                        g.entry(y.clone()).or_default().insert(x.clone());
+                    }
+                }
+                g
+            } else {
+                grudge.clone()
+            };
+            lock(f)?.net.partition(&grudge)?;
+            // DESIGN section 2: the value is the grudge, who stops hearing whom; the shape is
+            // in run.json's schedule.
+            let _ = shape;
+            rec.nemesis(
+                EventType::Info,
+                "start-partition",
+                serde_json::to_value(&grudge)?,
+            );
+            Applied::Partition
+        }
+        Fault::Pause { target } => {
+            let nodes = resolve(target, f, client, fallback).await;
+            {
+                let mut g = lock(f)?;
+                for n in &nodes {
+                    g.sup.pause(n)?;
+                }
+            }
+            rec.nemesis(EventType::Info, "start-pause", json!(nodes));
+            Applied::Paused(nodes)
+        }
+        Fault::Kill { target } => {
+            let nodes = resolve(target, f, client, fallback).await;
+            {
+                let mut g = lock(f)?;
+                for n in &nodes {
+                    g.sup.kill(n)?;
+                }
+            }
+            rec.nemesis(EventType::Info, "start-kill", json!(nodes));
+            Applied::Killed(nodes)
+        }
+        Fault::ClockBump { target, offset_ms } => {
+            let nodes = resolve(target, f, client, fallback).await;
+            {
+                let g = lock(f)?;
+                for n in &nodes {
+                    if let Some(c) = g.clocks.get(n) {
+                        c.set(*offset_ms)?;
+                    }
+                }
+            }
+            rec.nemesis(
+                EventType::Info,
+                "start-clock",
+                json!({"nodes": nodes, "offset_ms": offset_ms}),
+            );
+            Applied::Clock(nodes, None)
+        }
+        Fault::ClockStrobe {
+            target,
+            offset_ms,
+            period_ms,
+        } => {
+            let nodes = resolve(target, f, client, fallback).await;
+            let files: Vec<ClockFile> = {
+                let g = lock(f)?;
+                nodes
+                    .iter()
+                    .filter_map(|n| g.clocks.get(n).cloned())
+                    .collect()
+            };
+            let (offset, period) = (*offset_ms, *period_ms);
+            let task = tokio::spawn(async move {
+                let mut on = false;
+                loop {
+                    on = !on;
+                    for c in &files {
+                        let _ = c.set(if on { offset } else { 0 });
+                    }
+                    tokio::time::sleep(Duration::from_millis(period.max(1))).await;
+                }
+            });
+            rec.nemesis(
+                EventType::Info,
+                "start-clock-strobe",
+                json!({"nodes": nodes, "offset_ms": offset_ms, "period_ms": period_ms}),
+            );
+            Applied::Clock(nodes, Some(task))
+        }
+        Fault::Loss { percent } => {
+            lock(f)?.net.loss(*percent)?;
+            rec.nemesis(EventType::Info, "start-loss", json!({"percent": percent}));
+            Applied::Loss
+        }
+    })
+}
+
+fn undo(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Result<()> {
+    let mut g = f.lock().map_err(|_| anyhow!("fault state poisoned"))?;
+    match applied {
+        Applied::Partition => {
+            g.net.heal()?;
+            rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+        }
+        Applied::Loss => {
+            g.net.heal()?;
+            rec.nemesis(EventType::Info, "stop-loss", Value::Null);
+        }
+        Applied::Paused(nodes) => {
+            for n in &nodes {
+                g.sup.resume(n)?;
+            }
+            rec.nemesis(EventType::Info, "stop-pause", json!(nodes));
+        }
+        Applied::Killed(nodes) => {
+            for n in &nodes {
+                g.sup.restart(n)?;
+            }
+            rec.nemesis(EventType::Info, "stop-kill", json!(nodes));
+        }
+        Applied::Clock(nodes, task) => {
+            if let Some(t) = task {
+                t.abort();
+            }
+            for n in &nodes {
+                if let Some(c) = g.clocks.get(n) {
+                    c.reset()?;
+                }
+            }
+            rec.nemesis(EventType::Info, "stop-clock", json!(nodes));
+        }
+    }
+    Ok(())
+}
+
+/// Makes sure nothing is left broken: network healed, nodes resumed, restarted, clocks reset.
+fn heal_everything(f: &Arc<Mutex<Faults>>) -> anyhow::Result<()> {
+    let mut g = f.lock().map_err(|_| anyhow!("fault state poisoned"))?;
+    g.net.heal()?;
+    let names: Vec<String> = g.specs.keys().cloned().collect();
+    for n in &names {
+        match g.sup.state(n) {
+            nemesis::process::NodeState::Paused => g.sup.resume(n)?,
+            nemesis::process::NodeState::Stopped | nemesis::process::NodeState::Exited(_) => {
+                g.sup.restart(n)?
+            }
+            nemesis::process::NodeState::Running => {}
+        }
+        if let Some(c) = g.clocks.get(n) {
+            c.reset()?;
+        }
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(v)?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
+    let args = &p.args;
+    let names: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
+    let label = format!(
+        "{}-{}-{}",
+        p.system.name,
+        args.workload,
+        nemesis_label(&p.kinds)
+    );
+    let run_dir = args.store.join(&label).join(utc_stamp());
+    std::fs::create_dir_all(run_dir.join("nodes"))
+        .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
+    let schedule: Schedule = schedule::generate(
+        &p.kinds,
+        &names,
+        args.time_limit.as_millis() as u64,
+        args.nemesis_interval.as_millis() as u64,
+        p.seed,
+    );
+    let tty = std::io::stderr().is_terminal();
+    eprintln!(
+        "harness: {} nodes of {}, workload {}, nemesis {}, seed {}; run folder {}",
+        args.nodes,
+        p.system.name,
+        args.workload,
+        nemesis_label(&p.kinds),
+        p.seed,
+        run_dir.display()
+    );
+    let mut run_json = json!({
+        "system": p.system.name,
+        "program": p.program,
+        "workload": args.workload,
+        "nemesis": p.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "nodes": names,
+        "concurrency": args.concurrency,
+        "time_limit_ms": args.time_limit.as_millis() as u64,
+        "rate": args.rate,
+        "keys": args.keys,
+        "recovery_ms": args.recovery.as_millis() as u64,
+        "op_timeout_ms": args.op_timeout.as_millis() as u64,
+        "seed": p.seed,
+        "bug": args.bug,
+        "schedule": schedule,
+        "versions": {"harness": env!("CARGO_PKG_VERSION")},
+        "command": format!(
+            "harness run --system {} --workload {} --nemesis {} --nodes {} --concurrency {} --time-limit {}s --rate {} --seed {}{}",
+            p.system.name, args.workload, nemesis_label(&p.kinds), args.nodes, args.concurrency,
+            args.time_limit.as_secs_f64(), args.rate, p.seed,
+            args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default()
+        ),
+        "started_at": utc_stamp(),
+    });
+    write_json(&run_dir.join("run.json"), &run_json)?;
+    link_latest(&args.store, &run_dir);
+
+    // The cluster.
+    let t_start = Instant::now();
+    let net = match Network::create(&names) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("harness: cannot build the sandbox network: {e}");
+            return Ok(Exit::Failure);
+        }
+    };
+    if p.kinds.contains(&NemesisKind::Loss) && net.mechanism() == Mechanism::Blackhole {
+        eprintln!(
+            "harness: --nemesis loss: not available here: packet loss needs nft or iptables \
+             (apt-get install nftables); the other nemeses work without them"
+        );
+        return Ok(Exit::BadInput);
+    }
+    run_json["network"] = json!({
+        "mechanism": net.mechanism(),
+        "subnet": "10.77.0.0/24",
+        "harness_ip": "10.77.0.1",
+    });
+    let mut addrs = Vec::new();
+    let mut specs = HashMap::new();
+    let mut clocks = HashMap::new();
+    let mut netns = HashMap::new();
+    let peers: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let ip = net.ip(n).map(|i| i.to_string()).unwrap_or_default();
+            format!("{n}={ip}:{}", p.system.port)
+        })
+        .collect();
+    let peers = peers.join(",");
+    for n in &names {
+        let ip = net.ip(n).ok_or_else(|| anyhow!("no address for {n}"))?;
+        let dir = run_dir.join("nodes").join(n);
+        std::fs::create_dir_all(dir.join("data"))?;
+        let clock_path = dir.join("clock-offset");
+        let clock = ClockFile::new(clock_path.clone());
+        clock.set(0)?;
+        clocks.insert(n.clone(), clock);
+        let ip_s = ip.to_string();
+        let node_args = p.system.render_args(
+            &NodeVars {
+                node: n,
+                ip: &ip_s,
+                port: p.system.port,
+                data_dir: &dir.join("data"),
+                peers: &peers,
+                clock_offset_file: &clock_path,
+            },
+            args.bug.as_deref(),
+        );
+        let addr = SocketAddr::from((ip, p.system.port));
+        specs.insert(
+            n.clone(),
+            NodeSpec {
+                name: n.clone(),
+                program: p.program.clone(),
+                args: node_args,
+                env: vec![("RUST_LOG".into(), "info".into())],
+                dir,
+                health_url: format!("http://{addr}{}", p.system.health_path),
+            },
+        );
+        netns.insert(n.clone(), net.netns_path(n));
+        addrs.push((n.clone(), addr));
+    }
+    let mut sup = Supervisor::new(netns);
+    for n in &names {
+        if let Err(e) = sup.start(&specs[n]) {
+            eprintln!("harness: node {n} would not start: {e}");
+            return Ok(Exit::Failure);
+        }
+    }
+    let waits = names
+        .iter()
+        .map(|n| sup.wait_ready(n, Duration::from_secs(15)));
+    let ready = futures_join_all(waits).await;
+    for (n, r) in names.iter().zip(ready) {
+        if let Err(e) = r {
+            eprintln!("harness: node {n} did not become ready:\n{e}");
+            sup.stop_all(Duration::from_secs(2));
+            return Ok(Exit::Failure);
+        }
+    }
+    let startup = t_start.elapsed();
+    run_json["startup_ms"] = json!(startup.as_millis() as u64);
+    write_json(&run_dir.join("run.json"), &run_json)?;
+    eprintln!(
+        "harness: {} nodes ready in {} ms (network: {:?})",
+        names.len(),
+        startup.as_millis(),
+        net.mechanism()
+    );
+
+    // The workload and the faults.
+    let t0 = Instant::now();
+    let rec = Recorder::create(&run_dir.join("history.jsonl"), t0)?;
+    let faults = Arc::new(Mutex::new(Faults {
+        net,
+        sup,
+        specs,
+        clocks,
+        addrs: addrs.clone(),
+    }));
+    let wcfg = WorkloadConfig {
+        concurrency: args.concurrency,
+        rate: (args.rate > 0.0).then_some(args.rate),
+        op_timeout: args.op_timeout,
+        seed: p.seed,
+        keys: args.keys.max(1),
+        kind: p.workload,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let clients = {
+        let (wcfg, addrs, rec) = (wcfg.clone(), addrs.clone(), rec.clone());
+        tokio::spawn(
+            async move { workloads::runner::run_clients(&wcfg, &addrs, rec, stop_rx).await },
+        )
+    };
+    let active = Arc::new(Mutex::new(String::from("quiet")));
+    let total = args.time_limit + args.recovery;
+    let bar = if tty {
+        let b = ProgressBar::with_draw_target(
+            Some(total.as_secs().max(1)),
+            ProgressDrawTarget::stderr_with_hz(4),
+        );
+        b.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let ticker = {
+        let (rec, active, bar) = (rec.clone(), active.clone(), bar.clone());
+        tokio::spawn(async move {
+            let mut last_line = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let c = rec.counts();
+                let elapsed = t0.elapsed();
+                let fault = active.lock().map(|a| a.clone()).unwrap_or_default();
+                let msg = format!("ok {} fail {} info {} | {}", c.ok, c.fail, c.info, fault);
+                bar.set_position(elapsed.as_secs().min(total.as_secs()));
+                bar.set_message(msg.clone());
+                if !tty && last_line.elapsed() >= Duration::from_secs(5) {
+                    last_line = Instant::now();
+                    eprintln!(
+                        "harness: {:>4.0}s of {:.0}s  {msg}",
+                        elapsed.as_secs_f64(),
+                        total.as_secs_f64()
+                    );
+                }
+            }
+        })
+    };
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("http client")?;
+    let mut interrupted = false;
+    let ctrl_c = shutdown_signal();
+    tokio::pin!(ctrl_c);
+    let mut harness_error: Option<anyhow::Error> = None;
+    for (i, step) in schedule.steps.iter().enumerate() {
+        let at = t0 + Duration::from_millis(step.start_ms);
+        tokio::select! {
+            () = tokio::time::sleep_until(at.into()) => {}
+            () = &mut ctrl_c => { interrupted = true; break; }
+        }
+        let applied = match apply(&step.fault, &faults, &rec, &http, i + p.seed as usize).await {
+            Ok(a) => a,
+            Err(e) => {
+                harness_error = Some(e.context(format!("applying {}", step.fault.describe())));
+                break;
+            }
+        };
+        if let Ok(mut a) = active.lock() {
+            *a = step.fault.describe();
+        }
+        let end = t0 + Duration::from_millis(step.end_ms);
+        tokio::select! {
+            () = tokio::time::sleep_until(end.into()) => {}
+            () = &mut ctrl_c => { interrupted = true; }
+        }
+        if let Err(e) = undo(applied, &faults, &rec) {
+            harness_error = Some(e.context(format!("healing {}", step.fault.describe())));
+            break;
+        }
+        if let Ok(mut a) = active.lock() {
+            *a = "quiet".into();
+        }
+        if interrupted {
+            break;
+        }
+    }
+    if !interrupted && harness_error.is_none() {
+        tokio::select! {
+            () = tokio::time::sleep_until((t0 + args.time_limit).into()) => {}
+            () = &mut ctrl_c => { interrupted = true; }
+        }
+    }
+    // Every fault healed, then a recovery period.
+    if let Err(e) = heal_everything(&faults) {
+        harness_error.get_or_insert(e.context("healing every fault"));
+    }
+    if let Ok(mut a) = active.lock() {
+        *a = "recovery".into();
+    }
+    if !interrupted {
+        if p.workload == WorkloadKind::Set {
+            let _ = stop_tx.send(true);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(args.recovery) => {}
+            () = &mut ctrl_c => { interrupted = true; }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let stats = clients.await.context("client tasks")?;
+    if p.workload == WorkloadKind::Set && !interrupted {
+        if let Ok(mut a) = active.lock() {
+            *a = "final reads".into();
+        }
+        let keys: Vec<String> = (0..args.keys.max(1)).map(|k| format!("s{k}")).collect();
+        let client = workloads::client::OpClient::new(args.op_timeout);
+        workloads::runner::final_reads(&keys, &addrs, &client, &rec, 1_000_000_000).await;
+    }
+    ticker.abort();
+    bar.finish_and_clear();
+    if let Ok(mut g) = faults.lock() {
+        g.sup.stop_all(Duration::from_secs(3));
+    }
+    rec.close().await.context("writing history.jsonl")?;
+    let elapsed = t0.elapsed();
+
+    // Checking.
+    let history_path = run_dir.join("history.jsonl");
+    let (verdict, results) = check_run(&history_path, p.workload)?;
+    let counts = rec.counts();
+    let results = json!({
+        "verdict": verdict,
+        "checkers": results,
+        "counts": {"ok": counts.ok, "fail": counts.fail, "info": counts.info},
+        "throughput_ok_per_s": counts.ok as f64 / elapsed.as_secs_f64().max(1e-9),
+        "interrupted": interrupted,
+    });
+    write_json(&run_dir.join("results.json"), &results)?;
+    run_json["elapsed_ms"] = json!(elapsed.as_millis() as u64);
+    run_json["interrupted"] = json!(interrupted);
+    write_json(&run_dir.join("run.json"), &run_json)?;
+    std::fs::write(
+        run_dir.join("report.html"),
+        minimal_report(&run_json, &results),
+    )
+    .context("cannot write report.html")?;
+    let _ = stats;
+
+    // A person's view.
+    println!();
+    println!("{label} (seed {})", p.seed);
+    println!(
+        "  operations: {} ok, {} fail, {} info; {:.0} ok/s over {:.1} s",
+        counts.ok,
+        counts.fail,
+        counts.info,
+        counts.ok as f64 / elapsed.as_secs_f64().max(1e-9),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  faults: {} injected ({})",
+        schedule.steps.len(),
+        nemesis_label(&p.kinds)
+    );
+    if let Some(arr) = results["checkers"].as_array() {
+        for c in arr {
+            println!(
+                "  {}: {}",
+                c["name"].as_str().unwrap_or("?"),
+                c["verdict"].as_str().unwrap_or("?")
+            );
+            if let Some(lines) = c["summary"].as_array() {
+                for l in lines.iter().take(8) {
+                    println!("    {}", l.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    println!("  report: {}", run_dir.join("report.html").display());
+    if interrupted {
+        println!("  interrupted: the history is a prefix of the planned run");
+    }
+    if let Some(e) = harness_error {
+        eprintln!("harness: {e:#}");
+        return Ok(Exit::Failure);
+    }
+    Ok(match verdict {
+        "valid" => Exit::Valid,
+        "invalid" => Exit::Anomaly,
+        _ => Exit::Unknown,
+    })
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for f in futs {
+        out.push(f.await);
+    }
+    out
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!(
+        "harness: interrupted; healing faults, stopping nodes and checking what was recorded"
+    );
+}
+
+fn link_latest(store: &Path, run_dir: &Path) {
+    let latest = store.join("latest");
+    let Ok(rel) = run_dir.strip_prefix(store) else {
+        return;
+    };
+    let tmp = store.join(".latest.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink(rel, &tmp).is_ok() {
+        let _ = std::fs::rename(&tmp, &latest);
+    }
+}
+
+/// Runs every checker of the workload over the recorded history.
+fn check_run(path: &Path, workload: WorkloadKind) -> anyhow::Result<(&'static str, Value)> {
+    let history = history::read_file(path, None)
+        .map_err(|e| anyhow!("cannot read back {}: {e}", path.display()))?
+        .history;
+    let paired = history::pair(&history).map_err(|e| anyhow!("{e}"))?;
+    match workload {
+        WorkloadKind::Register => {
+            let mut opts = checkers::Options::new(checkers::ModelKind::CasRegister);
+            opts.time_limit = Some(Duration::from_secs(60));
+            let report = checkers::linear::check(&history, &paired, &opts)
+                .map_err(|e| anyhow!("linearizability checker: {e}"))?;
+            let mut summary = Vec::new();
+            for k in report.keys.iter().filter(|k| k.verdict.name() != "valid") {
+                summary.push(format!(
+                    "key {}: {}",
+                    k.key.as_deref().unwrap_or("-"),
+                    k.verdict.name()
+                ));
+                if let checkers::Verdict::Invalid { witness } = &k.verdict {
+                    summary.extend(witness.explanation.iter().take(6).cloned());
+                }
+                if let checkers::Verdict::Unknown { reason } = &k.verdict {
+                    summary.push(reason.clone());
+                }
+            }
+            let verdict = report.verdict;
+            Ok((
+                verdict,
+                json!([{
+                    "name": "linearizability",
+                    "verdict": verdict,
+                    "summary": summary,
+                    "report": report,
+                }]),
+            ))
+        }
+        WorkloadKind::Set => {
+            let report = checkers::set::check(&history, &paired);
+            let verdict = report.verdict;
+            let summary: Vec<String> = report
+                .keys
+                .iter()
+                .flat_map(|k| k.sentences().into_iter().take(8))
+                .collect();
+            Ok((
+                verdict,
+                json!([{
+                    "name": "set",
+                    "verdict": verdict,
+                    "summary": summary,
+                    "report": report,
+                }]),
+            ))
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A first report: verdicts, counts, the sentences of each anomaly, links to the files. The
+/// full report (timelines, plots) is rendered by `reports/`.
+fn minimal_report(run: &Value, results: &Value) -> String {
+    let verdict = results["verdict"].as_str().unwrap_or("unknown");
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<h1>{} — {}</h1>\n<p>Reproduce: <code>{}</code></p>\n",
+        esc(run["system"].as_str().unwrap_or("?")),
+        esc(verdict),
+        esc(run["command"].as_str().unwrap_or(""))
+    ));
+    body.push_str(&format!(
+        "<p>{} ok, {} fail, {} info</p>\n",
+        results["counts"]["ok"], results["counts"]["fail"], results["counts"]["info"]
+    ));
+    if let Some(arr) = results["checkers"].as_array() {
+        for c in arr {
+            let name = c["name"].as_str().unwrap_or("?");
+            body.push_str(&format!(
+                "<section data-anomaly=\"{}\"><h2>{}: {}</h2>\n<ul>\n",
+                esc(name),
+                esc(name),
+                esc(c["verdict"].as_str().unwrap_or("?"))
+            ));
+            if let Some(lines) = c["summary"].as_array() {
+                for l in lines {
+                    body.push_str(&format!("<li>{}</li>\n", esc(l.as_str().unwrap_or(""))));
+                }
+            }
+            body.push_str("</ul></section>\n");
+        }
+    }
+    body.push_str(
+        "<p><a href=\"history.jsonl\">history.jsonl</a> · <a href=\"results.json\">results.json</a> · \
+         <a href=\"run.json\">run.json</a> · <a href=\"nodes/\">node logs</a></p>\n",
+    );
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>harness: {}</title>\
+         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}code{{background:#eee}}</style>\
+         </head>\n<body data-verdict=\"{}\">\n{body}</body></html>\n",
+        esc(verdict),
+        esc(verdict)
+    )
+}
