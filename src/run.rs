@@ -439,6 +439,7 @@ fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
 }
 
 async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
+    let mut signals = Signals::install();
     let args = &p.args;
     let names: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
     let label = format!(
@@ -506,7 +507,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     if p.kinds.contains(&NemesisKind::Loss) && net.mechanism() == Mechanism::Blackhole {
         eprintln!(
             "harness: --nemesis loss: not available here: packet loss needs nft or iptables \
-             (apt-get install nftables); the other nemeses work without them"
+             (./scripts/install-deps, or apt-get install nftables); the other nemeses work without them"
         );
         return Ok(Exit::BadInput);
     }
@@ -572,11 +573,17 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let waits = names
         .iter()
         .map(|n| sup.wait_ready(n, Duration::from_secs(15)));
-    let ready = futures_join_all(waits).await;
+    let ready = tokio::select! {
+        r = futures_join_all(waits) => r,
+        () = signals.recv() => {
+            tokio::task::block_in_place(|| sup.stop_all(Duration::from_secs(2)));
+            return Ok(Exit::Failure);
+        }
+    };
     for (n, r) in names.iter().zip(ready) {
         if let Err(e) = r {
             eprintln!("harness: node {n} did not become ready:\n{e}");
-            sup.stop_all(Duration::from_secs(2));
+            tokio::task::block_in_place(|| sup.stop_all(Duration::from_secs(2)));
             return Ok(Exit::Failure);
         }
     }
@@ -659,7 +666,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         .build()
         .context("http client")?;
     let mut interrupted = false;
-    let ctrl_c = shutdown_signal();
+    let ctrl_c = signals.recv();
     tokio::pin!(ctrl_c);
     let mut harness_error: Option<anyhow::Error> = None;
     for (i, step) in schedule.steps.iter().enumerate() {
@@ -728,9 +735,11 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     ticker.abort();
     bar.finish_and_clear();
-    if let Ok(mut g) = faults.lock() {
-        g.sup.stop_all(Duration::from_secs(3));
-    }
+    tokio::task::block_in_place(|| {
+        if let Ok(mut g) = faults.lock() {
+            g.sup.stop_all(Duration::from_secs(3));
+        }
+    });
     rec.close().await.context("writing history.jsonl")?;
     let elapsed = t0.elapsed();
 
@@ -811,22 +820,39 @@ async fn futures_join_all<F: std::future::Future>(
     out
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, listened for from the start: inside the sandbox the harness is PID 1
+/// of its PID namespace, and the kernel drops signals PID 1 has no handler for.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
     }
-    eprintln!(
-        "harness: interrupted; healing faults, stopping nodes and checking what was recorded"
-    );
+
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = one(&mut self.int) => {}
+            () = one(&mut self.term) => {}
+        }
+        eprintln!(
+            "harness: interrupted; healing faults, stopping nodes and checking what was recorded"
+        );
+    }
 }
 
 fn link_latest(store: &Path, run_dir: &Path) {

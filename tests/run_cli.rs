@@ -1,0 +1,201 @@
+//! `harness run` end to end: usage errors, a short run in the sandbox, and a harness killed
+//! half-way that leaves nothing behind but a checkable prefix of its history.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+fn run_err(args: &[&str]) -> (i32, String) {
+    let out = harness()
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("run harness");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unknown_names_are_answered_with_the_valid_ones() {
+    let (code, err) = run_err(&["--system", "rafft"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rafft") && err.contains("raft"), "{err}");
+    let (code, err) = run_err(&["--nemesis", "partition,paws"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("paws") && err.contains("pause"), "{err}");
+    let (code, err) = run_err(&["--workload", "queue"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("register, set"), "{err}");
+    let (code, err) = run_err(&["--bug", "stale-reads"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("stale-read,") || err.contains("stale-read"),
+        "{err}"
+    );
+    let (code, err) = run_err(&["--time-limit", "soon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--time-limit"), "{err}");
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn latest(store: &Path) -> PathBuf {
+    std::fs::canonicalize(store.join("latest")).expect("store/latest points at the run")
+}
+
+/// Processes whose command line mentions `needle` (the test's own store), from /proc.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                if cmd.contains(needle) {
+                    found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_short_run_passes_and_leaves_a_complete_run_folder() {
+    if !is_root() {
+        eprintln!("skipped: needs root for the sandbox");
+        return;
+    }
+    let store = tempfile::tempdir().expect("tempdir");
+    let out = harness()
+        .args([
+            "run",
+            "--system",
+            "raft",
+            "--nemesis",
+            "partition,kill",
+            "--nodes",
+            "3",
+        ])
+        .args([
+            "--time-limit",
+            "6s",
+            "--recovery",
+            "1s",
+            "--seed",
+            "5",
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .expect("run harness");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("linearizability: valid"), "{stdout}");
+    let run = latest(store.path());
+    for f in [
+        "run.json",
+        "history.jsonl",
+        "results.json",
+        "report.html",
+        "nodes/n1/node.log",
+    ] {
+        let len = std::fs::metadata(run.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{f} is missing or empty in {}", run.display());
+    }
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    assert!(
+        history.contains("\"f\":\"start-partition\"") || history.contains("\"f\":\"start-kill\"")
+    );
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).expect("run.json"))
+            .expect("json");
+    assert_eq!(run_json["seed"], 5);
+    assert!(
+        run_json["startup_ms"].as_u64().is_some_and(|ms| ms < 3_000),
+        "{run_json}"
+    );
+    let report = std::fs::read_to_string(run.join("report.html")).expect("report");
+    assert!(report.contains("data-verdict=\"valid\""));
+    assert!(processes_mentioning(&store.path().display().to_string()).is_empty());
+}
+
+#[test]
+fn a_killed_harness_leaves_nothing_but_a_checkable_history() {
+    if !is_root() {
+        eprintln!("skipped: needs root for the sandbox");
+        return;
+    }
+    let store = tempfile::tempdir().expect("tempdir");
+    let mut child = harness()
+        .args([
+            "run",
+            "--system",
+            "raft",
+            "--nemesis",
+            "pause",
+            "--nodes",
+            "3",
+        ])
+        .args(["--time-limit", "60s", "--nemesis-interval", "1s", "--store"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start harness");
+    // Wait for operations to be recorded, then SIGKILL the harness.
+    let start = Instant::now();
+    let history = loop {
+        let h = std::fs::canonicalize(store.path().join("latest"))
+            .ok()
+            .map(|r| r.join("history.jsonl"));
+        if let Some(h) = h.filter(|h| {
+            std::fs::metadata(h)
+                .map(|m| m.len() > 20_000)
+                .unwrap_or(false)
+        }) {
+            break h;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no history after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let needle = store.path().display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind:\n{}",
+            left.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = harness()
+        .arg("check")
+        .arg(&history)
+        .arg("--brief")
+        .output()
+        .expect("check");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(1)),
+        "the partial history was not accepted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
