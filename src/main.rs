@@ -58,7 +58,11 @@ fn start_run(args: run::RunArgs) -> anyhow::Result<Exit> {
     }
 }
 
+/// When this process started, for measuring how long a run takes to serve its first operation.
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     // Die quietly when the reader of our output goes away (`harness check … | head`), as
     // command-line tools do, instead of panicking on a broken pipe.
     // SAFETY: restoring the default disposition of a signal installs no Rust handler.

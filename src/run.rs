@@ -599,6 +599,9 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
 
     // The workload and the faults.
     let t0 = Instant::now();
+    let workload_started_ms = crate::STARTED
+        .get()
+        .map_or(0, |s| t0.duration_since(*s).as_millis() as u64);
     let rec = Recorder::create(&run_dir.join("history.jsonl"), t0)?;
     let faults = Arc::new(Mutex::new(Faults {
         net,
@@ -745,7 +748,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
 
     // Checking.
     let history_path = run_dir.join("history.jsonl");
-    let (verdict, results) = check_run(&history_path, p.workload)?;
+    let (verdict, results, first_ok_ns) = check_run(&history_path, p.workload)?;
     let counts = rec.counts();
     let results = json!({
         "verdict": verdict,
@@ -756,6 +759,10 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     });
     write_json(&run_dir.join("results.json"), &results)?;
     run_json["elapsed_ms"] = json!(elapsed.as_millis() as u64);
+    run_json["workload_started_ms"] = json!(workload_started_ms);
+    if let Some(first_ok_ns) = first_ok_ns {
+        run_json["first_ok_ms"] = json!(workload_started_ms + first_ok_ns / 1_000_000);
+    }
     run_json["interrupted"] = json!(interrupted);
     write_json(&run_dir.join("run.json"), &run_json)?;
     std::fs::write(
@@ -781,6 +788,12 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         schedule.steps.len(),
         nemesis_label(&p.kinds)
     );
+    if let Some(ms) = run_json["first_ok_ms"].as_u64() {
+        println!(
+            "  first operation acknowledged {ms} ms after the command started (nodes ready in {} ms)",
+            startup.as_millis()
+        );
+    }
     if let Some(arr) = results["checkers"].as_array() {
         for c in arr {
             println!(
@@ -868,10 +881,19 @@ fn link_latest(store: &Path, run_dir: &Path) {
 }
 
 /// Runs every checker of the workload over the recorded history.
-fn check_run(path: &Path, workload: WorkloadKind) -> anyhow::Result<(&'static str, Value)> {
+/// Also returns when the first operation was acknowledged (ns into the history).
+fn check_run(
+    path: &Path,
+    workload: WorkloadKind,
+) -> anyhow::Result<(&'static str, Value, Option<u64>)> {
     let history = history::read_file(path, None)
         .map_err(|e| anyhow!("cannot read back {}: {e}", path.display()))?
         .history;
+    let first_ok = history
+        .events
+        .iter()
+        .find(|e| e.kind == EventType::Ok)
+        .map(|e| e.time);
     let paired = history::pair(&history).map_err(|e| anyhow!("{e}"))?;
     match workload {
         WorkloadKind::Register => {
@@ -902,6 +924,7 @@ fn check_run(path: &Path, workload: WorkloadKind) -> anyhow::Result<(&'static st
                     "summary": summary,
                     "report": report,
                 }]),
+                first_ok,
             ))
         }
         WorkloadKind::Set => {
@@ -920,6 +943,7 @@ fn check_run(path: &Path, workload: WorkloadKind) -> anyhow::Result<(&'static st
                     "summary": summary,
                     "report": report,
                 }]),
+                first_ok,
             ))
         }
     }
