@@ -163,19 +163,12 @@ pub struct Schedule {
     pub end_ms: u64,
 }
 
-/// splitmix64, seeded: the schedule must not depend on anything but the seed.
-struct Rng(u64);
+/// The schedule must not depend on anything but the seed.
+struct Rng(workloads::rng::SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n.max(1))) >> 64) as u64
+        self.0.below(n.max(1))
     }
     fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
@@ -296,7 +289,7 @@ pub fn generate(
     interval_ms: u64,
     seed: u64,
 ) -> Schedule {
-    let mut rng = Rng(seed ^ 0x005E_ED0F_FA17);
+    let mut rng = Rng(workloads::rng::SplitMix64(seed ^ 0x005E_ED0F_FA17));
     let interval_ms = interval_ms.min(time_limit_ms / 3).max(100);
     let mut steps = Vec::new();
     let mut t = interval_ms;
@@ -370,7 +363,7 @@ mod tests {
 
     #[test]
     fn majorities_ring_leaves_every_node_a_majority() {
-        let mut rng = Rng(3);
+        let mut rng = Rng(workloads::rng::SplitMix64(3));
         for _ in 0..200 {
             if let Fault::Partition { shape, grudge, .. } = partition(&mut rng, &nodes(5)) {
                 if shape == "majorities ring" {

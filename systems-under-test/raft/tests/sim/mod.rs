@@ -86,28 +86,8 @@ impl SimConfig {
     }
 }
 
-/// splitmix64: small, seeded, and the same on every machine.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n.max(1))) >> 64) as u64
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64) / ((1u64 << 53) as f64) < p
-    }
-}
+/// splitmix64, the checker's seeded generator: the same on every machine.
+pub use checkers::rng::SplitMix64 as Rng;
 
 struct SimNode {
     replica: Option<Replica>,
@@ -175,7 +155,7 @@ fn members(n: usize) -> Vec<NodeId> {
 
 impl Sim {
     pub fn new(cfg: SimConfig) -> Sim {
-        let mut rng = Rng::new(cfg.seed);
+        let mut rng = Rng(cfg.seed);
         let nodes = (0..cfg.nodes)
             .map(|_| SimNode {
                 replica: None,
