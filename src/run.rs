@@ -270,7 +270,7 @@ async fn apply(
         Fault::Partition {
             grudge,
             isolate_leader,
-            shape,
+            ..
         } => {
             let grudge = if *isolate_leader {
                 let nodes: Vec<String> = lock(f)?.addrs.iter().map(|(n, _)| n.clone()).collect();
@@ -289,7 +289,6 @@ async fn apply(
             lock(f)?.net.partition(&grudge)?;
             // DESIGN section 2: the value is the grudge, who stops hearing whom; the shape is
             // in run.json's schedule.
-            let _ = shape;
             rec.nemesis(
                 EventType::Info,
                 "start-partition",
@@ -727,7 +726,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         }
     }
     let _ = stop_tx.send(true);
-    let stats = clients.await.context("client tasks")?;
+    clients.await.context("client tasks")?;
     if p.workload == WorkloadKind::Set && !interrupted {
         if let Ok(mut a) = active.lock() {
             *a = "final reads".into();
@@ -770,7 +769,6 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         minimal_report(&run_json, &results),
     )
     .context("cannot write report.html")?;
-    let _ = stats;
 
     // A person's view.
     println!();

@@ -119,11 +119,6 @@ impl Fault {
     /// A short description for the progress line and the summary.
     pub fn describe(&self) -> String {
         match self {
-            Fault::Partition {
-                shape,
-                isolate_leader: true,
-                ..
-            } => format!("partition ({shape})"),
             Fault::Partition { shape, .. } => format!("partition ({shape})"),
             Fault::Pause { target } => format!("pause {}", target_name(target)),
             Fault::Kill { target } => format!("kill {}", target_name(target)),
@@ -223,10 +218,9 @@ fn partition(rng: &mut Rng, nodes: &[String]) -> Fault {
         }
         4 => {
             // A bridge: two sides that only one node connects.
-            let (bridge, rest) = shuffled.split_at(1);
+            let rest = &shuffled[1..];
             let (a, b) = rest.split_at(rest.len() / 2);
             cut_between(&mut grudge, a, b);
-            let _ = bridge;
             ("bridge", false)
         }
         _ => {

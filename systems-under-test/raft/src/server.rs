@@ -167,23 +167,6 @@ impl Backend for RaftBackend {
     }
 }
 
-fn bug_names(b: &Bugs) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if b.stale_read {
-        v.push("stale-read");
-    }
-    if b.commit_old_term {
-        v.push("commit-old-term");
-    }
-    if b.forget_vote {
-        v.push("forget-vote");
-    }
-    if b.early_ack {
-        v.push("early-ack");
-    }
-    v
-}
-
 async fn raft_handler(State(inbox): State<std_mpsc::Sender<Input>>, body: Bytes) -> StatusCode {
     match postcard::from_bytes::<Vec<Envelope>>(&body) {
         Ok(batch) => {
@@ -321,7 +304,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         forwarder: Forwarder::new(settings.op_timeout),
         op_timeout: settings.op_timeout,
         read_mode: settings.read_mode,
-        bugs: bug_names(&settings.bugs),
+        bugs: settings.bugs.names(),
     });
     let router = node::server::app(backend).merge(
         Router::new()
@@ -341,7 +324,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         if settings.bugs == Bugs::default() {
             String::new()
         } else {
-            format!(", BUGS: {}", bug_names(&settings.bugs).join(","))
+            format!(", BUGS: {}", settings.bugs.names().join(","))
         }
     );
     let stop = async move {

@@ -46,6 +46,21 @@ impl Bugs {
     pub const NAMES: [&'static str; 4] =
         ["stale-read", "commit-old-term", "forget-vote", "early-ack"];
 
+    /// The names of the bugs switched on.
+    pub fn names(&self) -> Vec<&'static str> {
+        let on = [
+            self.stale_read,
+            self.commit_old_term,
+            self.forget_vote,
+            self.early_ack,
+        ];
+        Self::NAMES
+            .iter()
+            .zip(on)
+            .filter_map(|(name, on)| on.then_some(*name))
+            .collect()
+    }
+
     /// Switches on the bug called `name`; `Err` lists the valid names.
     pub fn enable(&mut self, name: &str) -> Result<(), String> {
         match name {
@@ -756,6 +771,25 @@ impl Raft {
         self.reset_election_timer();
     }
 
+    /// A message of the current term from its leader (there is one per term, section 5.2):
+    /// follow it, and a candidate learns it lost.
+    fn heard_from_leader(&mut self, term: Term, leader: NodeId) {
+        if self.role != Role::Follower || self.leader != Some(leader) {
+            self.become_follower(term, Some(leader));
+        }
+        self.leader_contact_elapsed = 0;
+        self.election_elapsed = 0;
+    }
+
+    /// The largest value that a majority has reached: this server counts with `own`, each
+    /// follower with `of` its progress.
+    fn majority_value(&self, own: u64, of: impl Fn(&Progress) -> u64) -> u64 {
+        let mut values: Vec<u64> = self.progress.values().map(of).collect();
+        values.push(own);
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        values[self.quorum() - 1]
+    }
+
     fn become_leader(&mut self) {
         self.role = Role::Leader;
         self.leader = Some(self.cfg.id);
@@ -950,12 +984,7 @@ impl Raft {
             self.send(from, msg);
             return;
         }
-        // Same term: this is the leader (election safety); a candidate learns it lost.
-        if self.role != Role::Follower || self.leader != Some(from) {
-            self.become_follower(term, Some(from));
-        }
-        self.leader_contact_elapsed = 0;
-        self.election_elapsed = 0;
+        self.heard_from_leader(term, from);
 
         let snapshot_index = self.log.snapshot_index();
         let mut prev = prev_log_index;
@@ -1097,11 +1126,7 @@ impl Raft {
             self.send(from, msg);
             return;
         }
-        if self.role != Role::Follower || self.leader != Some(from) {
-            self.become_follower(term, Some(from));
-        }
-        self.leader_contact_elapsed = 0;
-        self.election_elapsed = 0;
+        self.heard_from_leader(term, from);
         let last_index = snapshot.last_index;
         if last_index > self.commit {
             // Section 7: keep the entries after the snapshot if the log has its last entry.
@@ -1151,10 +1176,7 @@ impl Raft {
     /// earlier entries are committed with it, never by counting replicas on their own
     /// (Figure 8 shows why), unless the `commit-old-term` bug is on.
     fn maybe_commit(&mut self) {
-        let mut matched: Vec<LogIndex> = self.progress.values().map(|p| p.matched).collect();
-        matched.push(self.persisted);
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.quorum() - 1];
+        let candidate = self.majority_value(self.persisted, |p| p.matched);
         if candidate <= self.commit {
             return;
         }
@@ -1174,10 +1196,7 @@ impl Raft {
         if self.role != Role::Leader {
             return;
         }
-        let mut acked: Vec<u64> = self.progress.values().map(|p| p.acked_round).collect();
-        acked.push(self.round);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_round = acked[self.quorum() - 1];
+        let majority_round = self.majority_value(self.round, |p| p.acked_round);
         if let Some(started) = self.round_started_ms.get(&majority_round) {
             self.lease_until_ms = self
                 .lease_until_ms
@@ -1187,10 +1206,7 @@ impl Raft {
     }
 
     fn release_reads(&mut self) {
-        let mut acked: Vec<u64> = self.progress.values().map(|p| p.acked_round).collect();
-        acked.push(self.round);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_round = acked[self.quorum() - 1];
+        let majority_round = self.majority_value(self.round, |p| p.acked_round);
         self.release_reads_up_to(majority_round);
     }
 
