@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// forget-vote, early-ack).
     #[arg(long, value_name = "NAME")]
     pub bug: Option<String>,
+    /// An extra argument for every node's command line (repeatable), for tuning the system
+    /// under test, e.g. --node-arg=--max-batch=1.
+    #[arg(long = "node-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
 }
 
 /// What `run` has checked before entering the sandbox.
@@ -202,8 +206,18 @@ struct Faults {
 }
 
 async fn leader_of(addrs: &[(String, SocketAddr)], client: &reqwest::Client) -> Option<String> {
+    leader_among(addrs, &[], client).await
+}
+
+/// The node with the highest term among those whose `/health` says leader, skipping `except`
+/// (a node cut off from the rest may believe it still leads).
+async fn leader_among(
+    addrs: &[(String, SocketAddr)],
+    except: &[String],
+    client: &reqwest::Client,
+) -> Option<String> {
     let mut best: Option<(u64, String)> = None;
-    for (name, addr) in addrs {
+    for (name, addr) in addrs.iter().filter(|(n, _)| !except.contains(n)) {
         let url = format!("http://{addr}/health");
         let Ok(resp) = client
             .get(url)
@@ -226,9 +240,22 @@ async fn leader_of(addrs: &[(String, SocketAddr)], client: &reqwest::Client) -> 
     best.map(|(_, n)| n)
 }
 
+/// A grudge that cuts `isolated` off from every other node, both ways.
+fn isolating(isolated: &[String], nodes: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for x in isolated {
+        for y in nodes.iter().filter(|y| !isolated.contains(y)) {
+            g.entry(x.clone()).or_default().insert(y.clone());
+            g.entry(y.clone()).or_default().insert(x.clone());
+        }
+    }
+    g
+}
+
 /// What a fault did, to undo it and to record it.
 enum Applied {
     Partition,
+    Churn(tokio::task::JoinHandle<()>),
     Paused(Vec<String>),
     Killed(Vec<String>),
     Clock(Vec<String>, Option<tokio::task::JoinHandle<()>>),
@@ -275,14 +302,7 @@ async fn apply(
             let grudge = if *isolate_leader {
                 let nodes: Vec<String> = lock(f)?.addrs.iter().map(|(n, _)| n.clone()).collect();
                 let l = resolve(&Target::Leader, f, client, fallback).await;
-                let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-                for x in &l {
-                    for y in nodes.iter().filter(|y| !l.contains(y)) {
-                        g.entry(x.clone()).or_default().insert(y.clone());
-                        g.entry(y.clone()).or_default().insert(x.clone());
-                    }
-                }
-                g
+                isolating(&l, &nodes)
             } else {
                 grudge.clone()
             };
@@ -295,6 +315,38 @@ async fn apply(
                 serde_json::to_value(&grudge)?,
             );
             Applied::Partition
+        }
+        Fault::LeaderChurn { step_ms } => {
+            let (f, rec, client, step) = (f.clone(), rec.clone(), client.clone(), *step_ms);
+            let task = tokio::spawn(async move {
+                let mut isolated: Vec<String> = Vec::new();
+                loop {
+                    let addrs = f.lock().map(|g| g.addrs.clone()).unwrap_or_default();
+                    let nodes: Vec<String> = addrs.iter().map(|(n, _)| n.clone()).collect();
+                    // A new leader, not the node cut off last time; none yet: try again soon.
+                    let Some(l) = leader_among(&addrs, &isolated, &client).await else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    isolated = vec![l];
+                    let grudge = isolating(&isolated, &nodes);
+                    let cut = f
+                        .lock()
+                        .map(|mut g| g.net.partition(&grudge).is_ok())
+                        .unwrap_or(false);
+                    if !cut {
+                        return;
+                    }
+                    rec.nemesis(
+                        EventType::Info,
+                        "start-partition",
+                        serde_json::to_value(&grudge).unwrap_or(Value::Null),
+                    );
+                    tokio::time::sleep(Duration::from_millis(step)).await;
+                    rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+                }
+            });
+            Applied::Churn(task)
         }
         Fault::Pause { target } => {
             let nodes = resolve(target, f, client, fallback).await;
@@ -378,6 +430,11 @@ fn undo(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Res
     let mut g = f.lock().map_err(|_| anyhow!("fault state poisoned"))?;
     match applied {
         Applied::Partition => {
+            g.net.heal()?;
+            rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+        }
+        Applied::Churn(task) => {
+            task.abort();
             g.net.heal()?;
             rec.nemesis(EventType::Info, "stop-partition", Value::Null);
         }
@@ -483,12 +540,8 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         "bug": args.bug,
         "schedule": schedule,
         "versions": {"harness": env!("CARGO_PKG_VERSION")},
-        "command": format!(
-            "harness run --system {} --workload {} --nemesis {} --nodes {} --concurrency {} --time-limit {}s --rate {} --seed {}{}",
-            p.system.name, args.workload, nemesis_label(&p.kinds), args.nodes, args.concurrency,
-            args.time_limit.as_secs_f64(), args.rate, p.seed,
-            args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default()
-        ),
+        "node_args": args.node_args,
+        "command": reproduce_command(&p),
         "started_at": utc_stamp(),
     });
     write_json(&run_dir.join("run.json"), &run_json)?;
@@ -547,6 +600,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
             },
             args.bug.as_deref(),
         );
+        let node_args = [node_args, args.node_args.clone()].concat();
         let addr = SocketAddr::from((ip, p.system.port));
         specs.insert(
             n.clone(),
@@ -998,4 +1052,42 @@ fn minimal_report(run: &Value, results: &Value) -> String {
         esc(verdict),
         esc(verdict)
     )
+}
+
+/// The command line that repeats this run: every setting that shapes the schedule, the
+/// operations or the nodes.
+fn reproduce_command(p: &Prepared) -> String {
+    let a = &p.args;
+    let mut cmd = format!(
+        "harness run --system {} --workload {} --nemesis {} --nodes {} --concurrency {} \
+         --time-limit {}s --rate {} --keys {} --nemesis-interval {}s --recovery {}s \
+         --op-timeout {}s --seed {}",
+        p.system.name,
+        a.workload,
+        if p.kinds.is_empty() {
+            "none".to_string()
+        } else {
+            p.kinds
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+        a.nodes,
+        a.concurrency,
+        a.time_limit.as_secs_f64(),
+        a.rate,
+        a.keys,
+        a.nemesis_interval.as_secs_f64(),
+        a.recovery.as_secs_f64(),
+        a.op_timeout.as_secs_f64(),
+        p.seed
+    );
+    if let Some(b) = &a.bug {
+        cmd.push_str(&format!(" --bug {b}"));
+    }
+    for n in &a.node_args {
+        cmd.push_str(&format!(" --node-arg={n}"));
+    }
+    cmd
 }

@@ -82,6 +82,12 @@ pub enum Fault {
         grudge: BTreeMap<String, BTreeSet<String>>,
         isolate_leader: bool,
     },
+    /// Isolates the leader, then every `step_ms` lets the isolated node back and isolates
+    /// whoever leads now: leadership keeps moving while logs of several terms are half
+    /// replicated, the situation of the Raft paper's Figure 8.
+    LeaderChurn {
+        step_ms: u64,
+    },
     Pause {
         target: Target,
     },
@@ -108,7 +114,7 @@ impl Fault {
     #[allow(dead_code)] // used by the report (next issue)
     pub fn kind(&self) -> NemesisKind {
         match self {
-            Fault::Partition { .. } => NemesisKind::Partition,
+            Fault::Partition { .. } | Fault::LeaderChurn { .. } => NemesisKind::Partition,
             Fault::Pause { .. } => NemesisKind::Pause,
             Fault::Kill { .. } => NemesisKind::Kill,
             Fault::ClockBump { .. } | Fault::ClockStrobe { .. } => NemesisKind::Clock,
@@ -120,6 +126,9 @@ impl Fault {
     pub fn describe(&self) -> String {
         match self {
             Fault::Partition { shape, .. } => format!("partition ({shape})"),
+            Fault::LeaderChurn { step_ms } => {
+                format!("partition (isolate each new leader, every {step_ms} ms)")
+            }
             Fault::Pause { target } => format!("pause {}", target_name(target)),
             Fault::Kill { target } => format!("kill {}", target_name(target)),
             Fault::ClockBump { target, offset_ms } => {
@@ -188,6 +197,11 @@ fn partition(rng: &mut Rng, nodes: &[String]) -> Fault {
     let mut shuffled = nodes.to_vec();
     rng.shuffle(&mut shuffled);
     let mut grudge = BTreeMap::new();
+    if n >= 3 && rng.below(7) == 0 {
+        return Fault::LeaderChurn {
+            step_ms: 600 + rng.below(900),
+        };
+    }
     let shapes = if n >= 3 { 6 } else { 2 };
     let (shape, isolate_leader) = match rng.below(shapes) {
         0 => {

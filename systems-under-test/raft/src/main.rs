@@ -66,6 +66,15 @@ struct Cli {
     /// How long a client request waits for its outcome before it is answered `info`.
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     op_timeout_ms: u64,
+
+    /// Most entries in one AppendEntries message. Small values (with --max-inflight) make
+    /// followers catch up slowly, which widens the windows some protocol bugs need.
+    #[arg(long, value_name = "ENTRIES", default_value_t = 512)]
+    max_batch: usize,
+
+    /// Most entries sent to one follower and not yet acknowledged (pipelining depth).
+    #[arg(long, value_name = "ENTRIES", default_value_t = 8192)]
+    max_inflight: u64,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +98,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if cli.max_batch == 0 || cli.max_inflight == 0 {
+        eprintln!("raft-node: --max-batch and --max-inflight must be at least 1");
+        return ExitCode::from(2);
+    }
     if matches!(cli.read_mode, ReadModeArg::Lease) && cli.election_timeout_ms < 100 {
         eprintln!(
             "raft-node: --read-mode lease needs --election-timeout-ms of at least 100 (10 ticks \
@@ -108,6 +121,8 @@ fn main() -> ExitCode {
         heartbeat_ms: cli.heartbeat_ms,
         snapshot_every: cli.snapshot_every,
         op_timeout: Duration::from_millis(cli.op_timeout_ms),
+        max_batch: cli.max_batch,
+        max_inflight: cli.max_inflight,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -40,6 +40,9 @@ pub struct Settings {
     pub snapshot_every: u64,
     /// How long a client request may wait for its answer before it is `info`.
     pub op_timeout: Duration,
+    /// Entries per AppendEntries, and unacknowledged entries per follower.
+    pub max_batch: usize,
+    pub max_inflight: u64,
 }
 
 /// The answer of the driver to a client request.
@@ -240,6 +243,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     cfg.election_ticks = (settings.election_timeout_ms / cfg.tick_ms).max(2) as u32;
     cfg.heartbeat_ticks = (settings.heartbeat_ms / cfg.tick_ms).max(1) as u32;
     cfg.read_mode = settings.read_mode;
+    cfg.max_batch = settings.max_batch;
+    cfg.max_inflight = settings.max_inflight;
     cfg.bugs = settings.bugs;
     cfg.seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -53,7 +53,12 @@ fn forget_vote_is_caught() {
         c.max_delay = 10;
     });
     eprintln!("forget-vote: {found}");
-    assert!(found.contains("Election Safety"), "{found}");
+    // Two leaders in one term, or one node leading the same term twice after a restart in
+    // which it forgot it had voted for itself: either way two histories share (index, term).
+    assert!(
+        found.contains("Election Safety") || found.contains("Log Matching"),
+        "{found}"
+    );
 }
 
 #[test]

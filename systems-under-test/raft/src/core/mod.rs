@@ -374,6 +374,8 @@ impl Raft {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_timeout {
                     self.start_pre_vote();
+                } else if self.election_elapsed % self.cfg.heartbeat_ticks.max(1) == 0 {
+                    self.request_votes();
                 }
             }
         }
@@ -653,19 +655,7 @@ impl Raft {
             self.start_election();
             return;
         }
-        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        let term = Term(self.term.0 + 1);
-        for peer in self.peers().collect::<Vec<_>>() {
-            self.send(
-                peer,
-                Message::RequestVote {
-                    term,
-                    last_log_index,
-                    last_log_term,
-                    pre_vote: true,
-                },
-            );
-        }
+        self.request_votes();
     }
 
     fn start_election(&mut self) {
@@ -681,15 +671,37 @@ impl Raft {
             self.become_leader();
             return;
         }
+        self.request_votes();
+    }
+
+    /// Asks every peer that has not answered yet for its (pre-)vote. Called when the
+    /// (pre-)campaign starts and again every heartbeat interval while it lasts: section 5.1
+    /// retries RPCs that get no answer, so a voter that was down or cut off when the campaign
+    /// began can still be heard before the election times out.
+    fn request_votes(&mut self) {
+        let pre_vote = match self.role {
+            Role::PreCandidate => true,
+            Role::Candidate => false,
+            _ => return,
+        };
+        let term = if pre_vote {
+            Term(self.term.0 + 1)
+        } else {
+            self.term
+        };
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        for peer in self.peers().collect::<Vec<_>>() {
+        let silent: Vec<NodeId> = self
+            .peers()
+            .filter(|p| !self.votes.contains_key(p))
+            .collect();
+        for peer in silent {
             self.send(
                 peer,
                 Message::RequestVote {
-                    term: self.term,
+                    term,
                     last_log_index,
                     last_log_term,
-                    pre_vote: false,
+                    pre_vote,
                 },
             );
         }
