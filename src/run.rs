@@ -597,6 +597,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
                 data_dir: &dir.join("data"),
                 peers: &peers,
                 clock_offset_file: &clock_path,
+                op_timeout_ms: (args.op_timeout.as_millis() as u64 * 3 / 4).max(1),
             },
             args.bug.as_deref(),
         );

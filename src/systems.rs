@@ -12,7 +12,7 @@ pub struct SystemDef {
     /// The program; a bare name is looked up beside the `harness` binary, then on PATH.
     pub program: String,
     /// Arguments, with `{node}`, `{ip}`, `{port}`, `{data_dir}`, `{peers}`,
-    /// `{clock_offset_file}` substituted per node.
+    /// `{clock_offset_file}`, `{op_timeout_ms}` substituted per node.
     pub args: Vec<String>,
     pub port: u16,
     pub health_path: String,
@@ -43,7 +43,7 @@ pub fn lookup(name: &str) -> Result<SystemDef, String> {
                 "--clock-offset-file",
                 "{clock_offset_file}",
                 "--op-timeout-ms",
-                "1500",
+                "{op_timeout_ms}",
             ]
             .map(String::from)
             .to_vec(),
@@ -72,6 +72,9 @@ pub struct NodeVars<'a> {
     pub data_dir: &'a Path,
     pub peers: &'a str,
     pub clock_offset_file: &'a Path,
+    /// How long the node may keep a client waiting: three quarters of the harness's
+    /// `--op-timeout`, so the node's own `info` arrives before the client gives up.
+    pub op_timeout_ms: u64,
 }
 
 impl SystemDef {
@@ -90,6 +93,7 @@ impl SystemDef {
                         "{clock_offset_file}",
                         &v.clock_offset_file.display().to_string(),
                     )
+                    .replace("{op_timeout_ms}", &v.op_timeout_ms.to_string())
             })
             .collect();
         if let (Some(bug), Some(flag)) = (bug, &self.bug_arg) {
@@ -177,6 +181,7 @@ mod tests {
                 data_dir: Path::new("/r/nodes/n2/data"),
                 peers: "n1=10.77.0.11:8000,n2=10.77.0.12:8000",
                 clock_offset_file: Path::new("/r/nodes/n2/clock-offset"),
+                op_timeout_ms: 1500,
             },
             Some("early-ack"),
         );

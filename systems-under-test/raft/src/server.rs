@@ -363,6 +363,7 @@ fn drive(
     let mut next_client: ClientId = 1;
     let mut next_tick = Instant::now() + tick;
     let mut last_sweep = Instant::now();
+    let mut last_seen = (Role::Follower, crate::core::Term(u64::MAX), None, None);
     loop {
         let now = Instant::now();
         let first = match inbox.recv_timeout(next_tick.saturating_duration_since(now)) {
@@ -440,6 +441,22 @@ fn drive(
             });
         }
         let raft = replica.raft();
+        let seen = (raft.role(), raft.term(), raft.vote(), raft.leader());
+        if seen != last_seen {
+            // Elections are what a person reads a node log for: one line per change.
+            let name = |n: Option<NodeId>| n.map_or("none", |n| members.name(n));
+            tracing::info!(
+                "term {} {:?}, voted for {}, leader {}, log {}..={}, commit {}",
+                seen.1 .0,
+                seen.0,
+                name(seen.2),
+                name(seen.3),
+                raft.log().snapshot_index() + 1,
+                raft.log().last_index(),
+                raft.commit_index()
+            );
+            last_seen = seen;
+        }
         if let Ok(mut s) = status.lock() {
             *s = Status {
                 role: match raft.role() {
