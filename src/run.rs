@@ -51,7 +51,7 @@ pub struct RunArgs {
     /// final read from every node, checked for lost and unexpected elements).
     #[arg(long, default_value = "register")]
     pub workload: String,
-    /// Faults, comma-separated: partition, pause, kill, clock, loss; or all; or none.
+    /// Faults, comma-separated: partition, pause, kill, clock, loss, slow; or all; or none.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Nodes in the cluster.
@@ -260,6 +260,7 @@ enum Applied {
     Killed(Vec<String>),
     Clock(Vec<String>, Option<tokio::task::JoinHandle<()>>),
     Loss,
+    Slow,
 }
 
 async fn resolve(
@@ -316,18 +317,23 @@ async fn apply(
             );
             Applied::Partition
         }
-        Fault::LeaderChurn { step_ms } => {
-            let (f, rec, client, step) = (f.clone(), rec.clone(), client.clone(), *step_ms);
+        Fault::LeaderChurn { max_hold_ms, seed } => {
+            let (f, rec, client) = (f.clone(), rec.clone(), client.clone());
+            let (max_hold, mut rng) = (*max_hold_ms, workloads::rng::SplitMix64(*seed));
             let task = tokio::spawn(async move {
                 let mut isolated: Vec<String> = Vec::new();
                 loop {
                     let addrs = f.lock().map(|g| g.addrs.clone()).unwrap_or_default();
                     let nodes: Vec<String> = addrs.iter().map(|(n, _)| n.clone()).collect();
-                    // A new leader, not the node cut off last time; none yet: try again soon.
+                    // A new leader, not the node cut off last time; none yet: look again soon,
+                    // so that a leader can be cut off within milliseconds of its election.
                     let Some(l) = leader_among(&addrs, &isolated, &client).await else {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
                         continue;
                     };
+                    if !isolated.is_empty() {
+                        rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+                    }
                     isolated = vec![l];
                     let grudge = isolating(&isolated, &nodes);
                     let cut = f
@@ -342,8 +348,8 @@ async fn apply(
                         "start-partition",
                         serde_json::to_value(&grudge).unwrap_or(Value::Null),
                     );
-                    tokio::time::sleep(Duration::from_millis(step)).await;
-                    rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+                    let hold = rng.below(max_hold + 1);
+                    tokio::time::sleep(Duration::from_millis(hold)).await;
                 }
             });
             Applied::Churn(task)
@@ -423,6 +429,11 @@ async fn apply(
             rec.nemesis(EventType::Info, "start-loss", json!({"percent": percent}));
             Applied::Loss
         }
+        Fault::Slow { kbit } => {
+            lock(f)?.net.slow(*kbit)?;
+            rec.nemesis(EventType::Info, "start-slow", json!({"kbit": kbit}));
+            Applied::Slow
+        }
     })
 }
 
@@ -441,6 +452,10 @@ fn undo(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Res
         Applied::Loss => {
             g.net.heal()?;
             rec.nemesis(EventType::Info, "stop-loss", Value::Null);
+        }
+        Applied::Slow => {
+            g.net.slow(0)?;
+            rec.nemesis(EventType::Info, "stop-slow", Value::Null);
         }
         Applied::Paused(nodes) => {
             for n in &nodes {

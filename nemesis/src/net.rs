@@ -179,6 +179,8 @@ pub struct Network {
     bridge_created: bool,
     grudge: BTreeMap<String, BTreeSet<String>>,
     loss_percent: u8,
+    /// Bandwidth limit on every link, kbit/s (0: none); see [`Network::slow`].
+    slow_kbit: u32,
 }
 
 impl std::fmt::Debug for Network {
@@ -232,6 +234,7 @@ impl Network {
             bridge_created: false,
             grudge: BTreeMap::new(),
             loss_percent: 0,
+            slow_kbit: 0,
         };
         // From here on, an early return drops `net`, which kills the holders started so far.
         for (i, name) in nodes.iter().enumerate() {
@@ -384,11 +387,53 @@ impl Network {
         self.apply()
     }
 
-    /// Removes every partition and loss rule.
+    /// Removes every partition, loss rule and bandwidth limit.
     pub fn heal(&mut self) -> Result<(), NetError> {
         self.grudge.clear();
         self.loss_percent = 0;
-        self.apply()
+        let rules = self.apply();
+        let slow = self.slow(0);
+        rules.and(slow)
+    }
+
+    /// Limits every node's links to `kbit` kbit/s each way (0 lifts the limit), with a token
+    /// bucket (`tbf`) on both ends of each node's veth. This kernel has no netem, so this is how
+    /// a run gets a slow, congested network: messages queue behind each other, followers fall
+    /// behind their leader, and an answer can arrive long after the question.
+    pub fn slow(&mut self, kbit: u32) -> Result<(), NetError> {
+        if kbit == self.slow_kbit {
+            return Ok(());
+        }
+        let mut running = Vec::new();
+        for m in &self.members {
+            let (inside, outside) = if kbit == 0 {
+                (
+                    "qdisc del dev eth0 root\n".to_string(),
+                    format!("qdisc del dev {} root\n", m.veth),
+                )
+            } else {
+                // A burst of a few packets, and a queue of up to a second before drops.
+                let tbf = format!("root tbf rate {kbit}kbit burst 16kb latency 1000ms");
+                (
+                    format!("qdisc replace dev eth0 {tbf}\n"),
+                    format!("qdisc replace dev {} {tbf}\n", m.veth),
+                )
+            };
+            let node = Cmd::new("tc", &["-force", "-batch", "-"])
+                .stdin(inside)
+                .netns(m.netns.clone());
+            running.push((m.name.clone(), node.spawn()));
+            let host = Cmd::new("tc", &["-force", "-batch", "-"]).stdin(outside);
+            running.push((m.name.clone(), host.spawn()));
+        }
+        let outcome = wait_all_each(running);
+        self.slow_kbit = kbit;
+        match outcome.first_error {
+            // Lifting a limit that a dead namespace took with it is not a failure.
+            Some(_) if kbit == 0 => Ok(()),
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn check_node(&self, node: &str) -> Result<(), NetError> {

@@ -225,7 +225,7 @@ fn network_case(mechanism: Option<Mechanism>) -> TestResult {
     let (status, out) = c.finish(Duration::from_secs(120))?;
     for line in out
         .lines()
-        .filter(|l| l.starts_with("TIMING") || l.starts_with("LOSS"))
+        .filter(|l| l.starts_with("TIMING") || l.starts_with("LOSS") || l.starts_with("SLOW"))
     {
         println!("    {line}");
     }
@@ -607,6 +607,17 @@ fn expect_links(net: &Network, cut: &[(&str, &str)], when: &str) -> TestResult {
 
 /// Of `count` UDP datagrams from `from` to `to`, how many arrive.
 fn udp_delivery(net: &Network, from: &str, to: &str, count: usize) -> Result<usize, String> {
+    udp_delivery_sized(net, from, to, count, 8)
+}
+
+/// Sends `count` datagrams of `size` bytes from `from` to `to`; returns how many arrived.
+fn udp_delivery_sized(
+    net: &Network,
+    from: &str,
+    to: &str,
+    count: usize,
+    size: usize,
+) -> Result<usize, String> {
     let to_addr = SocketAddr::new(net.ip(to).ok_or("no ip")?.into(), 9000);
     let from_ip = net.ip(from).ok_or("no ip")?;
     let rx = in_netns(&net.netns_path(to), move || UdpSocket::bind(to_addr))?
@@ -619,15 +630,15 @@ fn udp_delivery(net: &Network, from: &str, to: &str, count: usize) -> Result<usi
         .map_err(|e| e.to_string())?;
     let receiver = std::thread::spawn(move || {
         let mut n = 0;
-        let mut buf = [0u8; 64];
+        let mut buf = vec![0u8; 65_536];
         while rx.recv(&mut buf).is_ok() {
             n += 1;
         }
         n
     });
+    let payload = vec![b'x'; size];
     for i in 0..count {
-        tx.send_to(format!("{i}").as_bytes(), to_addr)
-            .map_err(|e| e.to_string())?;
+        tx.send_to(&payload, to_addr).map_err(|e| e.to_string())?;
         if i % 20 == 19 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -766,6 +777,25 @@ fn net_scenario(mechanism: Option<Mechanism>) -> TestResult {
                 "UDP delivery before/during/after 50% loss: {clean}/{lossy}/{healed} of 400"
             ));
         }
+    }
+
+    // A slow network: a burst of 200 datagrams of 1 kB (1.6 Mbit) through a 100 kbit/s link
+    // with a one-second queue mostly does not get through; before and after it all does.
+    let clean = udp_delivery_sized(&net, "n1", "n2", 200, 1000)?;
+    net.slow(100).map_err(e)?;
+    let slowed = udp_delivery_sized(&net, "n1", "n2", 200, 1000)?;
+    if !harness_reaches(&net, "n2")? {
+        return Err("harness cannot reach n2 on a slow network".into());
+    }
+    net.heal().map_err(e)?;
+    let healed = udp_delivery_sized(&net, "n1", "n2", 200, 1000)?;
+    println!(
+        "SLOW 100 kbit/s: delivered {clean}/200 before, {slowed}/200 during, {healed}/200 after"
+    );
+    if clean < 195 || healed < 195 || slowed > 100 {
+        return Err(format!(
+            "1 kB datagrams before/during/after a 100 kbit/s limit: {clean}/{slowed}/{healed} of 200"
+        ));
     }
 
     sup.stop_all(Duration::from_secs(2));
