@@ -19,7 +19,7 @@ use workloads::recorder::Recorder;
 use workloads::runner::{WorkloadConfig, WorkloadKind};
 
 use crate::schedule::{self, Fault, NemesisKind, Schedule, Target};
-use crate::systems::{self, NodeVars, SystemDef};
+use crate::systems::{NodeVars, SystemDef};
 use crate::units::parse_duration;
 use crate::Exit;
 
@@ -108,9 +108,10 @@ pub struct Prepared {
 /// outside the sandbox, whose network has no way out.
 pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     let usage = |m: String| (Exit::BadInput, m);
-    let system = systems::lookup(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
+    let system = SystemDef::load(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
     let kinds =
         NemesisKind::parse_list(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
+    system.check_faults(&kinds).map_err(usage)?;
     let workload = match args.workload.as_str() {
         "register" => WorkloadKind::Register,
         "set" => WorkloadKind::Set,
@@ -121,12 +122,16 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
         }
     };
     if let Some(bug) = &args.bug {
-        if !system.bugs.contains(&bug.as_str()) {
-            return Err(usage(format!(
-                "--bug: '{bug}' is not a bug of {}; its bugs are: {}",
-                system.name,
-                system.bugs.join(", ")
-            )));
+        if !system.bugs.contains(bug) {
+            return Err(usage(if system.bugs.is_empty() {
+                format!("--bug: {} has no planted bugs", system.name)
+            } else {
+                format!(
+                    "--bug: '{bug}' is not a bug of {}; its bugs are: {}",
+                    system.name,
+                    system.bugs.join(", ")
+                )
+            }));
         }
     }
     if args.nodes == 0 || args.nodes > 200 {
@@ -589,13 +594,14 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let mut netns = HashMap::new();
     let peers: Vec<String> = names
         .iter()
-        .map(|n| {
+        .enumerate()
+        .map(|(i, n)| {
             let ip = net.ip(n).map(|i| i.to_string()).unwrap_or_default();
-            format!("{n}={ip}:{}", p.system.port)
+            p.system.peer_entry(n, i + 1, &ip)
         })
         .collect();
     let peers = peers.join(",");
-    for n in &names {
+    for (index, n) in names.iter().enumerate() {
         let ip = net.ip(n).ok_or_else(|| anyhow!("no address for {n}"))?;
         let dir = run_dir.join("nodes").join(n);
         std::fs::create_dir_all(dir.join("data"))?;
@@ -604,11 +610,11 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         clock.set(0)?;
         clocks.insert(n.clone(), clock);
         let ip_s = ip.to_string();
-        let node_args = p.system.render_args(
+        let (node_args, env) = p.system.render(
             &NodeVars {
                 node: n,
+                index: index + 1,
                 ip: &ip_s,
-                port: p.system.port,
                 data_dir: &dir.join("data"),
                 peers: &peers,
                 clock_offset_file: &clock_path,
@@ -624,9 +630,9 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
                 name: n.clone(),
                 program: p.program.clone(),
                 args: node_args,
-                env: vec![("RUST_LOG".into(), "info".into())],
+                env,
                 dir,
-                health_url: format!("http://{addr}{}", p.system.health_path),
+                health_url: format!("http://{addr}{}", p.system.ready_path),
             },
         );
         netns.insert(n.clone(), net.netns_path(n));
@@ -641,18 +647,18 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     let waits = names
         .iter()
-        .map(|n| sup.wait_ready(n, Duration::from_secs(15)));
+        .map(|n| sup.wait_ready(n, p.system.ready_timeout));
     let ready = tokio::select! {
         r = futures_join_all(waits) => r,
         () = signals.recv() => {
-            tokio::task::block_in_place(|| sup.stop_all(Duration::from_secs(2)));
+            tokio::task::block_in_place(|| sup.stop_all(p.system.stop_grace));
             return Ok(Exit::Failure);
         }
     };
     for (n, r) in names.iter().zip(ready) {
         if let Err(e) = r {
             eprintln!("harness: node {n} did not become ready:\n{e}");
-            tokio::task::block_in_place(|| sup.stop_all(Duration::from_secs(2)));
+            tokio::task::block_in_place(|| sup.stop_all(p.system.stop_grace));
             return Ok(Exit::Failure);
         }
     }
@@ -809,7 +815,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     bar.finish_and_clear();
     tokio::task::block_in_place(|| {
         if let Ok(mut g) = faults.lock() {
-            g.sup.stop_all(Duration::from_secs(3));
+            g.sup.stop_all(p.system.stop_grace);
         }
     });
     rec.close().await.context("writing history.jsonl")?;

@@ -1,123 +1,523 @@
-//! The systems `harness run` can start. A system is data: how to start node N (a command
-//! template with placeholders), where it answers `/health`, which faults it supports and which
-//! planted bugs it knows. Bundled systems are described here the same way definition files
-//! will describe external ones (DESIGN section 5), so there is one path, not two.
+//! The systems `harness run` can start, described by system definition files (TOML, DESIGN
+//! section 5): how to start node N (a command template with placeholders), which client
+//! protocol it speaks, how to tell it is ready, how long it may take to stop, which faults it
+//! supports and which planted bugs it knows. The bundled `raft` system is described by the same
+//! kind of file (`systems-under-test/raft/raft.toml`, built into the binary), so a bundled
+//! system and a user's system take one path.
+//!
+//! Every mistake in a file is reported with the file, line and column and the field's dotted
+//! name: a typo in a field, an unknown placeholder, a missing program, an unknown fault.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// How to start one system's nodes.
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::schedule::NemesisKind;
+
+/// The bundled systems: name and definition.
+const BUNDLED: [(&str, &str); 1] = [("raft", include_str!("../systems-under-test/raft/raft.toml"))];
+
+/// Placeholders a node's arguments and environment may use.
+pub const PLACEHOLDERS: [&str; 9] = [
+    "node",
+    "node_index",
+    "ip",
+    "port",
+    "peer_port",
+    "data_dir",
+    "peers",
+    "clock_offset_file",
+    "op_timeout_ms",
+];
+
+/// Placeholders one entry of `{peers}` may use.
+const PEER_PLACEHOLDERS: [&str; 5] = ["node", "node_index", "ip", "port", "peer_port"];
+
+/// Client protocols the harness speaks.
+pub const PROTOCOLS: [&str; 2] = ["op", "etcd"];
+
+/// How to start and talk to one system's nodes.
 #[derive(Clone, Debug)]
 pub struct SystemDef {
     pub name: String,
-    /// The program; a bare name is looked up beside the `harness` binary, then on PATH.
+    /// Where the definition came from: `bundled raft` or the file's path.
+    pub origin: String,
+    /// The program as written; see [`SystemDef::locate_program`].
     pub program: String,
-    /// Arguments, with `{node}`, `{ip}`, `{port}`, `{data_dir}`, `{peers}`,
-    /// `{clock_offset_file}`, `{op_timeout_ms}` substituted per node.
+    /// Arguments and environment, with placeholders (see [`PLACEHOLDERS`]).
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// The client port (`{port}`) and, for systems that need one, the peer port.
     pub port: u16,
-    pub health_path: String,
+    pub peer_port: Option<u16>,
+    /// One entry of `{peers}`; the entries of all nodes are joined with commas.
+    pub peer: String,
+    /// `op` or `etcd`.
+    pub protocol: String,
+    /// Reads may be served from a node's local state (etcd's serializable reads).
+    pub serializable: bool,
+    /// GET this path on the client port; 200 with a JSON body means ready.
+    pub ready_path: String,
+    pub ready_timeout: Duration,
+    /// After SIGTERM, how long a node may take before it is SIGKILLed.
+    pub stop_grace: Duration,
+    /// The faults this system supports.
+    pub faults: Vec<NemesisKind>,
     /// The `--bug` names the system accepts, and the argument that switches one on.
-    pub bugs: Vec<&'static str>,
-    pub bug_arg: Option<String>,
+    pub bugs: Vec<String>,
+    pub bug_flag: Option<String>,
     /// The Cargo package that builds `program`, for bundled systems.
-    pub cargo_package: Option<&'static str>,
+    pub cargo_package: Option<String>,
+    /// Printed when the program cannot be found (e.g. "apt-get install etcd-server").
+    pub install_hint: Option<String>,
+    /// Relative program paths are taken from here (the definition file's folder).
+    base_dir: Option<PathBuf>,
+    /// Where `node.program` is written, for messages.
+    program_at: String,
 }
 
-pub const BUNDLED: [&str; 1] = ["raft"];
+// ----- The file format -----
 
-/// The bundled system called `name`, or the list of valid names.
-pub fn lookup(name: &str) -> Result<SystemDef, String> {
-    match name {
-        "raft" => Ok(SystemDef {
-            name: "raft".into(),
-            program: "raft-node".into(),
-            args: [
-                "--id",
-                "{node}",
-                "--listen",
-                "{ip}:{port}",
-                "--peers",
-                "{peers}",
-                "--data-dir",
-                "{data_dir}",
-                "--clock-offset-file",
-                "{clock_offset_file}",
-                "--op-timeout-ms",
-                "{op_timeout_ms}",
-            ]
-            .map(String::from)
-            .to_vec(),
-            port: 8000,
-            health_path: "/health".into(),
-            bugs: vec!["stale-read", "commit-old-term", "forget-vote", "early-ack"],
-            bug_arg: Some("--bug".into()),
-            cargo_package: Some("raft-node"),
-        }),
-        "paxos" | "dynamo" => Err(format!(
-            "system '{name}' is planned but not built yet; the systems are: {}",
-            BUNDLED.join(", ")
-        )),
-        other => Err(format!(
-            "unknown system '{other}'; the systems are: {}",
-            BUNDLED.join(", ")
-        )),
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    name: Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // for people reading the file; shown nowhere yet
+    description: Option<String>,
+    node: NodeSection,
+    #[serde(default)]
+    client: ClientSection,
+    #[serde(default)]
+    ready: ReadySection,
+    #[serde(default)]
+    stop: StopSection,
+    #[serde(default)]
+    faults: FaultsSection,
+    #[serde(default)]
+    bugs: BugsSection,
+    #[serde(default)]
+    build: BuildSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    program: Spanned<String>,
+    #[serde(default)]
+    args: Vec<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+    port: Spanned<i64>,
+    #[serde(default)]
+    peer_port: Option<Spanned<i64>>,
+    #[serde(default)]
+    peer: Option<Spanned<String>>,
+    #[serde(default)]
+    install_hint: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    #[serde(default)]
+    protocol: Option<Spanned<String>>,
+    #[serde(default)]
+    serializable: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReadySection {
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StopSection {
+    #[serde(default)]
+    grace: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FaultsSection {
+    #[serde(default)]
+    supported: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BugsSection {
+    #[serde(default)]
+    flag: Option<String>,
+    #[serde(default)]
+    names: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BuildSection {
+    #[serde(default)]
+    cargo_package: Option<String>,
+}
+
+/// `file:line:col` of a byte offset in `text`.
+fn place(origin: &str, text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{origin}:{line}:{col}")
+}
+
+/// Every `{name}` in `template`, with its byte offset; an unclosed `{` is an error.
+fn placeholders(template: &str) -> Result<Vec<(usize, &str)>, usize> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    let mut base = 0;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            return Err(base + open);
+        };
+        out.push((base + open, &rest[open + 1..open + close]));
+        base += open + close + 1;
+        rest = &rest[open + close + 1..];
     }
+    Ok(out)
 }
 
-/// Everything a node's command line may mention.
-pub struct NodeVars<'a> {
-    pub node: &'a str,
-    pub ip: &'a str,
-    pub port: u16,
-    pub data_dir: &'a Path,
-    pub peers: &'a str,
-    pub clock_offset_file: &'a Path,
-    /// How long the node may keep a client waiting: three quarters of the harness's
-    /// `--op-timeout`, so the node's own `info` arrives before the client gives up.
-    pub op_timeout_ms: u64,
+/// Parses a duration such as `500ms`, `15s` or `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration such as 500ms, 15s or 2m"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("'{s}': the unit must be ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("'{s}' is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 impl SystemDef {
-    /// The node's arguments with every placeholder filled in.
-    pub fn render_args(&self, v: &NodeVars<'_>, bug: Option<&str>) -> Vec<String> {
-        let mut args: Vec<String> = self
-            .args
-            .iter()
-            .map(|a| {
-                a.replace("{node}", v.node)
-                    .replace("{ip}", v.ip)
-                    .replace("{port}", &v.port.to_string())
-                    .replace("{data_dir}", &v.data_dir.display().to_string())
-                    .replace("{peers}", v.peers)
-                    .replace(
-                        "{clock_offset_file}",
-                        &v.clock_offset_file.display().to_string(),
-                    )
-                    .replace("{op_timeout_ms}", &v.op_timeout_ms.to_string())
+    /// The definition named by `--system`: a bundled name, or a path to a `.toml` file.
+    pub fn load(system: &str) -> Result<SystemDef, String> {
+        let is_file = system.ends_with(".toml") || system.contains('/');
+        if !is_file {
+            return match BUNDLED.iter().find(|(n, _)| *n == system) {
+                Some((name, text)) => SystemDef::parse(text, &format!("bundled {name}"), None),
+                None if system == "paxos" || system == "dynamo" => Err(format!(
+                    "system '{system}' is planned but not built yet; the systems are: {}, or a \
+                     definition file (FILE.toml)",
+                    bundled_names()
+                )),
+                None => Err(format!(
+                    "unknown system '{system}'; the systems are: {}, or a definition file \
+                     (FILE.toml, see systems-under-test/external/README.md)",
+                    bundled_names()
+                )),
+            };
+        }
+        let path = Path::new(system);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the system definition {system}: {e}"))?;
+        let dir = path
+            .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    d.to_path_buf()
+                }
             })
-            .collect();
-        if let (Some(bug), Some(flag)) = (bug, &self.bug_arg) {
+            .unwrap_or_else(|| PathBuf::from("."));
+        SystemDef::parse(&text, system, Some(dir))
+    }
+
+    /// Parses and checks one definition. `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str, base_dir: Option<PathBuf>) -> Result<SystemDef, String> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map_or_else(|| origin.to_string(), |s| place(origin, text, s.start));
+            format!("{at}: {}", e.message().trim_end())
+        })?;
+        let at = |offset: usize| place(origin, text, offset);
+        let span_at = |s: &std::ops::Range<usize>| at(s.start);
+
+        let name = file.name.get_ref().trim().to_string();
+        if name.is_empty() || name.contains(['/', ' ']) {
+            return Err(format!(
+                "{}: name: '{name}' must be a non-empty word (it names run folders)",
+                span_at(&file.name.span())
+            ));
+        }
+        let node = file.node;
+        let port = u16::try_from(*node.port.get_ref())
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                format!(
+                    "{}: node.port: {} is not a TCP port (1..=65535)",
+                    span_at(&node.port.span()),
+                    node.port.get_ref()
+                )
+            })?;
+        let peer_port = match &node.peer_port {
+            None => None,
+            Some(p) => Some(
+                u16::try_from(*p.get_ref())
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: node.peer_port: {} is not a TCP port (1..=65535)",
+                            span_at(&p.span()),
+                            p.get_ref()
+                        )
+                    })?,
+            ),
+        };
+        // Placeholders: known names only, and {peer_port} only with node.peer_port.
+        let check = |value: &Spanned<String>, field: &str, allowed: &[&str]| {
+            // The span covers the quotes; the text starts one byte in.
+            let start = value.span().start + 1;
+            let found = placeholders(value.get_ref())
+                .map_err(|i| format!("{}: {field}: '{{' without a closing '}}'", at(start + i)))?;
+            for (i, p) in found {
+                if !allowed.contains(&p) {
+                    return Err(format!(
+                        "{}: {field}: unknown placeholder {{{p}}}; the placeholders are: {}",
+                        at(start + i),
+                        allowed
+                            .iter()
+                            .map(|a| format!("{{{a}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if p == "peer_port" && peer_port.is_none() {
+                    return Err(format!(
+                        "{}: {field}: {{peer_port}} is used but node.peer_port is not set",
+                        at(start + i)
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let program = node.program.get_ref().trim().to_string();
+        if program.is_empty() {
+            return Err(format!(
+                "{}: node.program: empty",
+                span_at(&node.program.span())
+            ));
+        }
+        for (i, a) in node.args.iter().enumerate() {
+            check(a, &format!("node.args[{i}]"), &PLACEHOLDERS)?;
+        }
+        for (k, v) in &node.env {
+            check(v, &format!("node.env.{k}"), &PLACEHOLDERS)?;
+        }
+        let peer = match &node.peer {
+            Some(p) => {
+                check(p, "node.peer", &PEER_PLACEHOLDERS)?;
+                p.get_ref().clone()
+            }
+            None => "{node}={ip}:{port}".to_string(),
+        };
+        let (protocol, protocol_at) = match &file.client.protocol {
+            Some(p) => (p.get_ref().clone(), span_at(&p.span())),
+            None => ("op".to_string(), origin.to_string()),
+        };
+        if !PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(format!(
+                "{protocol_at}: client.protocol: unknown protocol '{protocol}'; the protocols \
+                 are: {}",
+                PROTOCOLS.join(", ")
+            ));
+        }
+        let duration = |v: &Option<Spanned<String>>, field: &str, default: Duration| match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s.get_ref())
+                .map_err(|e| format!("{}: {field}: {e}", span_at(&s.span()))),
+        };
+        let ready_path = match &file.ready.path {
+            Some(p) if !p.get_ref().starts_with('/') => {
+                return Err(format!(
+                    "{}: ready.path: '{}' must start with '/'",
+                    span_at(&p.span()),
+                    p.get_ref()
+                ))
+            }
+            Some(p) => p.get_ref().clone(),
+            None => "/health".to_string(),
+        };
+        let ready_timeout = duration(
+            &file.ready.timeout,
+            "ready.timeout",
+            Duration::from_secs(15),
+        )?;
+        let stop_grace = duration(&file.stop.grace, "stop.grace", Duration::from_secs(5))?;
+        let faults = match &file.faults.supported {
+            None => NemesisKind::ALL.to_vec(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for f in list {
+                    let kind = NemesisKind::parse_list(f.get_ref())
+                        .ok()
+                        .filter(|k| k.len() == 1)
+                        .ok_or_else(|| {
+                            format!(
+                                "{}: faults.supported: unknown fault '{}'; the faults are: {}",
+                                span_at(&f.span()),
+                                f.get_ref(),
+                                NemesisKind::ALL.map(NemesisKind::name).join(", ")
+                            )
+                        })?;
+                    out.extend(kind);
+                }
+                out.sort();
+                out.dedup();
+                out
+            }
+        };
+        if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
+            return Err(format!(
+                "{origin}: bugs.flag: bugs.names is set, so bugs.flag must say which argument \
+                 switches a bug on (e.g. \"--bug\")"
+            ));
+        }
+        Ok(SystemDef {
+            name,
+            origin: origin.to_string(),
+            program,
+            args: node.args.into_iter().map(Spanned::into_inner).collect(),
+            env: node
+                .env
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
+            port,
+            peer_port,
+            peer,
+            protocol,
+            serializable: file.client.serializable,
+            ready_path,
+            ready_timeout,
+            stop_grace,
+            faults,
+            bugs: file.bugs.names,
+            bug_flag: file.bugs.flag,
+            cargo_package: file.build.cargo_package,
+            install_hint: node.install_hint,
+            base_dir,
+            program_at: span_at(&node.program.span()),
+        })
+    }
+
+    /// One node's arguments and environment, every placeholder filled in, plus the bug flag.
+    pub fn render(
+        &self,
+        v: &NodeVars<'_>,
+        bug: Option<&str>,
+    ) -> (Vec<String>, Vec<(String, String)>) {
+        let fill = |t: &str| self.fill(t, v);
+        let mut args: Vec<String> = self.args.iter().map(|a| fill(a)).collect();
+        if let (Some(bug), Some(flag)) = (bug, &self.bug_flag) {
             args.push(flag.clone());
             args.push(bug.to_string());
         }
-        args
+        let env = self.env.iter().map(|(k, t)| (k.clone(), fill(t))).collect();
+        (args, env)
     }
 
-    /// Finds the program: beside this executable (where Cargo puts every binary of the
-    /// workspace), or on PATH. A bundled system is built with Cargo first when it is missing
+    /// One node's entry of `{peers}`.
+    pub fn peer_entry(&self, node: &str, index: usize, ip: &str) -> String {
+        self.peer
+            .replace("{node}", node)
+            .replace("{node_index}", &index.to_string())
+            .replace("{ip}", ip)
+            .replace("{port}", &self.port.to_string())
+            .replace(
+                "{peer_port}",
+                &self.peer_port.map(|p| p.to_string()).unwrap_or_default(),
+            )
+    }
+
+    fn fill(&self, t: &str, v: &NodeVars<'_>) -> String {
+        t.replace("{node}", v.node)
+            .replace("{node_index}", &v.index.to_string())
+            .replace("{ip}", v.ip)
+            .replace("{port}", &self.port.to_string())
+            .replace(
+                "{peer_port}",
+                &self.peer_port.map(|p| p.to_string()).unwrap_or_default(),
+            )
+            .replace("{data_dir}", &v.data_dir.display().to_string())
+            .replace("{peers}", v.peers)
+            .replace(
+                "{clock_offset_file}",
+                &v.clock_offset_file.display().to_string(),
+            )
+            .replace("{op_timeout_ms}", &v.op_timeout_ms.to_string())
+    }
+
+    /// Finds the program. A path with a `/` is taken relative to the definition file's folder;
+    /// a bare name is looked up beside this executable (where Cargo puts every binary of the
+    /// workspace), then on PATH. A bundled system is built with Cargo first when it is missing
     /// beside us (so `cargo run -- run ...` works on a fresh checkout) and whenever the harness
     /// itself was started by `cargo run` (so an edited node is never tested stale; a build with
     /// nothing to do takes about a third of a second).
     pub fn locate_program(&self) -> Result<PathBuf, String> {
+        let not_found = |detail: String| {
+            let hint = self
+                .install_hint
+                .as_ref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            format!("{}: node.program: {detail}{hint}", self.program_at)
+        };
+        if self.program.contains('/') {
+            let p = Path::new(&self.program);
+            let p = match &self.base_dir {
+                Some(d) if p.is_relative() => d.join(p),
+                _ => p.to_path_buf(),
+            };
+            return if is_executable(&p) {
+                Ok(p)
+            } else if p.exists() {
+                Err(not_found(format!(
+                    "{} is not an executable file",
+                    p.display()
+                )))
+            } else {
+                Err(not_found(format!("{} does not exist", p.display())))
+            };
+        }
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
         let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
         let beside = dir.join(&self.program);
         let under_cargo = std::env::var_os("CARGO").is_some();
-        if beside.is_file() && !(under_cargo && self.cargo_package.is_some()) {
+        if is_executable(&beside) && !(under_cargo && self.cargo_package.is_some()) {
             return Ok(beside);
         }
-        if let Some(package) = self.cargo_package {
+        if let Some(package) = &self.cargo_package {
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
             if manifest.is_file() {
                 let release = dir.file_name().is_some_and(|d| d == "release");
@@ -153,51 +553,206 @@ impl SystemDef {
         if let Some(path) = std::env::var_os("PATH") {
             for d in std::env::split_paths(&path) {
                 let p = d.join(&self.program);
-                if p.is_file() {
+                if is_executable(&p) {
                     return Ok(p);
                 }
             }
         }
-        Err(format!(
-            "{}: not found beside {} nor on PATH",
+        Err(not_found(format!(
+            "'{}' was found neither beside {} nor on PATH",
             self.program,
             exe.display()
+        )))
+    }
+
+    /// Refuses faults this system does not support, naming where that is said.
+    pub fn check_faults(&self, kinds: &[NemesisKind]) -> Result<(), String> {
+        let missing: Vec<&str> = kinds
+            .iter()
+            .filter(|k| !self.faults.contains(k))
+            .map(|k| k.name())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "--nemesis: {} does not support {} (faults.supported in {} lists: {})",
+            self.name,
+            missing.join(", "),
+            self.origin,
+            self.faults
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn bundled_names() -> String {
+    BUNDLED.map(|(n, _)| n).join(", ")
+}
+
+/// Everything a node's command line may mention.
+pub struct NodeVars<'a> {
+    pub node: &'a str,
+    /// 1-based position of the node in the cluster.
+    pub index: usize,
+    pub ip: &'a str,
+    pub data_dir: &'a Path,
+    pub peers: &'a str,
+    pub clock_offset_file: &'a Path,
+    /// How long the node may keep a client waiting: three quarters of the harness's
+    /// `--op-timeout`, so the node's own `info` arrives before the client gives up.
+    pub op_timeout_ms: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn vars() -> NodeVars<'static> {
+        NodeVars {
+            node: "n2",
+            index: 2,
+            ip: "10.77.0.12",
+            data_dir: Path::new("/r/nodes/n2/data"),
+            peers: "n1=10.77.0.11:8000,n2=10.77.0.12:8000",
+            clock_offset_file: Path::new("/r/nodes/n2/clock-offset"),
+            op_timeout_ms: 1500,
+        }
+    }
+
     #[test]
-    fn raft_args_fill_every_placeholder() {
-        let def = lookup("raft").expect("bundled");
-        let args = def.render_args(
-            &NodeVars {
-                node: "n2",
-                ip: "10.77.0.12",
-                port: 8000,
-                data_dir: Path::new("/r/nodes/n2/data"),
-                peers: "n1=10.77.0.11:8000,n2=10.77.0.12:8000",
-                clock_offset_file: Path::new("/r/nodes/n2/clock-offset"),
-                op_timeout_ms: 1500,
-            },
-            Some("early-ack"),
-        );
+    fn bundled_raft_fills_every_placeholder() {
+        let def = SystemDef::load("raft").unwrap();
+        assert_eq!(def.protocol, "op");
+        assert_eq!(def.cargo_package.as_deref(), Some("raft-node"));
+        let (args, env) = def.render(&vars(), Some("early-ack"));
         assert!(args.iter().all(|a| !a.contains('{')), "{args:?}");
+        assert!(env.iter().all(|(_, v)| !v.contains('{')), "{env:?}");
         assert!(args
             .windows(2)
-            .any(|w| w[0] == "--listen" && w[1] == "10.77.0.12:8000"));
-        assert_eq!(
-            args[args.len() - 2..],
-            ["--bug".to_string(), "early-ack".to_string()]
+            .any(|w| w == ["--listen", "10.77.0.12:8000"]));
+        assert_eq!(args[args.len() - 2..], ["--bug", "early-ack"]);
+        assert_eq!(def.peer_entry("n1", 1, "10.77.0.11"), "n1=10.77.0.11:8000");
+    }
+
+    #[test]
+    fn shipped_external_definitions_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems-under-test/external");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                SystemDef::load(p.to_str().unwrap()).unwrap();
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 2,
+            "expected etcd.toml and etcd-serializable.toml in {dir:?}"
         );
+    }
+
+    const GOOD: &str = r#"
+name = "demo"
+[node]
+program = "/bin/true"
+args = ["--id", "{node}", "--listen", "{ip}:{port}"]
+port = 9000
+"#;
+
+    fn err(text: &str) -> String {
+        SystemDef::parse(text, "demo.toml", None).unwrap_err()
+    }
+
+    #[test]
+    fn mistakes_name_the_file_line_and_field() {
+        assert!(SystemDef::parse(GOOD, "demo.toml", None).is_ok());
+        // An unknown placeholder, on line 5, column of the brace.
+        let e = err(&GOOD.replace("{ip}:{port}", "{ip}:{prot}"));
+        assert!(e.starts_with("demo.toml:5:"), "{e}");
+        assert!(e.contains("node.args[3]") && e.contains("{prot}"), "{e}");
+        assert!(e.contains("{peer_port}"), "lists the valid ones: {e}");
+        // A typo in a field name.
+        let e = err(&GOOD.replace("port = 9000", "prot = 9000"));
+        assert!(e.starts_with("demo.toml:") && e.contains("prot"), "{e}");
+        // {peer_port} without node.peer_port.
+        let e = err(&GOOD.replace("{ip}:{port}", "{ip}:{peer_port}"));
+        assert!(e.contains("node.peer_port is not set"), "{e}");
+        // A port out of range.
+        let e = err(&GOOD.replace("9000", "70000"));
+        assert!(e.contains("demo.toml:6:") && e.contains("node.port"), "{e}");
+        // An unknown protocol and an unknown fault.
+        let e = err(&format!("{GOOD}[client]\nprotocol = \"grpc\"\n"));
+        assert!(e.contains("demo.toml:8:") && e.contains("op, etcd"), "{e}");
+        let e = err(&format!(
+            "{GOOD}[faults]\nsupported = [\"partition\", \"klil\"]\n"
+        ));
+        assert!(e.contains("demo.toml:8:") && e.contains("'klil'"), "{e}");
+        // An unclosed brace and a bad duration.
+        let e = err(&GOOD.replace("{node}", "{node"));
+        assert!(e.contains("without a closing"), "{e}");
+        let e = err(&format!("{GOOD}[stop]\ngrace = \"soon\"\n"));
+        assert!(e.contains("stop.grace"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_program_is_named_with_the_hint() {
+        let text = GOOD.replace("/bin/true", "no-such-program-here").replace(
+            "port = 9000",
+            "port = 9000\ninstall_hint = \"apt-get install it\"",
+        );
+        let def = SystemDef::parse(&text, "demo.toml", None).unwrap();
+        let e = def.locate_program().unwrap_err();
+        assert!(
+            e.starts_with("demo.toml:4:") && e.contains("node.program"),
+            "{e}"
+        );
+        assert!(e.contains("apt-get install it"), "{e}");
+        let def = SystemDef::parse(
+            &GOOD.replace("/bin/true", "./missing"),
+            "demo.toml",
+            Some(PathBuf::from("/tmp")),
+        )
+        .unwrap();
+        assert!(def.locate_program().unwrap_err().contains("/tmp/./missing"));
+    }
+
+    #[test]
+    fn unsupported_faults_are_refused() {
+        let def = SystemDef::parse(
+            &format!("{GOOD}[faults]\nsupported = [\"partition\", \"kill\"]\n"),
+            "demo.toml",
+            None,
+        )
+        .unwrap();
+        assert!(def.check_faults(&[NemesisKind::Kill]).is_ok());
+        let e = def
+            .check_faults(&[NemesisKind::Kill, NemesisKind::Clock])
+            .unwrap_err();
+        assert!(e.contains("clock") && e.contains("demo.toml"), "{e}");
     }
 
     #[test]
     fn unknown_systems_list_the_valid_ones() {
-        let e = lookup("rafft").unwrap_err();
-        assert!(e.contains("rafft") && e.contains("raft"), "{e}");
+        let e = SystemDef::load("rafty").unwrap_err();
+        assert!(e.contains("raft") && e.contains("FILE.toml"), "{e}");
+        let e = SystemDef::load("/nonexistent/x.toml").unwrap_err();
+        assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3 weeks").is_err());
     }
 }
