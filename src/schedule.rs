@@ -209,7 +209,7 @@ fn partition(rng: &mut Rng, nodes: &[String]) -> Fault {
     let mut shuffled = nodes.to_vec();
     rng.shuffle(&mut shuffled);
     let mut grudge = BTreeMap::new();
-    if n >= 3 && rng.below(5) == 0 {
+    if n >= 3 && rng.below(3) == 0 {
         return Fault::LeaderChurn {
             max_hold_ms: 200 + rng.below(600),
             seed: rng.below(u64::MAX),
