@@ -1,19 +1,106 @@
-//! The client side of the /op protocol (shared/DESIGN.md section 3) and how each outcome is
-//! classified for the history: a completion the node sent is taken as it is; `fail` is only
-//! ever ours when nothing was sent (the connection was never made); everything else a client
-//! cannot be sure about — a timeout, a dropped connection, an unexpected status, a body that
-//! does not parse — is `info`, because the operation may have taken effect.
+//! The client side of every node protocol, and how each outcome is classified for the history.
+//!
+//! Classification (the /op protocol, shared/DESIGN.md section 3): a completion the node sent is
+//! taken as it is; `fail` is only ever ours when nothing was sent (the connection was never
+//! made); everything else a client cannot be sure about — a timeout, a dropped connection, an
+//! unexpected status, a body that does not parse — is `info`, because the operation may have
+//! taken effect. Adapters for other protocols ([`crate::etcd`]) share the transport half of
+//! these rules (`exchange`) and document how they read their protocol's answers.
+//!
+//! Adding an adapter for another system: write one module beside [`crate::etcd`] with an
+//! `invoke` (an [`Op`] in, a [`Completion`] out) and a `role` (the leader probe), add a
+//! [`Protocol`] variant with its name in [`Protocol::NAMES`] and [`Protocol::from_str`], and give
+//! it its arm in the two matches that dispatch, in [`OpClient::invoke`] and [`OpClient::role`]
+//! (both are exhaustive, so the compiler points at them). Callers keep using [`OpClient`].
 
-use crate::Op;
+use crate::{etcd, Op};
 use history::EventType;
 use serde::Deserialize;
 use serde_json::Value;
+use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// How long a connection attempt may take before we call the node unreachable. Nothing has
 /// been sent then, so the operation certainly did not happen.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The longest a leader probe ([`OpClient::role`]) waits for its answer (less when the client's
+/// own timeout is shorter): nemeses probe every node in turn while faults are going on.
+pub const ROLE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Which protocol a client speaks to the nodes (shared/DESIGN.md section 5: "which client
+/// protocol to speak").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// The /op protocol (shared/DESIGN.md section 3), spoken natively by the bundled nodes.
+    #[default]
+    Op,
+    /// etcd v3's JSON gateway ([`crate::etcd`]).
+    Etcd {
+        /// Reads ask for `"serializable": true`: the member answers from its own state without
+        /// asking the leader, so a read can be stale.
+        serializable: bool,
+    },
+}
+
+impl Protocol {
+    /// The names [`Protocol::from_str`] accepts.
+    pub const NAMES: [&'static str; 2] = ["op", "etcd"];
+
+    /// The protocol's name, as [`Protocol::from_str`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Op => "op",
+            Protocol::Etcd { .. } => "etcd",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Protocol::Etcd { serializable: true } => write!(f, "etcd (serializable reads)"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// A protocol name that is not one of [`Protocol::NAMES`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown client protocol {name:?} (known: {known})", known = Protocol::NAMES.join(", "))]
+pub struct UnknownProtocol {
+    pub name: String,
+}
+
+impl FromStr for Protocol {
+    type Err = UnknownProtocol;
+
+    /// `"op"` or `"etcd"` (with linearizable reads; set `serializable` on the variant for the
+    /// other kind).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "op" => Ok(Protocol::Op),
+            "etcd" => Ok(Protocol::Etcd {
+                serializable: false,
+            }),
+            other => Err(UnknownProtocol {
+                name: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// What a node says of itself, for nemeses that target "the leader".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeRole {
+    /// The node believes it leads. A node cut off from the others may still believe so: prefer
+    /// the highest `term` among several that say yes.
+    pub leader: bool,
+    /// The node's current term (0 when it did not say).
+    pub term: u64,
+}
 
 /// How one operation completed, ready to be recorded.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,11 +115,30 @@ pub struct Completion {
 }
 
 impl Completion {
-    fn info(op: &Op, error: String) -> Completion {
+    /// `info` (unknown) with the invocation's value.
+    pub(crate) fn info(op: &Op, error: String) -> Completion {
         Completion {
             kind: EventType::Info,
             value: op.value.clone(),
             error: Some(error),
+        }
+    }
+
+    /// `fail` (certainly did not happen) with the invocation's value.
+    pub(crate) fn fail(op: &Op, error: String) -> Completion {
+        Completion {
+            kind: EventType::Fail,
+            value: op.value.clone(),
+            error: Some(error),
+        }
+    }
+
+    /// `ok` with `value`.
+    pub(crate) fn ok(value: Value) -> Completion {
+        Completion {
+            kind: EventType::Ok,
+            value,
+            error: None,
         }
     }
 }
@@ -60,16 +166,22 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-/// A shared HTTP client for `/op` (cheap to clone: one connection pool per node).
+/// A shared HTTP client for one protocol (cheap to clone: one connection pool per node).
 #[derive(Clone, Debug)]
 pub struct OpClient {
     http: reqwest::Client,
     timeout: Duration,
+    protocol: Protocol,
 }
 
 impl OpClient {
-    /// A client whose operations give up (as `info`) after `timeout` in total.
+    /// An /op client whose operations give up (as `info`) after `timeout` in total.
     pub fn new(timeout: Duration) -> OpClient {
+        OpClient::with_protocol(timeout, Protocol::Op)
+    }
+
+    /// A client that speaks `protocol`; its operations give up after `timeout` in total.
+    pub fn with_protocol(timeout: Duration, protocol: Protocol) -> OpClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
@@ -79,7 +191,11 @@ impl OpClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a reqwest client without TLS has nothing that can fail to initialise");
-        OpClient { http, timeout }
+        OpClient {
+            http,
+            timeout,
+            protocol,
+        }
     }
 
     /// The total time an operation may take.
@@ -87,41 +203,37 @@ impl OpClient {
         self.timeout
     }
 
-    /// Sends `op` to `http://addr/op` and classifies the outcome.
+    /// The protocol this client speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Sends `op` to the node at `addr` and classifies the outcome.
     pub async fn invoke(&self, addr: SocketAddr, op: &Op) -> Completion {
-        let sent = self
-            .http
-            .post(format!("http://{addr}/op"))
-            .json(op)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            // The connection was never made, so no byte of the request left.
-            Err(e) if e.is_connect() => {
-                return Completion {
-                    kind: EventType::Fail,
-                    value: op.value.clone(),
-                    error: Some(format!("connect: {}", chain(&e))),
-                }
+        match self.protocol {
+            Protocol::Op => self.invoke_op(addr, op).await,
+            Protocol::Etcd { serializable } => {
+                etcd::invoke(&self.http, addr, op, serializable).await
             }
-            Err(e) if e.is_timeout() => {
-                return Completion::info(op, format!("timeout: {}", chain(&e)))
-            }
-            Err(e) => return Completion::info(op, format!("request: {}", chain(&e))),
-        };
-        let status = response.status();
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) if e.is_timeout() => {
-                return Completion::info(
-                    op,
-                    format!("timeout reading the HTTP {status} body: {}", chain(&e)),
-                )
-            }
-            Err(e) => {
-                return Completion::info(op, format!("HTTP {status} body lost: {}", chain(&e)))
-            }
+        }
+    }
+
+    /// Asks the node at `addr` whether it leads, and in which term; `None` when it cannot be
+    /// asked or its answer does not parse. Waits at most [`ROLE_TIMEOUT`].
+    pub async fn role(&self, addr: SocketAddr) -> Option<NodeRole> {
+        let timeout = ROLE_TIMEOUT.min(self.timeout);
+        match self.protocol {
+            Protocol::Op => op_role(&self.http, addr, timeout).await,
+            Protocol::Etcd { .. } => etcd::role(&self.http, addr, timeout).await,
+        }
+    }
+
+    /// Sends `op` to `http://addr/op`.
+    async fn invoke_op(&self, addr: SocketAddr, op: &Op) -> Completion {
+        let request = self.http.post(format!("http://{addr}/op")).json(op);
+        let (status, body) = match exchange(request, op).await {
+            Ok(answer) => answer,
+            Err(c) => return c,
         };
         // 200 carries a completion and 400 a refusal of a bad request; both are taken as sent.
         if status != reqwest::StatusCode::OK && status != reqwest::StatusCode::BAD_REQUEST {
@@ -153,11 +265,10 @@ impl OpClient {
                 },
                 error: None,
             },
-            WireKind::Fail => Completion {
-                kind: EventType::Fail,
-                value: op.value.clone(),
-                error: Some(error.unwrap_or_else(|| "fail (no reason given)".to_owned())),
-            },
+            WireKind::Fail => Completion::fail(
+                op,
+                error.unwrap_or_else(|| "fail (no reason given)".to_owned()),
+            ),
             WireKind::Info => Completion::info(
                 op,
                 error.unwrap_or_else(|| "info (no reason given)".to_owned()),
@@ -166,8 +277,60 @@ impl OpClient {
     }
 }
 
+/// The /op protocol's leader probe: `GET /health`, whose `"role"` and `"term"` the bundled nodes
+/// fill in (absent fields: not a leader, term 0).
+async fn op_role(http: &reqwest::Client, addr: SocketAddr, timeout: Duration) -> Option<NodeRole> {
+    let response = http
+        .get(format!("http://{addr}/health"))
+        .timeout(timeout)
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let health: Value = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
+    Some(NodeRole {
+        leader: health.get("role").and_then(Value::as_str) == Some("leader"),
+        term: health.get("term").and_then(Value::as_u64).unwrap_or(0),
+    })
+}
+
+/// Sends `request` (which carries `op`) and reads the whole answer. The transport half of the
+/// classification, the same for every protocol: the connection never made is `fail` (no byte of
+/// the request left); a timeout or a connection lost before the whole answer arrived is `info`.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    op: &Op,
+) -> Result<(reqwest::StatusCode, Vec<u8>), Completion> {
+    let response = match request.send().await {
+        Ok(r) => r,
+        // The connection was never made, so no byte of the request left.
+        Err(e) if e.is_connect() => {
+            return Err(Completion::fail(op, format!("connect: {}", chain(&e))))
+        }
+        Err(e) if e.is_timeout() => {
+            return Err(Completion::info(op, format!("timeout: {}", chain(&e))))
+        }
+        Err(e) => return Err(Completion::info(op, format!("request: {}", chain(&e)))),
+    };
+    let status = response.status();
+    match response.bytes().await {
+        // Usually no copy: the buffer is handed over when nothing else holds it.
+        Ok(body) => Ok((status, Vec::from(body))),
+        Err(e) if e.is_timeout() => Err(Completion::info(
+            op,
+            format!("timeout reading the HTTP {status} body: {}", chain(&e)),
+        )),
+        Err(e) => Err(Completion::info(
+            op,
+            format!("HTTP {status} body lost: {}", chain(&e)),
+        )),
+    }
+}
+
 /// The start of a body, for messages.
-fn snippet(body: &[u8]) -> String {
+pub(crate) fn snippet(body: &[u8]) -> String {
     const MAX_CHARS: usize = 120;
     let text = String::from_utf8_lossy(body);
     let mut out: String = text.chars().take(MAX_CHARS).collect();

@@ -1,5 +1,6 @@
 //! Workloads: seeded operation generators, the client side of the /op protocol
-//! (shared/DESIGN.md section 3), a recorder that appends every invocation and completion to
+//! (shared/DESIGN.md section 3) and of the built-in adapters for other systems' protocols
+//! (section 5: [`etcd`]), a recorder that appends every invocation and completion to
 //! `history.jsonl` (section 2), and the runner that drives concurrent clients as Jepsen does
 //! (Kingsbury, "Jepsen: distributed systems safety research"): each client is a process that
 //! has at most one operation outstanding, talks to one node, and after an indeterminate (`info`)
@@ -8,16 +9,19 @@
 use serde::{Deserialize, Serialize};
 
 pub mod client;
+pub mod etcd;
 pub mod recorder;
 pub mod register;
 pub mod rng;
 pub mod runner;
 pub mod set;
 
-pub use client::{Completion, OpClient};
+pub use client::{Completion, NodeRole, OpClient, Protocol, UnknownProtocol};
 pub use recorder::{Counts, Recorder};
 pub use register::RegisterGen;
-pub use runner::{final_reads, run_clients, FinalReads, RunStats, WorkloadConfig, WorkloadKind};
+pub use runner::{
+    final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig, WorkloadKind,
+};
 pub use set::SetGen;
 
 /// One operation as the /op protocol carries it: `{"f","key","value"}`.

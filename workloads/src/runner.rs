@@ -101,9 +101,23 @@ struct ClientStats {
 
 /// Runs `cfg.concurrency` clients against `nodes` (name, address) until `stop` turns true (or
 /// its sender is dropped), then waits for the operations in flight, each bounded by
-/// `cfg.op_timeout`.
+/// `cfg.op_timeout`. The clients speak the /op protocol; [`run_clients_with`] takes a client for
+/// another protocol.
 pub async fn run_clients(
     cfg: &WorkloadConfig,
+    nodes: &[(String, SocketAddr)],
+    recorder: Recorder,
+    stop: watch::Receiver<bool>,
+) -> RunStats {
+    let client = OpClient::new(cfg.op_timeout);
+    run_clients_with(cfg, &client, nodes, recorder, stop).await
+}
+
+/// [`run_clients`] through `client` (any [`crate::Protocol`]), whose own timeout bounds each
+/// operation (build it with `cfg.op_timeout`).
+pub async fn run_clients_with(
+    cfg: &WorkloadConfig,
+    client: &OpClient,
     nodes: &[(String, SocketAddr)],
     recorder: Recorder,
     stop: watch::Receiver<bool>,
@@ -115,7 +129,6 @@ pub async fn run_clients(
             ..RunStats::default()
         };
     }
-    let client = OpClient::new(cfg.op_timeout);
     // Mean time between one client's operation starts, so that all together make `rate`.
     let interval = cfg
         .rate

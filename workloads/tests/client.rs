@@ -111,3 +111,100 @@ async fn a_refused_connection_is_fail() {
     assert_eq!(r.kind, EventType::Fail, "{r:?}");
     assert!(r.error.unwrap_or_default().starts_with("connect: "));
 }
+
+#[test]
+fn protocols_parse_by_name_and_unknown_names_list_the_known() {
+    use workloads::Protocol;
+    assert_eq!("op".parse::<Protocol>(), Ok(Protocol::Op));
+    assert_eq!(
+        "etcd".parse::<Protocol>(),
+        Ok(Protocol::Etcd {
+            serializable: false
+        })
+    );
+    assert_eq!(Protocol::default(), Protocol::Op);
+    let e = "zookeeper".parse::<Protocol>().expect_err("not a protocol");
+    assert_eq!(
+        e.to_string(),
+        "unknown client protocol \"zookeeper\" (known: op, etcd)"
+    );
+    for name in Protocol::NAMES {
+        let p: Protocol = name.parse().expect("every listed name parses");
+        assert_eq!(p.name(), name);
+    }
+    assert_eq!(
+        OpClient::new(Duration::from_secs(1)).protocol(),
+        Protocol::Op
+    );
+}
+
+#[tokio::test]
+async fn the_op_leader_probe_reads_role_and_term_from_health() {
+    use axum::routing::get;
+    use workloads::NodeRole;
+    async fn serve_health(body: serde_json::Value) -> std::net::SocketAddr {
+        let app =
+            axum::Router::new().route("/health", get(move || async move { axum::Json(body) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("a bound address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+    let c = OpClient::new(Duration::from_secs(2));
+    let leader = serve_health(json!({"node": "n1", "role": "leader", "term": 7})).await;
+    assert_eq!(
+        c.role(leader).await,
+        Some(NodeRole {
+            leader: true,
+            term: 7
+        })
+    );
+    let follower = serve_health(json!({"node": "n2", "role": "follower", "term": 7})).await;
+    assert_eq!(
+        c.role(follower).await,
+        Some(NodeRole {
+            leader: false,
+            term: 7
+        })
+    );
+    // A node that says nothing of roles is no leader.
+    let silent = serve_health(json!({"node": "n3"})).await;
+    assert_eq!(
+        c.role(silent).await,
+        Some(NodeRole {
+            leader: false,
+            term: 0
+        })
+    );
+    assert_eq!(c.role(refused_addr().await).await, None);
+}
+
+#[tokio::test]
+async fn the_etcd_adapter_classifies_transport_failures_as_op_does() {
+    use workloads::Protocol;
+    let etcd = OpClient::with_protocol(
+        Duration::from_millis(300),
+        Protocol::Etcd {
+            serializable: false,
+        },
+    );
+    let r = etcd
+        .invoke(refused_addr().await, &op("write", "k", json!(1)))
+        .await;
+    assert_eq!(r.kind, EventType::Fail, "{r:?}");
+    assert!(r.error.unwrap_or_default().starts_with("connect: "));
+    let r = etcd
+        .invoke(serve_dropping().await, &op("add", "s", json!(1)))
+        .await;
+    assert_eq!((r.kind, r.value), (EventType::Info, json!(1)));
+    // Something that answers but is not etcd: a 404 proves nothing about a write.
+    let s = serve().await;
+    let r = etcd.invoke(s.addr, &op("write", "k", json!(1))).await;
+    assert_eq!(r.kind, EventType::Info, "{r:?}");
+    assert!(r.error.unwrap_or_default().contains("404"));
+    let r = etcd.invoke(s.addr, &Op::read("k")).await;
+    assert_eq!(r.kind, EventType::Fail, "{r:?}");
+    assert_eq!(etcd.role(s.addr).await, None);
+}
