@@ -22,6 +22,7 @@ use crate::schedule::{self, Fault, NemesisKind, Schedule, Target};
 use crate::systems::{NodeVars, SystemDef};
 use crate::units::parse_duration;
 use crate::Exit;
+use workloads::OpClient;
 
 /// Start a cluster, run a workload against it while faults come and go, then check the history.
 ///
@@ -210,36 +211,24 @@ struct Faults {
     addrs: Vec<(String, SocketAddr)>,
 }
 
-async fn leader_of(addrs: &[(String, SocketAddr)], client: &reqwest::Client) -> Option<String> {
+async fn leader_of(addrs: &[(String, SocketAddr)], client: &OpClient) -> Option<String> {
     leader_among(addrs, &[], client).await
 }
 
-/// The node with the highest term among those whose `/health` says leader, skipping `except`
-/// (a node cut off from the rest may believe it still leads).
+/// The node with the highest term among those that say they lead (asked in the system's own
+/// protocol), skipping `except`: a node cut off from the rest may believe it still leads.
 async fn leader_among(
     addrs: &[(String, SocketAddr)],
     except: &[String],
-    client: &reqwest::Client,
+    client: &OpClient,
 ) -> Option<String> {
     let mut best: Option<(u64, String)> = None;
     for (name, addr) in addrs.iter().filter(|(n, _)| !except.contains(n)) {
-        let url = format!("http://{addr}/health");
-        let Ok(resp) = client
-            .get(url)
-            .timeout(Duration::from_millis(300))
-            .send()
-            .await
-        else {
-            continue;
-        };
-        let Ok(h) = resp.json::<Value>().await else {
-            continue;
-        };
-        if h["role"] == "leader" {
-            let term = h["term"].as_u64().unwrap_or(0);
-            if best.as_ref().is_none_or(|(t, _)| term > *t) {
-                best = Some((term, name.clone()));
+        match client.role(*addr).await {
+            Some(r) if r.leader && best.as_ref().is_none_or(|(t, _)| r.term > *t) => {
+                best = Some((r.term, name.clone()));
             }
+            _ => {}
         }
     }
     best.map(|(_, n)| n)
@@ -271,7 +260,7 @@ enum Applied {
 async fn resolve(
     target: &Target,
     f: &Arc<Mutex<Faults>>,
-    client: &reqwest::Client,
+    client: &OpClient,
     fallback: usize,
 ) -> Vec<String> {
     match target {
@@ -293,7 +282,7 @@ async fn apply(
     fault: &Fault,
     f: &Arc<Mutex<Faults>>,
     rec: &Recorder,
-    client: &reqwest::Client,
+    client: &OpClient,
     fallback: usize,
 ) -> anyhow::Result<Applied> {
     fn lock(f: &Arc<Mutex<Faults>>) -> anyhow::Result<std::sync::MutexGuard<'_, Faults>> {
@@ -694,11 +683,14 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         kind: p.workload,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // One client for the workload, the final reads and the leader probes, in the system's
+    // protocol.
+    let http = OpClient::with_protocol(args.op_timeout, p.system.protocol);
     let clients = {
-        let (wcfg, addrs, rec) = (wcfg.clone(), addrs.clone(), rec.clone());
-        tokio::spawn(
-            async move { workloads::runner::run_clients(&wcfg, &addrs, rec, stop_rx).await },
-        )
+        let (wcfg, addrs, rec, client) = (wcfg.clone(), addrs.clone(), rec.clone(), http.clone());
+        tokio::spawn(async move {
+            workloads::runner::run_clients_with(&wcfg, &client, &addrs, rec, stop_rx).await
+        })
     };
     let active = Arc::new(Mutex::new(String::from("quiet")));
     let total = args.time_limit + args.recovery;
@@ -739,10 +731,6 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         })
     };
 
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .context("http client")?;
     let mut interrupted = false;
     let ctrl_c = signals.recv();
     tokio::pin!(ctrl_c);
@@ -808,8 +796,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
             *a = "final reads".into();
         }
         let keys: Vec<String> = (0..args.keys.max(1)).map(|k| format!("s{k}")).collect();
-        let client = workloads::client::OpClient::new(args.op_timeout);
-        workloads::runner::final_reads(&keys, &addrs, &client, &rec, 1_000_000_000).await;
+        workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await;
     }
     ticker.abort();
     bar.finish_and_clear();
@@ -823,13 +810,14 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
 
     // Checking.
     let history_path = run_dir.join("history.jsonl");
-    let (verdict, results, first_ok_ns) = check_run(&history_path, p.workload)?;
+    let (verdict, results, first_ok_ns, load) = check_run(&history_path, p.workload)?;
     let counts = rec.counts();
     let results = json!({
         "verdict": verdict,
         "checkers": results,
         "counts": {"ok": counts.ok, "fail": counts.fail, "info": counts.info},
-        "throughput_ok_per_s": counts.ok as f64 / elapsed.as_secs_f64().max(1e-9),
+        "throughput_ok_per_s": load.ok_per_s,
+        "latency_ok_ms": {"p50": load.p50_ms, "p99": load.p99_ms, "max": load.max_ms},
         "interrupted": interrupted,
     });
     write_json(&run_dir.join("results.json"), &results)?;
@@ -850,12 +838,9 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     println!();
     println!("{label} (seed {})", p.seed);
     println!(
-        "  operations: {} ok, {} fail, {} info; {:.0} ok/s over {:.1} s",
-        counts.ok,
-        counts.fail,
-        counts.info,
-        counts.ok as f64 / elapsed.as_secs_f64().max(1e-9),
-        elapsed.as_secs_f64()
+        "  operations: {} ok, {} fail, {} info; {:.0} ok/s while clients ran; ok latency p50 \
+         {:.1} ms, p99 {:.1} ms",
+        counts.ok, counts.fail, counts.info, load.ok_per_s, load.p50_ms, load.p99_ms
     );
     println!(
         "  faults: {} injected ({})",
@@ -956,10 +941,49 @@ fn link_latest(store: &Path, run_dir: &Path) {
 
 /// Runs every checker of the workload over the recorded history.
 /// Also returns when the first operation was acknowledged (ns into the history).
+/// Throughput and latency of the acknowledged operations.
+struct Load {
+    /// Acknowledged operations per second, from the first invocation to the last completion.
+    ok_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn load_of(history: &history::History, paired: &history::Paired) -> Load {
+    let mut lat: Vec<u64> = Vec::new();
+    let (mut first, mut last) = (u64::MAX, 0);
+    for op in &paired.ops {
+        let invoked = history.events[op.invoke].time;
+        first = first.min(invoked);
+        if let (EventType::Ok, Some(c)) = (op.kind, op.complete) {
+            let done = history.events[c].time;
+            last = last.max(done);
+            lat.push(done.saturating_sub(invoked));
+        }
+    }
+    lat.sort_unstable();
+    let at = |q: f64| {
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |ns| *ns as f64 / 1e6)
+    };
+    let span_s = last.saturating_sub(first) as f64 / 1e9;
+    Load {
+        ok_per_s: if span_s > 0.0 {
+            lat.len() as f64 / span_s
+        } else {
+            0.0
+        },
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: lat.last().map_or(0.0, |ns| *ns as f64 / 1e6),
+    }
+}
+
 fn check_run(
     path: &Path,
     workload: WorkloadKind,
-) -> anyhow::Result<(&'static str, Value, Option<u64>)> {
+) -> anyhow::Result<(&'static str, Value, Option<u64>, Load)> {
     let history = history::read_file(path, None)
         .map_err(|e| anyhow!("cannot read back {}: {e}", path.display()))?
         .history;
@@ -969,6 +993,7 @@ fn check_run(
         .find(|e| e.kind == EventType::Ok)
         .map(|e| e.time);
     let paired = history::pair(&history).map_err(|e| anyhow!("{e}"))?;
+    let load = load_of(&history, &paired);
     match workload {
         WorkloadKind::Register => {
             let mut opts = checkers::Options::new(checkers::ModelKind::CasRegister);
@@ -999,6 +1024,7 @@ fn check_run(
                     "report": report,
                 }]),
                 first_ok,
+                load,
             ))
         }
         WorkloadKind::Set => {
@@ -1018,6 +1044,7 @@ fn check_run(
                     "report": report,
                 }]),
                 first_ok,
+                load,
             ))
         }
     }

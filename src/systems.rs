@@ -36,9 +36,6 @@ pub const PLACEHOLDERS: [&str; 9] = [
 /// Placeholders one entry of `{peers}` may use.
 const PEER_PLACEHOLDERS: [&str; 5] = ["node", "node_index", "ip", "port", "peer_port"];
 
-/// Client protocols the harness speaks.
-pub const PROTOCOLS: [&str; 2] = ["op", "etcd"];
-
 /// How to start and talk to one system's nodes.
 #[derive(Clone, Debug)]
 pub struct SystemDef {
@@ -55,10 +52,8 @@ pub struct SystemDef {
     pub peer_port: Option<u16>,
     /// One entry of `{peers}`; the entries of all nodes are joined with commas.
     pub peer: String,
-    /// `op` or `etcd`.
-    pub protocol: String,
-    /// Reads may be served from a node's local state (etcd's serializable reads).
-    pub serializable: bool,
+    /// How the harness talks to the nodes (`client.protocol`, with `client.serializable`).
+    pub protocol: workloads::Protocol,
     /// GET this path on the client port; 200 with a JSON body means ready.
     pub ready_path: String,
     pub ready_timeout: Duration,
@@ -344,13 +339,25 @@ impl SystemDef {
             Some(p) => (p.get_ref().clone(), span_at(&p.span())),
             None => ("op".to_string(), origin.to_string()),
         };
-        if !PROTOCOLS.contains(&protocol.as_str()) {
-            return Err(format!(
-                "{protocol_at}: client.protocol: unknown protocol '{protocol}'; the protocols \
-                 are: {}",
-                PROTOCOLS.join(", ")
-            ));
-        }
+        let protocol = match protocol.parse::<workloads::Protocol>() {
+            Ok(workloads::Protocol::Etcd { .. }) => workloads::Protocol::Etcd {
+                serializable: file.client.serializable,
+            },
+            Ok(_) if file.client.serializable => {
+                return Err(format!(
+                    "{protocol_at}: client.serializable: only the etcd protocol has serializable \
+                     reads; an /op system decides how it serves reads itself"
+                ))
+            }
+            Ok(p) => p,
+            Err(_) => {
+                return Err(format!(
+                    "{protocol_at}: client.protocol: unknown protocol '{protocol}'; the \
+                     protocols are: {}",
+                    workloads::Protocol::NAMES.join(", ")
+                ))
+            }
+        };
         let duration = |v: &Option<Spanned<String>>, field: &str, default: Duration| match v {
             None => Ok(default),
             Some(s) => parse_duration(s.get_ref())
@@ -416,7 +423,6 @@ impl SystemDef {
             peer_port,
             peer,
             protocol,
-            serializable: file.client.serializable,
             ready_path,
             ready_timeout,
             stop_grace,
@@ -631,7 +637,7 @@ mod tests {
     #[test]
     fn bundled_raft_fills_every_placeholder() {
         let def = SystemDef::load("raft").unwrap();
-        assert_eq!(def.protocol, "op");
+        assert_eq!(def.protocol, workloads::Protocol::Op);
         assert_eq!(def.cargo_package.as_deref(), Some("raft-node"));
         let (args, env) = def.render(&vars(), Some("early-ack"));
         assert!(args.iter().all(|a| !a.contains('{')), "{args:?}");
