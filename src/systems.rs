@@ -486,9 +486,9 @@ impl SystemDef {
     /// Finds the program. A path with a `/` is taken relative to the definition file's folder;
     /// a bare name is looked up beside this executable (where Cargo puts every binary of the
     /// workspace), then on PATH. A bundled system is built with Cargo first when it is missing
-    /// beside us (so `cargo run -- run ...` works on a fresh checkout) and whenever the harness
-    /// itself was started by `cargo run` (so an edited node is never tested stale; a build with
-    /// nothing to do takes about a third of a second).
+    /// beside us (so `cargo run -- run ...` works on a fresh checkout), and, when the harness
+    /// itself was started by Cargo, when a source file of the bundled systems is newer than the
+    /// binary (so an edited node is never tested stale).
     pub fn locate_program(&self) -> Result<PathBuf, String> {
         let not_found = |detail: String| {
             let hint = self
@@ -519,8 +519,11 @@ impl SystemDef {
             std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
         let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
         let beside = dir.join(&self.program);
-        let under_cargo = std::env::var_os("CARGO").is_some();
-        if is_executable(&beside) && !(under_cargo && self.cargo_package.is_some()) {
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let stale = self.cargo_package.is_some()
+            && std::env::var_os("CARGO").is_some()
+            && newer_than(&manifest_dir.join("systems-under-test"), &beside);
+        if is_executable(&beside) && !stale {
             return Ok(beside);
         }
         if let Some(package) = &self.cargo_package {
@@ -593,6 +596,28 @@ impl SystemDef {
                 .join(", ")
         ))
     }
+}
+
+/// Whether any file under `dir` was modified after `binary` (true when `binary` is missing).
+fn newer_than(dir: &Path, binary: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return true;
+    };
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.modified().is_ok_and(|m| m > built) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -752,6 +777,22 @@ port = 9000
         assert!(e.contains("raft") && e.contains("FILE.toml"), "{e}");
         let e = SystemDef::load("/nonexistent/x.toml").unwrap_err();
         assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_source_newer_than_the_binary_makes_it_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("a.rs"), "old").unwrap();
+        assert!(newer_than(&src, &bin), "a missing binary is stale");
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&bin, "built").unwrap();
+        assert!(!newer_than(&src, &bin));
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(src.join("a.rs"), "edited").unwrap();
+        assert!(newer_than(&src, &bin));
     }
 
     #[test]
