@@ -134,15 +134,17 @@ fn set_history(a: &Args) -> Vec<Event> {
     let span = 1_000_000_000u64;
     let step = (span / a.ops as u64).max(1);
     let mut t = 0u64;
+    let mut planted = false;
     for i in 0..a.ops as u64 {
         let p = i % a.clients as u64;
         let k = (rng.next_u64() % a.keys as u64) as usize;
         let key = Some(format!("s{k}"));
         let lat = 20_000 + rng.next_u64() % 400_000;
-        if rng.next_u64() % 10 == 0 {
+        if rng.next_u64().is_multiple_of(10) {
             let mut seen = sets[k].clone();
-            if a.bad && i == (a.ops / 2) as u64 {
+            if a.bad && !planted && i >= (a.ops / 2) as u64 {
                 seen.push(999_999);
+                planted = true;
             }
             events.push(event(
                 t,
@@ -161,7 +163,7 @@ fn set_history(a: &Args) -> Vec<Event> {
                 json!(seen),
             ));
         } else {
-            let fail = rng.next_u64() % 20 == 0;
+            let fail = rng.next_u64().is_multiple_of(20);
             events.push(event(
                 t,
                 Process::Client(p),

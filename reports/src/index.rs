@@ -90,8 +90,8 @@ fn entry(dir: &Path, segments: Vec<String>, latest: Option<&Path>) -> RunEntry {
         })
         .unwrap_or_default();
     let started = match run["started_at"].as_str() {
-        Some(s) => clip(s, 40),
-        None => segments.last().cloned().unwrap_or_default(),
+        Some(s) => crate::text::stamp(&clip(s, 40)),
+        None => crate::text::stamp(&segments.last().cloned().unwrap_or_default()),
     };
     let canonical = dir.canonicalize().ok();
     RunEntry {

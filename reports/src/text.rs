@@ -16,15 +16,13 @@ pub const SENTENCE_CHARS: usize = 2_000;
 /// much was left out.
 pub fn clip(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max + 32));
-    let mut shown = 0usize;
     let mut chars = s.chars();
-    for c in chars.by_ref() {
+    for (shown, c) in chars.by_ref().enumerate() {
         if shown >= max {
             let rest = 1 + chars.count();
             let _ = write!(out, "… ({rest} more characters)");
             return out;
         }
-        shown += 1;
         match c {
             '\n' | '\t' => out.push(' '),
             c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
@@ -98,7 +96,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -350,12 +350,15 @@ fn when(from: u64, to: u64) -> String {
     }
 }
 
+/// An anomaly and the time span it covers (`None`: no operation to place it by).
+type Found = (AnomalyView, Option<(u64, u64)>);
+
 struct Ctx<'a> {
     faults: &'a Faults,
     end_ns: u64,
 }
 
-fn lin_anomaly(ctx: &Ctx<'_>, key: &str, w: &LinWitness) -> (AnomalyView, Option<(u64, u64)>) {
+fn lin_anomaly(ctx: &Ctx<'_>, key: &str, w: &LinWitness) -> Found {
     let by_op: HashMap<usize, &OpView> = w.ops.iter().map(|v| (v.op, v)).collect();
     let window: Vec<&OpView> = w
         .window
@@ -548,7 +551,7 @@ fn set_anomaly(
     total: usize,
     elements: &[ElementAnomaly],
     sentences_of: Vec<Sentence>,
-) -> (AnomalyView, Option<(u64, u64)>) {
+) -> Found {
     let mut lo = u64::MAX;
     let mut hi = 0u64;
     let mut rows = Vec::new();
@@ -866,7 +869,7 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
 
     // Verdicts and anomalies.
     let mut verdict: &'static str = "unknown";
-    let mut anomalies: Vec<(AnomalyView, Option<(u64, u64)>)> = Vec::new();
+    let mut anomalies: Vec<Found> = Vec::new();
     let mut key_rows: Vec<(u8, KeyRowDraft)> = Vec::new();
     match &folder.results {
         Results::Missing => {
@@ -1054,10 +1057,8 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
     for (n, &i) in order.iter().enumerate() {
         number[i] = n;
     }
-    let mut sorted: Vec<Option<(AnomalyView, Option<(u64, u64)>)>> =
-        anomalies.into_iter().map(Some).collect();
-    let anomalies: Vec<(AnomalyView, Option<(u64, u64)>)> =
-        order.iter().filter_map(|&i| sorted[i].take()).collect();
+    let mut sorted: Vec<Option<Found>> = anomalies.into_iter().map(Some).collect();
+    let anomalies: Vec<Found> = order.iter().filter_map(|&i| sorted[i].take()).collect();
     let mut flags = Vec::new();
     for (i, (mut a, range)) in anomalies.into_iter().enumerate() {
         a.id = format!("anomaly-{}", i + 1);
@@ -1167,17 +1168,19 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
             stop: iv.stop_ns.map_or_else(|| "never stopped".to_string(), secs),
             length: duration(iv.end_ns(end_ns) - iv.start_ns),
             what: clip(
-                &iv.detail
-                    .iter()
-                    .map(|(who, what)| {
-                        if what.is_empty() {
-                            who.clone()
-                        } else {
-                            format!("{who}: {what}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                &iv.summary.clone().unwrap_or_else(|| {
+                    iv.detail
+                        .iter()
+                        .map(|(who, what)| {
+                            if what.is_empty() {
+                                who.clone()
+                            } else {
+                                format!("{who}: {what}")
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }),
                 SENTENCE_CHARS,
             ),
             line: iv.line,

@@ -374,7 +374,10 @@ impl Raft {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_timeout {
                     self.start_pre_vote();
-                } else if self.election_elapsed % self.cfg.heartbeat_ticks.max(1) == 0 {
+                } else if self
+                    .election_elapsed
+                    .is_multiple_of(self.cfg.heartbeat_ticks.max(1))
+                {
                     self.request_votes();
                 }
             }
