@@ -204,7 +204,10 @@ pub fn timeline(nodes: &[String], faults: &Faults, end_ns: u64, markers: &[Flag]
                 .set("width", (x1 - x0).max(2.0) + 2.0)
                 .set("height", bottom - top)
                 .set("fill", style::ANOMALY)
-                .set("fill-opacity", 0.18),
+                .set("fill-opacity", 0.07)
+                .set("stroke", style::ANOMALY)
+                .set("stroke-opacity", 0.5)
+                .set("stroke-width", 1),
         );
     }
     for (i, iv) in faults.intervals.iter().enumerate() {
@@ -262,9 +265,15 @@ pub fn timeline(nodes: &[String], faults: &Faults, end_ns: u64, markers: &[Flag]
             group = group.add(rect);
             // Say on the bar what the fault did, where there is room.
             let room = ((x1 - x0 - 8.0) / 6.4) as usize;
+            let what = what_of(&d, &iv.kind);
+            let what = if what.chars().count() > room && iv.kind.chars().count() <= room {
+                iv.kind.clone()
+            } else {
+                what
+            };
             if room >= 6 {
                 group = group.add(
-                    Text::new(short(&what_of(&d, &iv.kind), room))
+                    Text::new(short(&what, room))
                         .set("x", x0 + 4.0)
                         .set("y", ry + 16.0)
                         .set("font-size", 11)

@@ -61,6 +61,8 @@ pub struct Page {
     pub title: String,
     /// `valid`, `invalid` or `unknown`.
     pub verdict: &'static str,
+    /// The verdict as the banner says it: VALID, INVALID, UNKNOWN or NOT CHECKED.
+    pub verdict_word: &'static str,
     pub headline: String,
     pub rendered_at: String,
     pub version: &'static str,
@@ -210,6 +212,8 @@ pub struct LinView {
     pub orders: Vec<String>,
     pub orders_omitted: usize,
     pub prefix_len: Option<usize>,
+    /// Why there is no prefix to show, when there is none.
+    pub prefix_note: Option<String>,
     pub prefix_state: Option<String>,
     pub prefix_tail: Vec<String>,
     pub stuck: Option<String>,
@@ -422,6 +426,12 @@ fn lin_anomaly(ctx: &Ctx<'_>, key: &str, w: &LinWitness) -> Found {
         lin.orders.push(steps.join(", then "));
     }
     // Where the longest linearizable prefix stops.
+    if w.prefix.is_none() {
+        lin.prefix_note = Some(
+            "The longest linearizable prefix was not computed: the checker cut its search short, as the key's history is large."
+                .to_string(),
+        );
+    }
     if let Some(prefix) = &w.prefix {
         lin.prefix_len = Some(prefix.len());
         lin.prefix_state = w.prefix_state.as_deref().map(|s| clip(s, CELL_CHARS));
@@ -1047,6 +1057,12 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         }
     }
     page.verdict = verdict;
+    page.verdict_word = match (verdict, &folder.results) {
+        (_, Results::Missing | Results::Unreadable(_)) => "NOT CHECKED",
+        ("valid", _) => "VALID",
+        ("invalid", _) => "INVALID",
+        _ => "UNKNOWN",
+    };
 
     // Anomalies: in the order they happened, numbered, flagged on the timeline, the first
     // MAX_ANOMALIES in full.
@@ -1132,17 +1148,16 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
             "Valid: every check passed over {}.",
             plural(ops.ops.len(), "operation", "operations")
         ),
-        ("invalid", _) => {
-            let first = page
-                .anomalies
-                .first()
-                .map(|a| format!(" The first: {} ({}).", a.title, a.when))
-                .unwrap_or_default();
-            format!(
-                "Invalid: {} found.{first}",
-                plural(page.anomalies_total.max(1), "anomaly", "anomalies")
-            )
-        }
+        ("invalid", _) => match (page.anomalies.first(), page.anomalies_total) {
+            (Some(a), 1) => format!("Invalid: {} ({}).", a.title, a.when),
+            (Some(a), n) => format!(
+                "Invalid: {} anomalies. The first: {} ({}).",
+                thousands(n as u64),
+                a.title,
+                a.when
+            ),
+            (None, _) => "Invalid: see the checkers' summaries below.".to_string(),
+        },
         _ => "Unknown: a checker could not decide within its budget.".to_string(),
     };
 
