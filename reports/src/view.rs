@@ -82,6 +82,8 @@ pub struct Page {
     pub keys: Vec<KeyRow>,
     pub keys_total: usize,
     pub keys_checker: String,
+    /// Whether the table has the linearizability columns (method, time).
+    pub keys_have_method: bool,
     pub anomalies: Vec<AnomalyView>,
     /// Every anomaly in one line each, for the verdict section.
     pub anomaly_index: Vec<AnomalyLine>,
@@ -161,6 +163,7 @@ pub struct ChartPair {
 }
 
 /// A key's row before the anomalies are numbered (`anomaly`: its index in found order).
+#[derive(Default)]
 struct KeyRowDraft {
     key: String,
     verdict: String,
@@ -716,6 +719,129 @@ fn set_anomaly(
     (view, range)
 }
 
+/// A checker's line in the verdict section.
+fn checker_view(c: &Value) -> CheckerView {
+    let summary: Vec<&str> = c["summary"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let keys = c["report"]["keys"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let mut by_verdict: HashMap<String, usize> = HashMap::new();
+    for k in keys {
+        *by_verdict.entry(show(&k["verdict"])).or_default() += 1;
+    }
+    let keys_text = if keys.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = ["invalid", "unknown", "valid"]
+            .iter()
+            .filter_map(|v| {
+                by_verdict
+                    .get(*v)
+                    .map(|n| format!("{} {v}", thousands(*n as u64)))
+            })
+            .collect();
+        format!(
+            "{} of {}",
+            parts.join(", "),
+            plural(keys.len(), "key", "keys")
+        )
+    };
+    CheckerView {
+        name: show(&c["name"]),
+        verdict: show(&c["verdict"]),
+        summary: sentences(summary.iter().take(MAX_SUMMARY).copied()),
+        more: summary.len().saturating_sub(MAX_SUMMARY),
+        keys: keys_text,
+    }
+}
+
+/// A linearizability key's row; its anomaly, if invalid, goes to `anomalies`.
+fn lin_key(ctx: &Ctx<'_>, kr: &KeyResult, anomalies: &mut Vec<Found>) -> KeyRowDraft {
+    let key = key_name(&kr.key);
+    let mut row = KeyRowDraft {
+        key: key.clone(),
+        verdict: kr.verdict.name().to_string(),
+        ops: thousands(kr.ops as u64),
+        method: format!("{:?}", kr.method).to_lowercase(),
+        time: duration(kr.check_us * 1_000),
+        ..KeyRowDraft::default()
+    };
+    match &kr.verdict {
+        Verdict::Invalid { witness } => {
+            row.anomaly = Some(anomalies.len());
+            row.note = witness
+                .explanation
+                .first()
+                .map(|s| clip(s, CELL_CHARS))
+                .unwrap_or_default();
+            anomalies.push(lin_anomaly(ctx, &key, witness));
+        }
+        Verdict::Unknown { reason } => row.note = clip(reason, SENTENCE_CHARS),
+        Verdict::Valid => {}
+    }
+    row
+}
+
+/// A set key's row; each kind of anomaly it has goes to `anomalies`.
+fn set_key(ctx: &Ctx<'_>, kr: &SetKeyResult, anomalies: &mut Vec<Found>) -> KeyRowDraft {
+    let key = key_name(&kr.key);
+    let c = &kr.counts;
+    let mut row = KeyRowDraft {
+        key: key.clone(),
+        verdict: kr.verdict.name().to_string(),
+        ops: format!(
+            "{} added, {} acknowledged, {} reads",
+            thousands(c.attempted as u64),
+            thousands(c.acknowledged as u64),
+            thousands(c.reads as u64)
+        ),
+        ..KeyRowDraft::default()
+    };
+    match &kr.verdict {
+        Verdict::Invalid { witness } => {
+            let kinds: [(&'static str, &Vec<ElementAnomaly>, usize); 4] = [
+                ("lost", &witness.lost, c.lost),
+                ("unexpected", &witness.unexpected, c.unexpected),
+                ("vanished", &witness.vanished, c.vanished),
+                (
+                    "failed-but-present",
+                    &witness.failed_but_present,
+                    c.failed_but_present,
+                ),
+            ];
+            let layout: Vec<(&'static str, usize, usize)> =
+                kinds.iter().map(|(k, l, t)| (*k, l.len(), *t)).collect();
+            let mut said = split_set_sentences(&witness.sentences, &layout);
+            let mut notes = Vec::new();
+            for (kind, list, total) in kinds {
+                if list.is_empty() && total == 0 {
+                    continue;
+                }
+                if row.anomaly.is_none() {
+                    row.anomaly = Some(anomalies.len());
+                }
+                notes.push(format!("{} {kind}", thousands(total as u64)));
+                let own = said.remove(kind).unwrap_or_default();
+                anomalies.push(set_anomaly(
+                    ctx,
+                    &key,
+                    kind,
+                    total,
+                    list,
+                    sentences(own.iter().map(String::as_str)),
+                ));
+            }
+            row.note = notes.join(", ");
+        }
+        Verdict::Unknown { reason } => row.note = clip(reason, SENTENCE_CHARS),
+        Verdict::Valid => {}
+    }
+    row
+}
+
 fn key_name(k: &Option<String>) -> String {
     k.as_deref()
         .map_or_else(|| "(no key)".to_string(), |k| clip(k, CELL_CHARS))
@@ -881,6 +1007,7 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
     let mut verdict: &'static str = "unknown";
     let mut anomalies: Vec<Found> = Vec::new();
     let mut key_rows: Vec<(u8, KeyRowDraft)> = Vec::new();
+    let mut checker_names: Vec<String> = Vec::new();
     match &folder.results {
         Results::Missing => {
             page.notices.insert(
@@ -903,147 +1030,32 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
             let empty = Vec::new();
             for c in results["checkers"].as_array().unwrap_or(&empty) {
                 let name = show(&c["name"]);
-                let summary: Vec<&str> = c["summary"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
+                page.checkers.push(checker_view(c));
                 let keys = c["report"]["keys"].as_array().unwrap_or(&empty);
-                let mut by_verdict: HashMap<String, usize> = HashMap::new();
-                for k in keys {
-                    *by_verdict.entry(show(&k["verdict"])).or_default() += 1;
+                if !keys.is_empty() && !checker_names.contains(&name) {
+                    checker_names.push(name.clone());
                 }
-                let keys_text = if keys.is_empty() {
-                    String::new()
-                } else {
-                    let mut parts = Vec::new();
-                    for v in ["invalid", "unknown", "valid"] {
-                        if let Some(n) = by_verdict.get(v) {
-                            parts.push(format!("{} {v}", thousands(*n as u64)));
-                        }
-                    }
-                    format!(
-                        "{} of {}",
-                        parts.join(", "),
-                        plural(keys.len(), "key", "keys")
-                    )
-                };
-                page.checkers.push(CheckerView {
-                    name: name.clone(),
-                    verdict: show(&c["verdict"]),
-                    summary: sentences(summary.iter().take(MAX_SUMMARY).copied()),
-                    more: summary.len().saturating_sub(MAX_SUMMARY),
-                    keys: keys_text,
-                });
-                page.keys_checker = name.clone();
                 for (i, k) in keys.iter().enumerate() {
-                    match name.as_str() {
-                        "linearizability" => match serde_json::from_value::<KeyResult>(k.clone()) {
-                            Ok(kr) => {
-                                let key = key_name(&kr.key);
-                                let mut row = KeyRowDraft {
-                                    key: key.clone(),
-                                    verdict: kr.verdict.name().to_string(),
-                                    ops: thousands(kr.ops as u64),
-                                    method: format!("{:?}", kr.method).to_lowercase(),
-                                    time: duration(kr.check_us * 1_000),
-                                    anomaly: None,
-                                    note: String::new(),
-                                };
-                                match &kr.verdict {
-                                    Verdict::Invalid { witness } => {
-                                        row.anomaly = Some(anomalies.len());
-                                        row.note = witness
-                                            .explanation
-                                            .first()
-                                            .map(|s| clip(s, CELL_CHARS))
-                                            .unwrap_or_default();
-                                        anomalies.push(lin_anomaly(&ctx, &key, witness));
-                                    }
-                                    Verdict::Unknown { reason } => {
-                                        row.note = clip(reason, SENTENCE_CHARS);
-                                    }
-                                    Verdict::Valid => {}
-                                }
-                                key_rows.push((verdict_rank(&row.verdict), row));
-                            }
-                            Err(e) => page.notices.push(format!(
-                                "results.json: the {name} result of key #{} cannot be read ({}); only its verdict is shown.",
-                                i + 1,
-                                clip(&e.to_string(), CELL_CHARS)
-                            )),
-                        },
-                        "set" => match serde_json::from_value::<SetKeyResult>(k.clone()) {
-                            Ok(kr) => {
-                                let key = key_name(&kr.key);
-                                let c = &kr.counts;
-                                let mut row = KeyRowDraft {
-                                    key: key.clone(),
-                                    verdict: kr.verdict.name().to_string(),
-                                    ops: format!(
-                                        "{} added, {} acknowledged, {} reads",
-                                        thousands(c.attempted as u64),
-                                        thousands(c.acknowledged as u64),
-                                        thousands(c.reads as u64)
-                                    ),
-                                    method: String::new(),
-                                    time: String::new(),
-                                    anomaly: None,
-                                    note: String::new(),
-                                };
-                                match &kr.verdict {
-                                    Verdict::Invalid { witness } => {
-                                        let kinds: [(&str, &Vec<ElementAnomaly>, usize); 4] = [
-                                            ("lost", &witness.lost, c.lost),
-                                            ("unexpected", &witness.unexpected, c.unexpected),
-                                            ("vanished", &witness.vanished, c.vanished),
-                                            (
-                                                "failed-but-present",
-                                                &witness.failed_but_present,
-                                                c.failed_but_present,
-                                            ),
-                                        ];
-                                        let mut notes = Vec::new();
-                                        let layout: Vec<(&'static str, usize, usize)> = kinds
-                                            .iter()
-                                            .map(|(k, l, t)| (*k, l.len(), *t))
-                                            .collect();
-                                        let mut said =
-                                            split_set_sentences(&witness.sentences, &layout);
-                                        for (kind, list, total) in kinds {
-                                            if list.is_empty() && total == 0 {
-                                                continue;
-                                            }
-                                            if row.anomaly.is_none() {
-                                                row.anomaly = Some(anomalies.len());
-                                            }
-                                            notes.push(format!("{} {kind}", thousands(total as u64)));
-                                            let own = said.remove(kind).unwrap_or_default();
-                                            anomalies.push(set_anomaly(
-                                                &ctx,
-                                                &key,
-                                                kind,
-                                                total,
-                                                list,
-                                                sentences(own.iter().map(String::as_str)),
-                                            ));
-                                        }
-                                        row.note = notes.join(", ");
-                                    }
-                                    Verdict::Unknown { reason } => {
-                                        row.note = clip(reason, SENTENCE_CHARS);
-                                    }
-                                    Verdict::Valid => {}
-                                }
-                                key_rows.push((verdict_rank(&row.verdict), row));
-                            }
-                            Err(e) => page.notices.push(format!(
-                                "results.json: the {name} result of key #{} cannot be read ({}); only its verdict is shown.",
-                                i + 1,
-                                clip(&e.to_string(), CELL_CHARS)
-                            )),
-                        },
-                        _ => {}
-                    }
+                    let row = match name.as_str() {
+                        "linearizability" => serde_json::from_value::<KeyResult>(k.clone())
+                            .map(|kr| lin_key(&ctx, &kr, &mut anomalies)),
+                        "set" => serde_json::from_value::<SetKeyResult>(k.clone())
+                            .map(|kr| set_key(&ctx, &kr, &mut anomalies)),
+                        _ => continue,
+                    };
+                    let row = row.unwrap_or_else(|e| {
+                        page.notices.push(format!(
+                            "results.json: the {name} result of key #{} cannot be read ({}); only its verdict is shown.",
+                            i + 1,
+                            clip(&e.to_string(), CELL_CHARS)
+                        ));
+                        KeyRowDraft {
+                            key: show(&k["key"]),
+                            verdict: show(&k["verdict"]),
+                            ..KeyRowDraft::default()
+                        }
+                    });
+                    key_rows.push((verdict_rank(&row.verdict), row));
                 }
             }
             if results["interrupted"].as_bool() == Some(true)
@@ -1115,6 +1127,8 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
     // Per-key verdicts, bad first.
     key_rows.sort_by_key(|(rank, _)| *rank);
     page.keys_total = key_rows.len();
+    page.keys_checker = checker_names.join(", ");
+    page.keys_have_method = key_rows.iter().any(|(_, r)| !r.method.is_empty());
     if key_rows.len() > MAX_KEY_ROWS {
         page.summarised.push(format!(
             "Per-key verdicts: showing {} of {} keys (every invalid and unknown key comes first).",

@@ -240,6 +240,10 @@ fn a_hostile_run_renders_escaped_and_the_page_stays_whole() {
     hostile_run(dir.path());
     let stats = reports::render_run(dir.path()).expect("renders");
     let html = std::fs::read_to_string(dir.path().join("report.html")).expect("report.html");
+    if let Some(out) = std::env::var_os("HOSTILE_REPORT_OUT") {
+        // To look at it in a browser.
+        std::fs::write(out, &html).expect("write a copy");
+    }
     assert_eq!(stats.verdict, "invalid");
     // Our one script element, and no tag that came from the data.
     assert_eq!(
