@@ -265,15 +265,19 @@ pub fn timeline(nodes: &[String], faults: &Faults, end_ns: u64, markers: &[Flag]
             group = group.add(rect);
             // Say on the bar what the fault did, where there is room.
             let room = ((x1 - x0 - 8.0) / 6.4) as usize;
+            // What it did, or else its kind, or else nothing (a cut word helps nobody; the
+            // colour and the tooltip still say it).
             let what = what_of(&d, &iv.kind);
-            let what = if what.chars().count() > room && iv.kind.chars().count() <= room {
-                iv.kind.clone()
+            let what = if what.chars().count() <= room {
+                Some(what)
+            } else if iv.kind.chars().count() <= room {
+                Some(iv.kind.clone())
             } else {
-                what
+                None
             };
-            if room >= 6 {
+            if let Some(what) = what {
                 group = group.add(
-                    Text::new(short(&what, room))
+                    Text::new(what)
                         .set("x", x0 + 4.0)
                         .set("y", ry + 16.0)
                         .set("font-size", 11)
