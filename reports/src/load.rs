@@ -27,7 +27,8 @@ pub struct RunFolder {
     pub dir: PathBuf,
     /// `run.json`, an object.
     pub run: Value,
-    /// The history's events, in file order.
+    /// The history's events, in file order; client events without their `value` and `error`
+    /// (the report does not show them), nemesis events whole.
     pub events: Vec<Event>,
     /// For each event, the line of `history.jsonl` it came from.
     pub lines: Vec<usize>,
@@ -58,7 +59,14 @@ pub fn load(dir: &Path) -> Result<RunFolder, ReportError> {
     let mut events = Vec::new();
     let mut lines = Vec::new();
     for item in &mut reader {
-        let (event, line) = item?;
+        let (mut event, line) = item?;
+        if event.process != history::Process::Nemesis {
+            // The page draws client operations by time and outcome; their values (a read of a
+            // whole set can be megabytes) are in results.json's witnesses where they matter.
+            // Dropping them here keeps memory to one line at a time.
+            event.value = Value::Null;
+            event.error = None;
+        }
         events.push(event);
         lines.push(line);
     }
