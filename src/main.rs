@@ -1,9 +1,11 @@
-//! `harness`: the command line. Glue over the `history` and `checkers` crates.
+//! `harness`: the command line. Glue over the `history`, `checkers`, `workloads`, `nemesis`
+//! and `reports` crates.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod report;
 mod run;
 mod schedule;
 mod systems;
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     Run(run::RunArgs),
     Check(check::CheckArgs),
+    Report(report::ReportArgs),
+    Serve(report::ServeArgs),
 }
 
 /// Exit codes of shared/DESIGN.md section 6.
@@ -76,6 +80,8 @@ fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => start_run(args),
+        Command::Report(args) => report::report(args),
+        Command::Serve(args) => report::serve(args),
     };
     match exit {
         Ok(code) => ExitCode::from(code as u8),

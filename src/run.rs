@@ -828,11 +828,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     run_json["interrupted"] = json!(interrupted);
     write_json(&run_dir.join("run.json"), &run_json)?;
-    std::fs::write(
-        run_dir.join("report.html"),
-        minimal_report(&run_json, &results),
-    )
-    .context("cannot write report.html")?;
+    let report_error = reports::render_run(&run_dir).err();
 
     // A person's view.
     println!();
@@ -867,12 +863,18 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
             }
         }
     }
-    println!("  report: {}", run_dir.join("report.html").display());
+    if report_error.is_none() {
+        println!("  report: {}", run_dir.join("report.html").display());
+    }
     if interrupted {
         println!("  interrupted: the history is a prefix of the planned run");
     }
     if let Some(e) = harness_error {
         eprintln!("harness: {e:#}");
+        return Ok(Exit::Failure);
+    }
+    if let Some(e) = report_error {
+        eprintln!("harness: cannot write the report: {e}");
         return Ok(Exit::Failure);
     }
     Ok(match verdict {
@@ -1048,59 +1050,6 @@ fn check_run(
             ))
         }
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// A first report: verdicts, counts, the sentences of each anomaly, links to the files. The
-/// full report (timelines, plots) is rendered by `reports/`.
-fn minimal_report(run: &Value, results: &Value) -> String {
-    let verdict = results["verdict"].as_str().unwrap_or("unknown");
-    let mut body = String::new();
-    body.push_str(&format!(
-        "<h1>{} — {}</h1>\n<p>Reproduce: <code>{}</code></p>\n",
-        esc(run["system"].as_str().unwrap_or("?")),
-        esc(verdict),
-        esc(run["command"].as_str().unwrap_or(""))
-    ));
-    body.push_str(&format!(
-        "<p>{} ok, {} fail, {} info</p>\n",
-        results["counts"]["ok"], results["counts"]["fail"], results["counts"]["info"]
-    ));
-    if let Some(arr) = results["checkers"].as_array() {
-        for c in arr {
-            let name = c["name"].as_str().unwrap_or("?");
-            body.push_str(&format!(
-                "<section data-anomaly=\"{}\"><h2>{}: {}</h2>\n<ul>\n",
-                esc(name),
-                esc(name),
-                esc(c["verdict"].as_str().unwrap_or("?"))
-            ));
-            if let Some(lines) = c["summary"].as_array() {
-                for l in lines {
-                    body.push_str(&format!("<li>{}</li>\n", esc(l.as_str().unwrap_or(""))));
-                }
-            }
-            body.push_str("</ul></section>\n");
-        }
-    }
-    body.push_str(
-        "<p><a href=\"history.jsonl\">history.jsonl</a> · <a href=\"results.json\">results.json</a> · \
-         <a href=\"run.json\">run.json</a> · <a href=\"nodes/\">node logs</a></p>\n",
-    );
-    format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>harness: {}</title>\
-         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}code{{background:#eee}}</style>\
-         </head>\n<body data-verdict=\"{}\">\n{body}</body></html>\n",
-        esc(verdict),
-        esc(verdict)
-    )
 }
 
 /// The command line that repeats this run: every setting that shapes the schedule, the

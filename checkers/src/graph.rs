@@ -44,7 +44,7 @@ pub enum GraphOutcome {
 
 /// One edge of a cycle of "must come before" constraints, for witnesses (as Elle explains
 /// its cycles): `from` must take effect before `to`, `because` says why.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CycleEdge {
     pub from: String,
     pub to: String,

@@ -11,7 +11,7 @@ use crate::witness::{describe_view, explain, Clues, LinWitness, OpView};
 use crate::CheckError;
 use history::{History, Paired};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ impl Options {
 }
 
 /// How a key was decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Nothing to check: no operation of this key had to take effect.
@@ -82,7 +82,7 @@ pub enum Method {
 }
 
 /// A checker verdict (shared/DESIGN.md section 7).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum Verdict<W> {
     Valid,
@@ -100,7 +100,7 @@ impl<W> Verdict<W> {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyResult {
     /// The key; `None` for operations without one (a single register).
     pub key: Option<String>,

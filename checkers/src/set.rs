@@ -27,7 +27,7 @@
 
 use crate::linear::Verdict;
 use history::{EventType, History, Paired};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -63,13 +63,13 @@ impl SetReport {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SetKeyResult {
     /// The key; `None` for operations without one (a single set).
     pub key: Option<String>,
     pub counts: SetCounts,
     /// Things worth knowing that are not anomalies (reads that returned no array).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict<SetWitness>,
@@ -87,7 +87,7 @@ impl SetKeyResult {
 }
 
 /// Element and read counts of one key. Element counts are exact even where lists are cut.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetCounts {
     /// Distinct elements with an add invoked.
     pub attempted: usize,
@@ -114,7 +114,7 @@ pub struct SetCounts {
 }
 
 /// Why a key is invalid: every anomalous element (up to [`MAX_ELEMENTS_LISTED`] per kind).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SetWitness {
     pub lost: Vec<ElementAnomaly>,
     pub unexpected: Vec<ElementAnomaly>,
@@ -125,7 +125,7 @@ pub struct SetWitness {
 }
 
 /// One anomalous element, with the operations that show the anomaly.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ElementAnomaly {
     pub element: Value,
     /// The add that matters: the first to complete `ok` (lost), the first to fail
@@ -133,11 +133,11 @@ pub struct ElementAnomaly {
     pub add: Option<AddView>,
     /// Lost: the final reads that did not contain it. Vanished: the reads that did not contain
     /// it though invoked after a read that did.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missed_by: Vec<ReadView>,
     pub missed_total: usize,
     /// Reads that contained it, first completed first (vanished: the first is R1).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen_by: Vec<ReadView>,
     pub seen_total: usize,
     /// Lost: the read that contained it and completed last.
@@ -146,7 +146,7 @@ pub struct ElementAnomaly {
 }
 
 /// An add operation, as witnesses show it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AddView {
     pub process: u64,
     pub node: Option<String>,
@@ -162,7 +162,7 @@ pub struct AddView {
 }
 
 /// An `ok` read, as witnesses show it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadView {
     pub process: u64,
     pub node: Option<String>,

@@ -6,11 +6,11 @@
 use crate::graph::CycleEdge;
 use crate::model::{Model, INIT};
 use crate::search::{search, Budget, Deepest, KeyOp, Outcome};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// An operation as a witness shows it. `op` is the index in `Paired::ops`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpView {
     pub op: usize,
     pub process: u64,
@@ -30,7 +30,7 @@ pub struct OpView {
 }
 
 /// What one candidate would have done at the point where the search got stuck.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     pub op: usize,
     /// The state it would lead to, or `None` if its recorded result is impossible there.
@@ -40,7 +40,7 @@ pub struct Candidate {
 }
 
 /// One order of the window's operations, applied from the initial state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderAttempt {
     /// Operations applied successfully, each with the state after it.
     pub steps: Vec<(usize, String)>,
@@ -48,7 +48,7 @@ pub struct OrderAttempt {
     pub fails_at: Option<(usize, String)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinWitness {
     /// The longest linearizable prefix found, in linearization order (ops indices), if it was
     /// computed within the budget.
