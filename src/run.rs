@@ -1060,7 +1060,7 @@ fn reproduce_command(p: &Prepared) -> String {
         "harness run --system {} --workload {} --nemesis {} --nodes {} --concurrency {} \
          --time-limit {}s --rate {} --keys {} --nemesis-interval {}s --recovery {}s \
          --op-timeout {}s --seed {}",
-        p.system.name,
+        a.system,
         a.workload,
         if p.kinds.is_empty() {
             "none".to_string()
