@@ -236,13 +236,13 @@ async fn leader_among(
 
 /// A grudge that cuts `isolated` off from every other node, both ways.
 fn isolating(isolated: &[String], nodes: &[String]) -> BTreeMap<String, BTreeSet<String>> {
-    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for x in isolated {
-        for y in nodes.iter().filter(|y| !isolated.contains(y)) {
-            g.entry(x.clone()).or_default().insert(y.clone());
-            g.entry(y.clone()).or_default().insert(x.clone());
-        }
-    }
+    let rest: Vec<String> = nodes
+        .iter()
+        .filter(|n| !isolated.contains(n))
+        .cloned()
+        .collect();
+    let mut g = BTreeMap::new();
+    crate::schedule::cut_between(&mut g, isolated, &rest);
     g
 }
 

@@ -195,7 +195,7 @@ impl Rng {
 }
 
 /// Cuts every link between `a` and `b`, both ways.
-fn cut_between(grudge: &mut BTreeMap<String, BTreeSet<String>>, a: &[String], b: &[String]) {
+pub fn cut_between(grudge: &mut BTreeMap<String, BTreeSet<String>>, a: &[String], b: &[String]) {
     for x in a {
         for y in b {
             grudge.entry(x.clone()).or_default().insert(y.clone());

@@ -454,8 +454,12 @@ impl SystemDef {
 
     /// One node's entry of `{peers}`.
     pub fn peer_entry(&self, node: &str, index: usize, ip: &str) -> String {
-        self.peer
-            .replace("{node}", node)
+        self.fill_node(&self.peer, node, index, ip)
+    }
+
+    /// The placeholders that describe one node, the ones `{peers}` entries may use too.
+    fn fill_node(&self, t: &str, node: &str, index: usize, ip: &str) -> String {
+        t.replace("{node}", node)
             .replace("{node_index}", &index.to_string())
             .replace("{ip}", ip)
             .replace("{port}", &self.port.to_string())
@@ -466,14 +470,7 @@ impl SystemDef {
     }
 
     fn fill(&self, t: &str, v: &NodeVars<'_>) -> String {
-        t.replace("{node}", v.node)
-            .replace("{node_index}", &v.index.to_string())
-            .replace("{ip}", v.ip)
-            .replace("{port}", &self.port.to_string())
-            .replace(
-                "{peer_port}",
-                &self.peer_port.map(|p| p.to_string()).unwrap_or_default(),
-            )
+        self.fill_node(t, v.node, v.index, v.ip)
             .replace("{data_dir}", &v.data_dir.display().to_string())
             .replace("{peers}", v.peers)
             .replace(
