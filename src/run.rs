@@ -18,10 +18,11 @@ use serde_json::{json, Value};
 use workloads::recorder::Recorder;
 use workloads::runner::{WorkloadConfig, WorkloadKind};
 
-use crate::schedule::{self, Fault, NemesisKind, Schedule, Target};
+use crate::schedule::{self, Fault, NemesisKind, NemesisPlan, Schedule, Target};
 use crate::systems::{NodeVars, SystemDef};
 use crate::units::parse_duration;
 use crate::Exit;
+use workloads::client::NodeRole;
 use workloads::OpClient;
 
 /// Start a cluster, run a workload against it while faults come and go, then check the history.
@@ -34,6 +35,7 @@ use workloads::OpClient;
 ///   harness run --system raft --nemesis partition
 ///   harness run --system raft --workload set --nemesis all --time-limit 60s
 ///   harness run --system raft --nemesis clock --bug stale-read --seed 7
+///   harness run --system raft --nemesis partition:majorities-ring+delay+kill:election-storm
 ///
 /// The run folder is store/<system>-<workload>-<nemesis>/<UTC time>/ with run.json (config,
 /// seed, schedule), history.jsonl (written as the run goes), results.json, report.html and
@@ -52,7 +54,13 @@ pub struct RunArgs {
     /// final read from every node, checked for lost and unexpected elements).
     #[arg(long, default_value = "register")]
     pub workload: String,
-    /// Faults, comma-separated: partition, pause, kill, clock, loss, slow; or all; or none.
+    /// Faults that take turns, comma-separated: partition, pause, kill, clock, loss, slow,
+    /// delay; or all; or none. A list with a network fault (partition, loss, slow, delay) and a
+    /// process fault (pause, kill) makes one window in three one of each at once.
+    /// KIND:SHAPE picks a shape: partition:leader-churn|halves|isolate-one|isolate-leader|
+    /// majorities-ring|bridge|one-way, kill:down|crash-loop|election-storm, clock:bump|strobe.
+    /// A+B runs A and B together in every window, e.g.
+    /// partition:majorities-ring+delay+kill:election-storm.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Nodes in the cluster.
@@ -100,7 +108,7 @@ pub struct Prepared {
     args: RunArgs,
     system: SystemDef,
     program: PathBuf,
-    kinds: Vec<NemesisKind>,
+    plan: NemesisPlan,
     workload: WorkloadKind,
     seed: u64,
 }
@@ -110,9 +118,8 @@ pub struct Prepared {
 pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     let usage = |m: String| (Exit::BadInput, m);
     let system = SystemDef::load(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
-    let kinds =
-        NemesisKind::parse_list(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
-    system.check_faults(&kinds).map_err(usage)?;
+    let plan = NemesisPlan::parse(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
+    system.check_faults(&plan.kinds()).map_err(usage)?;
     let workload = match args.workload.as_str() {
         "register" => WorkloadKind::Register,
         "set" => WorkloadKind::Set,
@@ -154,7 +161,7 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
         args,
         system,
         program,
-        kinds,
+        plan,
         workload,
         seed,
     })
@@ -167,16 +174,6 @@ pub fn run_inside(p: Prepared) -> anyhow::Result<Exit> {
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(run_async(p))
-}
-
-fn nemesis_label(kinds: &[NemesisKind]) -> String {
-    if kinds.is_empty() {
-        "none".into()
-    } else if kinds.len() == NemesisKind::ALL.len() {
-        "all".into()
-    } else {
-        kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join("+")
-    }
 }
 
 fn utc_stamp() -> String {
@@ -209,10 +206,42 @@ struct Faults {
     specs: HashMap<String, NodeSpec>,
     clocks: HashMap<String, ClockFile>,
     addrs: Vec<(String, SocketAddr)>,
+    /// Nodes a fault's background task holds down ("kill") or frozen ("pause") right now.
+    /// Kept under the same lock as the supervisor, so a node is in it exactly while it is held.
+    held: BTreeMap<String, &'static str>,
+    /// Set by the undo of such a fault: its tasks take no node any more.
+    tasks_stopped: bool,
 }
 
 async fn leader_of(addrs: &[(String, SocketAddr)], client: &OpClient) -> Option<String> {
     leader_among(addrs, &[], client).await
+}
+
+/// Every node's answer to the system's status call, asked of all at once, in name order;
+/// nodes that do not answer are left out.
+async fn roles_of(addrs: &[(String, SocketAddr)], client: &OpClient) -> Vec<(String, NodeRole)> {
+    let mut asks = tokio::task::JoinSet::new();
+    for (name, addr) in addrs.iter().cloned() {
+        let client = client.clone();
+        asks.spawn(async move { (name, client.role(addr).await) });
+    }
+    let mut roles = Vec::new();
+    while let Some(answer) = asks.join_next().await {
+        if let Ok((name, Some(role))) = answer {
+            roles.push((name, role));
+        }
+    }
+    roles.sort_by(|a, b| a.0.cmp(&b.0));
+    roles
+}
+
+/// The node with the highest term among those that say they lead, and that term.
+fn highest_leader(roles: &[(String, NodeRole)]) -> Option<(String, u64)> {
+    roles
+        .iter()
+        .filter(|(_, r)| r.leader)
+        .max_by_key(|(_, r)| r.term)
+        .map(|(n, r)| (n.clone(), r.term))
 }
 
 /// The node with the highest term among those that say they lead (asked in the system's own
@@ -222,16 +251,12 @@ async fn leader_among(
     except: &[String],
     client: &OpClient,
 ) -> Option<String> {
-    let mut best: Option<(u64, String)> = None;
-    for (name, addr) in addrs.iter().filter(|(n, _)| !except.contains(n)) {
-        match client.role(*addr).await {
-            Some(r) if r.leader && best.as_ref().is_none_or(|(t, _)| r.term > *t) => {
-                best = Some((r.term, name.clone()));
-            }
-            _ => {}
-        }
-    }
-    best.map(|(_, n)| n)
+    let asked: Vec<(String, SocketAddr)> = addrs
+        .iter()
+        .filter(|(n, _)| !except.contains(n))
+        .cloned()
+        .collect();
+    highest_leader(&roles_of(&asked, client).await).map(|(n, _)| n)
 }
 
 /// A grudge that cuts `isolated` off from every other node, both ways.
@@ -246,15 +271,105 @@ fn isolating(isolated: &[String], nodes: &[String]) -> BTreeMap<String, BTreeSet
     g
 }
 
+/// Takes `node` for a fault task: freezes it (`"pause"`) or kills it (`"kill"`) and notes it
+/// in `held`, under one lock. False when the fault is being undone or the supervisor refused.
+fn take_node(f: &Mutex<Faults>, rec: &Recorder, node: &str, how: &'static str) -> bool {
+    let Ok(mut g) = f.lock() else { return false };
+    if g.tasks_stopped {
+        return false;
+    }
+    let done = match how {
+        "pause" => g.sup.pause(node),
+        _ => g.sup.kill(node),
+    };
+    if done.is_err() {
+        return false;
+    }
+    g.held.insert(node.to_string(), how);
+    rec.nemesis(EventType::Info, &format!("start-{how}"), json!([node]));
+    true
+}
+
+/// SIGKILLs `node`, keeps it down for `down_ms`, and restarts it on its data, recording both.
+/// False when the fault is being undone (which then restarts the node) or the supervisor
+/// refused.
+async fn bounce(f: &Mutex<Faults>, rec: &Recorder, node: &str, down_ms: u64) -> bool {
+    if !take_node(f, rec, node, "kill") {
+        return false;
+    }
+    tokio::time::sleep(Duration::from_millis(down_ms)).await;
+    let Ok(mut g) = f.lock() else { return false };
+    if g.held.remove(node).is_none() {
+        return false; // the undo restarted it
+    }
+    let restarted = g.sup.restart(node).is_ok();
+    rec.nemesis(EventType::Info, "stop-kill", json!([node]));
+    restarted
+}
+
+/// SIGSTOPs `node` for `hold_ms`, then [`bounce`]s it: killed while frozen, it never reads
+/// what reached it meanwhile.
+async fn freeze_then_bounce(
+    f: &Mutex<Faults>,
+    rec: &Recorder,
+    node: &str,
+    hold_ms: u64,
+    down_ms: u64,
+) -> bool {
+    if !take_node(f, rec, node, "pause") {
+        return false;
+    }
+    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+    {
+        let Ok(mut g) = f.lock() else { return false };
+        if g.held.remove(node).is_none() {
+            return false; // the undo restarted it
+        }
+        rec.nemesis(EventType::Info, "stop-pause", json!([node]));
+    }
+    bounce(f, rec, node, down_ms).await
+}
+
+/// Stops a fault's background task, then restarts whatever node it still held.
+async fn stop_holding(task: tokio::task::JoinHandle<()>, f: &Mutex<Faults>, rec: &Recorder) {
+    let held = match f.lock() {
+        Ok(mut g) => {
+            g.tasks_stopped = true;
+            std::mem::take(&mut g.held)
+        }
+        Err(_) => BTreeMap::new(),
+    };
+    stop_task(task).await;
+    if let Ok(mut g) = f.lock() {
+        for (n, how) in held {
+            let _ = g.sup.restart(&n);
+            rec.nemesis(EventType::Info, &format!("stop-{how}"), json!([n]));
+        }
+        // `tasks_stopped` stays set until the next such fault starts, so that no straggler
+        // of this one can take a node after its undo.
+    }
+}
+
+/// Lets a new fault task take nodes.
+fn start_holding(f: &Mutex<Faults>) {
+    if let Ok(mut g) = f.lock() {
+        g.tasks_stopped = false;
+    }
+}
+
 /// What a fault did, to undo it and to record it.
 enum Applied {
     Partition,
     Churn(tokio::task::JoinHandle<()>),
     Paused(Vec<String>),
     Killed(Vec<String>),
+    /// A task that kills (and freezes) nodes and restarts them; see [`take_node`].
+    Holding(tokio::task::JoinHandle<()>),
+    Together(Vec<Applied>),
     Clock(Vec<String>, Option<tokio::task::JoinHandle<()>>),
     Loss,
     Slow,
+    Delay,
 }
 
 async fn resolve(
@@ -278,7 +393,17 @@ async fn resolve(
     }
 }
 
-async fn apply(
+fn apply<'a>(
+    fault: &'a Fault,
+    f: &'a Arc<Mutex<Faults>>,
+    rec: &'a Recorder,
+    client: &'a OpClient,
+    fallback: usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Applied>> + Send + 'a>> {
+    Box::pin(apply_one(fault, f, rec, client, fallback))
+}
+
+async fn apply_one(
     fault: &Fault,
     f: &Arc<Mutex<Faults>>,
     rec: &Recorder,
@@ -370,6 +495,119 @@ async fn apply(
             rec.nemesis(EventType::Info, "start-kill", json!(nodes));
             Applied::Killed(nodes)
         }
+        Fault::CrashLoop {
+            max_down_ms,
+            max_up_ms,
+            seed,
+        } => {
+            start_holding(f);
+            let (f, rec) = (f.clone(), rec.clone());
+            let (max_down, max_up) = (*max_down_ms, *max_up_ms);
+            let mut rng = workloads::rng::SplitMix64(*seed);
+            let task = tokio::spawn(async move {
+                loop {
+                    let names: Vec<String> = f
+                        .lock()
+                        .map(|g| g.addrs.iter().map(|(n, _)| n.clone()).collect())
+                        .unwrap_or_default();
+                    if names.is_empty() {
+                        return;
+                    }
+                    let n = &names[rng.below(names.len() as u64) as usize];
+                    let down_ms = rng.below(max_down + 1);
+                    if !bounce(&f, &rec, n, down_ms).await {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(rng.below(max_up + 1))).await;
+                }
+            });
+            Applied::Holding(task)
+        }
+        Fault::ElectionStorm {
+            leader_every_ms,
+            max_hold_ms,
+            max_down_ms,
+            seed,
+        } => {
+            start_holding(f);
+            let (f, rec, client) = (f.clone(), rec.clone(), client.clone());
+            let every = Duration::from_millis(*leader_every_ms);
+            let (max_hold, max_down) = (*max_hold_ms, *max_down_ms);
+            let mut rng = workloads::rng::SplitMix64(*seed);
+            let task = tokio::spawn(async move {
+                let mut terms: HashMap<String, u64> = HashMap::new();
+                // The first leader goes at once.
+                let mut last_election = Instant::now()
+                    .checked_sub(every)
+                    .unwrap_or_else(Instant::now);
+                // One task per node being frozen and killed; dropped (and so aborted) with
+                // this task.
+                let mut voters = tokio::task::JoinSet::new();
+                loop {
+                    while voters.try_join_next().is_some() {}
+                    let addrs = f.lock().map(|g| g.addrs.clone()).unwrap_or_default();
+                    let roles = roles_of(&addrs, &client).await;
+                    let busy: BTreeSet<String> = f
+                        .lock()
+                        .map(|g| g.held.keys().cloned().collect())
+                        .unwrap_or_default();
+                    let mut moved = false;
+                    for (name, role) in &roles {
+                        let before = terms.insert(name.clone(), role.term);
+                        // Term 0 is "not said yet" (a node still starting), not a term.
+                        if !before.is_some_and(|t| t > 0 && role.term > t) {
+                            continue;
+                        }
+                        moved = true;
+                        if role.leader || role.campaigning || busy.contains(name) {
+                            continue;
+                        }
+                        // A voter, right after its vote: frozen so that what comes next (the
+                        // winner's first entries, another candidate's request) waits unread
+                        // in its socket, then killed with all of that unread, and restarted.
+                        let (f, rec, v) = (f.clone(), rec.clone(), name.clone());
+                        let (hold, down_ms) = (rng.below(max_hold + 1), rng.below(max_down + 1));
+                        voters.spawn(async move {
+                            freeze_then_bounce(&f, &rec, &v, hold, down_ms).await;
+                        });
+                        terms.remove(name);
+                    }
+                    if moved {
+                        last_election = Instant::now();
+                    }
+                    match highest_leader(&roles) {
+                        Some((l, _)) if last_election.elapsed() >= every && !busy.contains(&l) => {
+                            // Quiet for a while: kill the leader to start an election.
+                            last_election = Instant::now();
+                            let down_ms = rng.below(max_down + 1);
+                            terms.remove(&l);
+                            let (f, rec) = (f.clone(), rec.clone());
+                            voters.spawn(async move {
+                                bounce(&f, &rec, &l, down_ms).await;
+                            });
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(2)).await,
+                    }
+                }
+            });
+            Applied::Holding(task)
+        }
+        Fault::Together { faults } => {
+            let mut done = Vec::new();
+            for (i, one) in faults.iter().enumerate() {
+                match apply(one, f, rec, client, fallback + i).await {
+                    Ok(a) => done.push(a),
+                    Err(e) => {
+                        // Heal what was started before giving up.
+                        for a in done.into_iter().rev() {
+                            let _ = undo(a, f, rec).await;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Applied::Together(done)
+        }
         Fault::ClockBump { target, offset_ms } => {
             let nodes = resolve(target, f, client, fallback).await;
             {
@@ -428,21 +666,70 @@ async fn apply(
             rec.nemesis(EventType::Info, "start-slow", json!({"kbit": kbit}));
             Applied::Slow
         }
+        Fault::Delay {
+            mean_ms,
+            jitter_ms,
+            seed,
+        } => {
+            lock(f)?.net.delay(*mean_ms, *jitter_ms, *seed)?;
+            rec.nemesis(
+                EventType::Info,
+                "start-delay",
+                json!({"mean_ms": mean_ms, "jitter_ms": jitter_ms}),
+            );
+            Applied::Delay
+        }
     })
 }
 
-fn undo(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Result<()> {
+fn undo<'a>(
+    applied: Applied,
+    f: &'a Arc<Mutex<Faults>>,
+    rec: &'a Recorder,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    Box::pin(undo_one(applied, f, rec))
+}
+
+/// Stops a fault's background task and waits until it has really stopped, so that it cannot
+/// act after the fault is healed.
+async fn stop_task(task: tokio::task::JoinHandle<()>) {
+    task.abort();
+    let _ = task.await;
+}
+
+async fn undo_one(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Result<()> {
+    let applied = match applied {
+        Applied::Together(all) => {
+            let mut first_error = None;
+            for a in all.into_iter().rev() {
+                if let Err(e) = undo(a, f, rec).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), Err);
+        }
+        Applied::Churn(task) => {
+            stop_task(task).await;
+            Applied::Partition
+        }
+        Applied::Holding(task) => {
+            stop_holding(task, f, rec).await;
+            return Ok(());
+        }
+        Applied::Clock(nodes, Some(task)) => {
+            stop_task(task).await;
+            Applied::Clock(nodes, None)
+        }
+        other => other,
+    };
     let mut g = f.lock().map_err(|_| anyhow!("fault state poisoned"))?;
     match applied {
         Applied::Partition => {
             g.net.heal()?;
             rec.nemesis(EventType::Info, "stop-partition", Value::Null);
         }
-        Applied::Churn(task) => {
-            task.abort();
-            g.net.heal()?;
-            rec.nemesis(EventType::Info, "stop-partition", Value::Null);
-        }
+        // Their tasks were stopped above; a churn was turned into a plain partition.
+        Applied::Churn(_) | Applied::Holding(_) | Applied::Together(_) => {}
         Applied::Loss => {
             g.net.heal()?;
             rec.nemesis(EventType::Info, "stop-loss", Value::Null);
@@ -450,6 +737,10 @@ fn undo(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Res
         Applied::Slow => {
             g.net.slow(0)?;
             rec.nemesis(EventType::Info, "stop-slow", Value::Null);
+        }
+        Applied::Delay => {
+            g.net.delay(0, 0, 0)?;
+            rec.nemesis(EventType::Info, "stop-delay", Value::Null);
         }
         Applied::Paused(nodes) => {
             for n in &nodes {
@@ -463,10 +754,7 @@ fn undo(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> anyhow::Res
             }
             rec.nemesis(EventType::Info, "stop-kill", json!(nodes));
         }
-        Applied::Clock(nodes, task) => {
-            if let Some(t) = task {
-                t.abort();
-            }
+        Applied::Clock(nodes, _) => {
             for n in &nodes {
                 if let Some(c) = g.clocks.get(n) {
                     c.reset()?;
@@ -507,17 +795,12 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let mut signals = Signals::install();
     let args = &p.args;
     let names: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
-    let label = format!(
-        "{}-{}-{}",
-        p.system.name,
-        args.workload,
-        nemesis_label(&p.kinds)
-    );
+    let label = format!("{}-{}-{}", p.system.name, args.workload, p.plan.label());
     let run_dir = args.store.join(&label).join(utc_stamp());
     std::fs::create_dir_all(run_dir.join("nodes"))
         .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
     let schedule: Schedule = schedule::generate(
-        &p.kinds,
+        &p.plan,
         &names,
         args.time_limit.as_millis() as u64,
         args.nemesis_interval.as_millis() as u64,
@@ -529,7 +812,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         args.nodes,
         p.system.name,
         args.workload,
-        nemesis_label(&p.kinds),
+        p.plan.label(),
         p.seed,
         run_dir.display()
     );
@@ -537,7 +820,8 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         "system": p.system.name,
         "program": p.program,
         "workload": args.workload,
-        "nemesis": p.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "nemesis": p.plan.kinds().iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "nemesis_plan": p.plan.text(),
         "nodes": names,
         "concurrency": args.concurrency,
         "time_limit_ms": args.time_limit.as_millis() as u64,
@@ -565,7 +849,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
             return Ok(Exit::Failure);
         }
     };
-    if p.kinds.contains(&NemesisKind::Loss) && net.mechanism() == Mechanism::Blackhole {
+    if p.plan.kinds().contains(&NemesisKind::Loss) && net.mechanism() == Mechanism::Blackhole {
         eprintln!(
             "harness: --nemesis loss: not available here: packet loss needs nft or iptables \
              (./scripts/install-deps, or apt-get install nftables); the other nemeses work without them"
@@ -673,6 +957,8 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         specs,
         clocks,
         addrs: addrs.clone(),
+        held: BTreeMap::new(),
+        tasks_stopped: false,
     }));
     let wcfg = WorkloadConfig {
         concurrency: args.concurrency,
@@ -756,7 +1042,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
             () = tokio::time::sleep_until(end.into()) => {}
             () = &mut ctrl_c => { interrupted = true; }
         }
-        if let Err(e) = undo(applied, &faults, &rec) {
+        if let Err(e) = undo(applied, &faults, &rec).await {
             harness_error = Some(e.context(format!("healing {}", step.fault.describe())));
             break;
         }
@@ -841,7 +1127,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     println!(
         "  faults: {} injected ({})",
         schedule.steps.len(),
-        nemesis_label(&p.kinds)
+        p.plan.label()
     );
     if let Some(ms) = run_json["first_ok_ms"].as_u64() {
         println!(
@@ -1062,15 +1348,7 @@ fn reproduce_command(p: &Prepared) -> String {
          --op-timeout {}s --seed {}",
         a.system,
         a.workload,
-        if p.kinds.is_empty() {
-            "none".to_string()
-        } else {
-            p.kinds
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        },
+        p.plan.text(),
         a.nodes,
         a.concurrency,
         a.time_limit.as_secs_f64(),

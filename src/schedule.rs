@@ -16,17 +16,31 @@ pub enum NemesisKind {
     Clock,
     Loss,
     Slow,
+    Delay,
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 6] = [
+    pub const ALL: [NemesisKind; 7] = [
         NemesisKind::Partition,
         NemesisKind::Pause,
         NemesisKind::Kill,
         NemesisKind::Clock,
         NemesisKind::Loss,
         NemesisKind::Slow,
+        NemesisKind::Delay,
     ];
+
+    /// Faults of the network, as opposed to faults of processes and clocks.
+    fn is_network(self) -> bool {
+        matches!(
+            self,
+            NemesisKind::Partition | NemesisKind::Loss | NemesisKind::Slow | NemesisKind::Delay
+        )
+    }
+
+    fn is_process(self) -> bool {
+        matches!(self, NemesisKind::Pause | NemesisKind::Kill)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +50,7 @@ impl NemesisKind {
             NemesisKind::Clock => "clock",
             NemesisKind::Loss => "loss",
             NemesisKind::Slow => "slow",
+            NemesisKind::Delay => "delay",
         }
     }
 
@@ -63,6 +78,155 @@ impl NemesisKind {
             }
         }
         Ok(out.into_iter().collect())
+    }
+}
+
+/// One fault a user asked for: a kind, and maybe one of its shapes (`partition:bridge`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub kind: NemesisKind,
+    pub shape: Option<String>,
+}
+
+impl Part {
+    fn plain(kind: NemesisKind) -> Part {
+        Part { kind, shape: None }
+    }
+
+    fn shapes(kind: NemesisKind) -> &'static [&'static str] {
+        match kind {
+            NemesisKind::Partition => &PARTITION_SHAPES,
+            NemesisKind::Kill => &KILL_SHAPES,
+            NemesisKind::Clock => &CLOCK_SHAPES,
+            _ => &[],
+        }
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.shape {
+            Some(s) => write!(f, "{}:{s}", self.kind.name()),
+            None => f.write_str(self.kind.name()),
+        }
+    }
+}
+
+/// What `--nemesis` asks for: entries that take turns, one per fault window; an entry of
+/// several parts joined by `+` runs them all at once.
+///
+/// `partition,kill` alternates partitions and kills (and, since it lists a network fault and a
+/// process fault, makes one window in three both at once); `partition:majorities-ring+delay+
+/// kill:election-storm` runs those three together in every window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NemesisPlan {
+    pub entries: Vec<Vec<Part>>,
+}
+
+impl NemesisPlan {
+    pub fn parse(s: &str) -> Result<NemesisPlan, String> {
+        let s = s.trim();
+        if s == "all" {
+            return Ok(NemesisPlan {
+                entries: NemesisKind::ALL.map(|k| vec![Part::plain(k)]).to_vec(),
+            });
+        }
+        if s == "none" || s.is_empty() {
+            return Ok(NemesisPlan::default());
+        }
+        let mut entries: Vec<Vec<Part>> = Vec::new();
+        for entry in s.split(',').map(str::trim) {
+            let mut parts: Vec<Part> = Vec::new();
+            for part in entry.split('+').map(str::trim) {
+                let (name, shape) = match part.split_once(':') {
+                    Some((n, s)) => (n.trim(), Some(s.trim())),
+                    None => (part, None),
+                };
+                let Some(kind) = NemesisKind::ALL.into_iter().find(|k| k.name() == name) else {
+                    return Err(format!(
+                        "unknown nemesis '{name}'; the nemeses are: {}, or all, or none",
+                        NemesisKind::ALL.map(NemesisKind::name).join(", ")
+                    ));
+                };
+                let shapes = Part::shapes(kind);
+                if let Some(shape) = shape {
+                    if !shapes.contains(&shape) {
+                        return Err(if shapes.is_empty() {
+                            format!("'{part}': {name} has no shapes to choose from")
+                        } else {
+                            format!(
+                                "'{part}': unknown shape of {name}; its shapes are: {}",
+                                shapes.join(", ")
+                            )
+                        });
+                    }
+                }
+                if parts.iter().any(|p| p.kind == kind) {
+                    return Err(format!(
+                        "'{entry}' names {name} twice; join different faults"
+                    ));
+                }
+                if kind.is_process() && parts.iter().any(|p| p.kind.is_process()) {
+                    return Err(format!(
+                        "'{entry}': pause and kill cannot run at once (a killed node cannot be \
+                         resumed); list them with a comma to take turns"
+                    ));
+                }
+                parts.push(Part {
+                    kind,
+                    shape: shape.map(str::to_string),
+                });
+            }
+            if !entries.contains(&parts) {
+                entries.push(parts);
+            }
+        }
+        // A plain list reads the same in any order: keep the kinds' order, as before.
+        if entries.iter().all(|e| e.len() == 1 && e[0].shape.is_none()) {
+            entries.sort_by_key(|e| e[0].kind);
+        }
+        Ok(NemesisPlan { entries })
+    }
+
+    /// Every kind the plan uses, once, in order.
+    pub fn kinds(&self) -> Vec<NemesisKind> {
+        let set: BTreeSet<NemesisKind> = self.entries.iter().flatten().map(|p| p.kind).collect();
+        set.into_iter().collect()
+    }
+
+    /// Only single kinds without shapes: the schedule may then pair them itself.
+    fn is_plain(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| e.len() == 1 && e[0].shape.is_none())
+    }
+
+    /// The plan as `--nemesis` would take it back.
+    pub fn text(&self) -> String {
+        if self.entries.is_empty() {
+            return "none".into();
+        }
+        self.entries
+            .iter()
+            .map(|e| e.iter().map(Part::to_string).collect::<Vec<_>>().join("+"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A short name for the run folder: `all`, `none`, or the plan with `,` as `+`-free joins.
+    pub fn label(&self) -> String {
+        if self.is_plain() && self.entries.len() == NemesisKind::ALL.len() {
+            return "all".into();
+        }
+        if self.is_plain() {
+            return self
+                .kinds()
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join("+");
+        }
+        self.text().replace(':', "-").replace(',', "_")
     }
 }
 
@@ -100,6 +264,36 @@ pub enum Fault {
     Kill {
         target: Target,
     },
+    /// Kills one node at a time, over and over: each stays down for a random time up to
+    /// `max_down_ms` and is restarted on its data, and the next is picked after up to
+    /// `max_up_ms`. Restarts then land in the middle of elections and of replication, where a
+    /// node that did not make a promise durable before keeping it (its vote, a log entry it
+    /// acknowledged) is found out. `seed` draws the nodes and the times.
+    CrashLoop {
+        max_down_ms: u64,
+        max_up_ms: u64,
+        seed: u64,
+    },
+    /// An election storm. Watches every node's term (through the system's own status call,
+    /// every few milliseconds) and kills each node that moves to a new term while neither
+    /// leading nor campaigning: a voter, a random time up to `max_wait_ms` after it voted or
+    /// learned of a new leader (so that its answer may or may not have left). When
+    /// no election has happened for `leader_every_ms`, kills the leader to start one. Each is
+    /// restarted on its data after up to `max_down_ms`. A node that forgets its vote across a
+    /// restart can then vote again in the same term; a delay on the network gives it the time
+    /// to, and a partition keeps the two winners apart.
+    ElectionStorm {
+        leader_every_ms: u64,
+        max_hold_ms: u64,
+        max_down_ms: u64,
+        seed: u64,
+    },
+    /// Two faults at once, a network fault and a process fault, started in this order and
+    /// healed in the reverse order. Many bugs need both: a restart whose window is widened by
+    /// messages that a lossy, slow or cut network holds back.
+    Together {
+        faults: Vec<Fault>,
+    },
     /// Moves the target's wall clock by `offset_ms` for the whole fault.
     ClockBump {
         target: Target,
@@ -118,21 +312,16 @@ pub enum Fault {
     Slow {
         kbit: u32,
     },
+    /// Every message between nodes arrives `mean_ms ± jitter_ms` late (netem's `delay`), and
+    /// jitter reorders them. `seed` draws each packet's delay.
+    Delay {
+        mean_ms: u64,
+        jitter_ms: u64,
+        seed: u64,
+    },
 }
 
 impl Fault {
-    #[allow(dead_code)] // used by the report (next issue)
-    pub fn kind(&self) -> NemesisKind {
-        match self {
-            Fault::Partition { .. } | Fault::LeaderChurn { .. } => NemesisKind::Partition,
-            Fault::Pause { .. } => NemesisKind::Pause,
-            Fault::Kill { .. } => NemesisKind::Kill,
-            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } => NemesisKind::Clock,
-            Fault::Loss { .. } => NemesisKind::Loss,
-            Fault::Slow { .. } => NemesisKind::Slow,
-        }
-    }
-
     /// A short description for the progress line and the summary.
     pub fn describe(&self) -> String {
         match self {
@@ -142,6 +331,22 @@ impl Fault {
             }
             Fault::Pause { target } => format!("pause {}", target_name(target)),
             Fault::Kill { target } => format!("kill {}", target_name(target)),
+            Fault::CrashLoop { max_down_ms, .. } => {
+                format!("crash loop (kill a node, restart it within {max_down_ms} ms, again)")
+            }
+            Fault::ElectionStorm {
+                leader_every_ms,
+                max_down_ms,
+                ..
+            } => format!(
+                "election storm (kill the leader after {leader_every_ms} ms without an election \
+                 and each voter as it votes; restart within {max_down_ms} ms)"
+            ),
+            Fault::Together { faults } => faults
+                .iter()
+                .map(Fault::describe)
+                .collect::<Vec<_>>()
+                .join(" + "),
             Fault::ClockBump { target, offset_ms } => {
                 format!("clock {} {:+} ms", target_name(target), offset_ms)
             }
@@ -150,6 +355,9 @@ impl Fault {
             } => format!("clock strobe {} ±{} ms", target_name(target), offset_ms),
             Fault::Loss { percent } => format!("loss {percent}%"),
             Fault::Slow { kbit } => format!("slow network, {kbit} kbit/s per link"),
+            Fault::Delay {
+                mean_ms, jitter_ms, ..
+            } => format!("delay {mean_ms} ± {jitter_ms} ms between nodes"),
         }
     }
 }
@@ -204,19 +412,41 @@ pub fn cut_between(grudge: &mut BTreeMap<String, BTreeSet<String>>, a: &[String]
     }
 }
 
-fn partition(rng: &mut Rng, nodes: &[String]) -> Fault {
+/// The shapes `--nemesis KIND:SHAPE` can ask for, by kind.
+pub const PARTITION_SHAPES: [&str; 7] = [
+    "leader-churn",
+    "halves",
+    "isolate-one",
+    "isolate-leader",
+    "majorities-ring",
+    "bridge",
+    "one-way",
+];
+pub const KILL_SHAPES: [&str; 3] = ["down", "crash-loop", "election-storm"];
+pub const CLOCK_SHAPES: [&str; 2] = ["bump", "strobe"];
+
+fn shape_index(shapes: &[&str], shape: Option<&str>) -> Option<u64> {
+    shape.and_then(|s| shapes.iter().position(|x| *x == s).map(|i| i as u64))
+}
+
+fn partition(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
     let n = nodes.len();
     let mut shuffled = nodes.to_vec();
     rng.shuffle(&mut shuffled);
     let mut grudge = BTreeMap::new();
-    if n >= 3 && rng.below(3) == 0 {
+    let choice = match shape_index(&PARTITION_SHAPES, shape) {
+        Some(i) => i,
+        // One in three is leader churn; the rest are spread over the fixed shapes.
+        None if n >= 3 && rng.below(3) == 0 => 0,
+        None => 1 + rng.below(if n >= 3 { 6 } else { 2 }),
+    };
+    if choice == 0 {
         return Fault::LeaderChurn {
             max_hold_ms: 200 + rng.below(600),
             seed: rng.below(u64::MAX),
         };
     }
-    let shapes = if n >= 3 { 6 } else { 2 };
-    let (shape, isolate_leader) = match rng.below(shapes) {
+    let (shape, isolate_leader) = match choice - 1 {
         0 => {
             // Halves: a majority and a minority (equal halves for an even count).
             let (a, b) = shuffled.split_at(n / 2);
@@ -279,13 +509,17 @@ fn process_target(rng: &mut Rng, nodes: &[String]) -> Target {
     }
 }
 
-fn clock(rng: &mut Rng, nodes: &[String]) -> Fault {
+fn clock(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
     let target = match rng.below(2) {
         0 => Target::Leader,
         _ => Target::Nodes(vec![nodes[rng.below(nodes.len() as u64) as usize].clone()]),
     };
     let sign = if rng.below(2) == 0 { -1 } else { 1 };
-    if rng.below(3) == 0 {
+    let strobe = match shape_index(&CLOCK_SHAPES, shape) {
+        Some(i) => i == 1,
+        None => rng.below(3) == 0,
+    };
+    if strobe {
         Fault::ClockStrobe {
             target,
             offset_ms: sign * (200 + rng.below(5_000) as i64),
@@ -300,11 +534,59 @@ fn clock(rng: &mut Rng, nodes: &[String]) -> Fault {
     }
 }
 
+fn storm(rng: &mut Rng) -> Fault {
+    Fault::ElectionStorm {
+        leader_every_ms: 100 + rng.below(501),
+        max_hold_ms: 10 + rng.below(91),
+        max_down_ms: rng.below(51),
+        seed: rng.below(u64::MAX),
+    }
+}
+
+/// One fault of `part`'s kind, of its shape if it names one.
+fn draw(part: Part, rng: &mut Rng, nodes: &[String]) -> Fault {
+    let shape = part.shape.as_deref();
+    match part.kind {
+        NemesisKind::Partition => partition(rng, nodes, shape),
+        NemesisKind::Pause => Fault::Pause {
+            target: process_target(rng, nodes),
+        },
+        NemesisKind::Kill => match shape_index(&KILL_SHAPES, shape).unwrap_or(rng.below(3)) {
+            1 => Fault::CrashLoop {
+                max_down_ms: 20 + rng.below(181),
+                max_up_ms: 50 + rng.below(451),
+                seed: rng.below(u64::MAX),
+            },
+            2 => storm(rng),
+            _ => Fault::Kill {
+                target: process_target(rng, nodes),
+            },
+        },
+        NemesisKind::Clock => clock(rng, nodes, shape),
+        NemesisKind::Loss => Fault::Loss {
+            percent: 10 + rng.below(41) as u8,
+        },
+        NemesisKind::Slow => Fault::Slow {
+            kbit: 100 + rng.below(901) as u32,
+        },
+        NemesisKind::Delay => {
+            // Up to a fifth of the shortest election timeout of a typical Raft (250 ms): long
+            // enough to open races, short enough that elections still finish.
+            let mean_ms = 5 + rng.below(56);
+            Fault::Delay {
+                mean_ms,
+                jitter_ms: rng.below(mean_ms / 2 + 1),
+                seed: rng.below(u64::MAX),
+            }
+        }
+    }
+}
+
 /// Draws the schedule: quiet for one interval, a fault for one interval, and so on, with every
 /// fault over before `time_limit_ms`. An interval longer than a third of the run is shortened,
 /// so even a short run sees a fault.
 pub fn generate(
-    kinds: &[NemesisKind],
+    plan: &NemesisPlan,
     nodes: &[String],
     time_limit_ms: u64,
     interval_ms: u64,
@@ -314,23 +596,33 @@ pub fn generate(
     let interval_ms = interval_ms.min(time_limit_ms / 3).max(100);
     let mut steps = Vec::new();
     let mut t = interval_ms;
-    while !kinds.is_empty() && !nodes.is_empty() && t + interval_ms <= time_limit_ms {
-        let kind = kinds[rng.below(kinds.len() as u64) as usize];
-        let fault = match kind {
-            NemesisKind::Partition => partition(&mut rng, nodes),
-            NemesisKind::Pause => Fault::Pause {
-                target: process_target(&mut rng, nodes),
-            },
-            NemesisKind::Kill => Fault::Kill {
-                target: process_target(&mut rng, nodes),
-            },
-            NemesisKind::Clock => clock(&mut rng, nodes),
-            NemesisKind::Loss => Fault::Loss {
-                percent: 10 + rng.below(41) as u8,
-            },
-            NemesisKind::Slow => Fault::Slow {
-                kbit: 100 + rng.below(901) as u32,
-            },
+    let kinds = plan.kinds();
+    let plain = plan.is_plain();
+    let network: Vec<NemesisKind> = kinds.iter().copied().filter(|k| k.is_network()).collect();
+    let process: Vec<NemesisKind> = kinds.iter().copied().filter(|k| k.is_process()).collect();
+    while !plan.entries.is_empty() && !nodes.is_empty() && t + interval_ms <= time_limit_ms {
+        let fault = if plain && !network.is_empty() && !process.is_empty() && rng.below(3) == 0 {
+            // A plain list of kinds with both network and process faults: one fault in three
+            // is one of each at once.
+            let a = network[rng.below(network.len() as u64) as usize];
+            let b = process[rng.below(process.len() as u64) as usize];
+            Fault::Together {
+                faults: vec![
+                    draw(Part::plain(a), &mut rng, nodes),
+                    draw(Part::plain(b), &mut rng, nodes),
+                ],
+            }
+        } else {
+            let entry = &plan.entries[rng.below(plan.entries.len() as u64) as usize];
+            let mut faults: Vec<Fault> = entry
+                .iter()
+                .map(|p| draw(p.clone(), &mut rng, nodes))
+                .collect();
+            if faults.len() == 1 {
+                faults.remove(0)
+            } else {
+                Fault::Together { faults }
+            }
         };
         steps.push(Step {
             start_ms: t,
@@ -352,15 +644,20 @@ pub fn generate(
 mod tests {
     use super::*;
 
+    fn plan(s: &str) -> NemesisPlan {
+        NemesisPlan::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
     fn nodes(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("n{i}")).collect()
     }
 
     #[test]
     fn same_seed_same_schedule_and_faults_alternate_with_quiet() {
-        let a = generate(&NemesisKind::ALL, &nodes(5), 60_000, 10_000, 7);
-        let b = generate(&NemesisKind::ALL, &nodes(5), 60_000, 10_000, 7);
-        let c = generate(&NemesisKind::ALL, &nodes(5), 60_000, 10_000, 8);
+        let all = plan("all");
+        let a = generate(&all, &nodes(5), 60_000, 10_000, 7);
+        let b = generate(&all, &nodes(5), 60_000, 10_000, 7);
+        let c = generate(&all, &nodes(5), 60_000, 10_000, 8);
         assert_eq!(
             serde_json::to_string(&a).ok(),
             serde_json::to_string(&b).ok()
@@ -378,10 +675,10 @@ mod tests {
 
     #[test]
     fn a_short_run_still_gets_a_fault() {
-        let s = generate(&[NemesisKind::Partition], &nodes(5), 10_000, 10_000, 1);
+        let s = generate(&plan("partition"), &nodes(5), 10_000, 10_000, 1);
         assert_eq!(s.steps.len(), 1);
         assert!(s.steps[0].end_ms <= 10_000);
-        let none = generate(&[], &nodes(5), 10_000, 10_000, 1);
+        let none = generate(&plan("none"), &nodes(5), 10_000, 10_000, 1);
         assert!(none.steps.is_empty());
     }
 
@@ -389,7 +686,7 @@ mod tests {
     fn majorities_ring_leaves_every_node_a_majority() {
         let mut rng = Rng(workloads::rng::SplitMix64(3));
         for _ in 0..200 {
-            if let Fault::Partition { shape, grudge, .. } = partition(&mut rng, &nodes(5)) {
+            if let Fault::Partition { shape, grudge, .. } = partition(&mut rng, &nodes(5), None) {
                 if shape == "majorities ring" {
                     for (x, cut) in &grudge {
                         assert!(5 - cut.len() >= 3, "{x} hears {} of 5", 5 - cut.len());
@@ -403,15 +700,85 @@ mod tests {
 
     #[test]
     fn nemesis_names_parse_and_typos_list_the_valid_ones() {
-        assert_eq!(NemesisKind::parse_list("all").map(|v| v.len()), Ok(6));
+        assert_eq!(plan("all").kinds().len(), 7);
         assert_eq!(
-            NemesisKind::parse_list("kill,partition"),
-            Ok(vec![NemesisKind::Partition, NemesisKind::Kill])
+            plan("kill,partition").kinds(),
+            vec![NemesisKind::Partition, NemesisKind::Kill]
         );
-        let e = NemesisKind::parse_list("partiton").unwrap_err();
+        assert_eq!(plan("kill,partition").text(), "partition,kill");
+        let e = NemesisPlan::parse("partiton").unwrap_err();
         assert!(
             e.contains("partiton") && e.contains("partition, pause"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn shapes_and_joined_faults_parse_and_mistakes_are_named() {
+        let p = plan("partition:majorities-ring+delay+kill:election-storm, clock:strobe");
+        assert_eq!(p.entries.len(), 2);
+        assert_eq!(
+            p.text(),
+            "partition:majorities-ring+delay+kill:election-storm,clock:strobe"
+        );
+        assert_eq!(
+            p.kinds(),
+            vec![
+                NemesisKind::Partition,
+                NemesisKind::Kill,
+                NemesisKind::Clock,
+                NemesisKind::Delay
+            ]
+        );
+        assert_eq!(
+            p.label(),
+            "partition-majorities-ring+delay+kill-election-storm_clock-strobe"
+        );
+        for (bad, says) in [
+            ("partition:ring", "its shapes are: leader-churn, halves"),
+            ("loss:heavy", "loss has no shapes"),
+            ("kill+pause", "cannot run at once"),
+            ("delay+delay", "names delay twice"),
+            ("partition+kil", "unknown nemesis 'kil'"),
+        ] {
+            let e = NemesisPlan::parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_joined_entry_runs_its_faults_together_in_every_window() {
+        let p = plan("partition:majorities-ring+delay+kill:election-storm");
+        let s = generate(&p, &nodes(5), 60_000, 3_000, 11);
+        assert!(s.steps.len() >= 5);
+        for step in &s.steps {
+            let Fault::Together { faults } = &step.fault else {
+                panic!("not together: {:?}", step.fault);
+            };
+            assert!(
+                matches!(&faults[0], Fault::Partition { shape, .. } if *shape == "majorities ring")
+            );
+            assert!(matches!(faults[1], Fault::Delay { mean_ms, jitter_ms, .. }
+                if (5..=60).contains(&mean_ms) && jitter_ms <= mean_ms / 2));
+            assert!(matches!(faults[2], Fault::ElectionStorm { .. }));
+        }
+        // A shape alone is always that shape.
+        let s = generate(&plan("kill:crash-loop"), &nodes(3), 60_000, 3_000, 5);
+        assert!(s
+            .steps
+            .iter()
+            .all(|st| matches!(st.fault, Fault::CrashLoop { .. })));
+        // A plain list with network and process kinds pairs some windows on its own.
+        let s = generate(&plan("partition,kill"), &nodes(5), 600_000, 3_000, 5);
+        let together = s
+            .steps
+            .iter()
+            .filter(|st| matches!(st.fault, Fault::Together { .. }))
+            .count();
+        assert!(
+            together > 0 && together < s.steps.len(),
+            "{together} of {}",
+            s.steps.len()
         );
     }
 }

@@ -29,6 +29,9 @@ fn unknown_names_are_answered_with_the_valid_ones() {
     let (code, err) = run_err(&["--nemesis", "partition,paws"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("paws") && err.contains("pause"), "{err}");
+    let (code, err) = run_err(&["--nemesis", "partition:ring+delay"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("majorities-ring"), "{err}");
     let (code, err) = run_err(&["--workload", "queue"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("register, set"), "{err}");
@@ -125,6 +128,56 @@ fn a_short_run_passes_and_leaves_a_complete_run_folder() {
     );
     let report = std::fs::read_to_string(run.join("report.html")).expect("report");
     assert!(report.contains("data-verdict=\"valid\""));
+    assert!(processes_mentioning(&store.path().display().to_string()).is_empty());
+}
+
+#[test]
+fn joined_faults_run_together_and_are_all_healed() {
+    if !is_root() {
+        eprintln!("skipped: needs root for the sandbox");
+        return;
+    }
+    let store = tempfile::tempdir().expect("tempdir");
+    let plan = "partition:majorities-ring+delay+kill:election-storm";
+    let out = harness()
+        .args(["run", "--system", "raft", "--nemesis", plan, "--nodes", "5"])
+        .args([
+            "--time-limit",
+            "8s",
+            "--nemesis-interval",
+            "2s",
+            "--recovery",
+            "2s",
+        ])
+        .args(["--seed", "3", "--store"])
+        .arg(store.path())
+        .output()
+        .expect("run harness");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let run = latest(store.path());
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let count = |f: &str| history.matches(&format!("\"f\":\"{f}\"")).count();
+    for f in ["partition", "delay", "kill"] {
+        assert!(count(&format!("start-{f}")) > 0, "no start-{f}:\n{stderr}");
+        assert_eq!(
+            count(&format!("start-{f}")),
+            count(&format!("stop-{f}")),
+            "every {f} healed"
+        );
+    }
+    assert_eq!(count("start-pause"), count("stop-pause"));
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).expect("run.json"))
+            .expect("json");
+    assert_eq!(run_json["nemesis_plan"], plan);
+    assert!(
+        run_json["command"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("--nemesis {plan} "))),
+        "{run_json}"
+    );
     assert!(processes_mentioning(&store.path().display().to_string()).is_empty());
 }
 

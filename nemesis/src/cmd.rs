@@ -89,6 +89,7 @@ impl Cmd {
                 });
             }
         }
+        inherit_nothing(&mut command);
         let cmd = self.display();
         let mut child = command.spawn().map_err(|source| CmdFailure::Spawn {
             cmd: cmd.clone(),
@@ -147,6 +148,29 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The one thread that forks every long-lived child.
 ///
+/// Marks every descriptor above stderr close-on-exec in the child, so that a child inherits
+/// none of the harness's descriptors: libraries may open some without `O_CLOEXEC` (the `nfq`
+/// crate's netlink socket is one), and a node that held the delay fault's netlink socket open
+/// would keep its queue bound after the fault ended.
+fn inherit_nothing(command: &mut Command) {
+    // SAFETY: close_range(2) is a plain system call, async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let r = libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+}
+
 /// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process
 /// (golang/go#27505). A node started from a tokio blocking-pool thread would be SIGKILLed when
 /// that thread retires after 10 s idle. Forking from a thread that lives as long as the process
@@ -174,6 +198,7 @@ fn spawner() -> io::Result<&'static mpsc::Sender<Job>> {
 /// their default dispositions (the harness may ignore them; ignored signals survive exec).
 pub(crate) fn spawn_long_lived(mut command: Command) -> io::Result<Child> {
     let parent = getpid();
+    inherit_nothing(&mut command);
     // SAFETY: prctl, getppid and signal (sigaction) are async-signal-safe.
     unsafe {
         command.pre_exec(move || {

@@ -65,6 +65,7 @@
 
 pub mod clock;
 mod cmd;
+mod delay;
 pub mod net;
 pub mod process;
 pub mod sandbox;

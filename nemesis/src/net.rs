@@ -181,6 +181,8 @@ pub struct Network {
     loss_percent: u8,
     /// Bandwidth limit on every link, kbit/s (0: none); see [`Network::slow`].
     slow_kbit: u32,
+    /// Packets between nodes held back in userspace; see [`Network::delay`].
+    delay: Option<crate::delay::DelayQueues>,
 }
 
 impl std::fmt::Debug for Network {
@@ -235,6 +237,7 @@ impl Network {
             grudge: BTreeMap::new(),
             loss_percent: 0,
             slow_kbit: 0,
+            delay: None,
         };
         // From here on, an early return drops `net`, which kills the holders started so far.
         for (i, name) in nodes.iter().enumerate() {
@@ -387,13 +390,47 @@ impl Network {
         self.apply()
     }
 
-    /// Removes every partition, loss rule and bandwidth limit.
+    /// Removes every partition, loss rule, bandwidth limit and delay.
     pub fn heal(&mut self) -> Result<(), NetError> {
         self.grudge.clear();
         self.loss_percent = 0;
         let rules = self.apply();
         let slow = self.slow(0);
-        rules.and(slow)
+        let delay = self.delay(0, 0, 0);
+        rules.and(slow).and(delay)
+    }
+
+    /// Holds every packet from one node to another for `mean_ms ± jitter_ms` (drawn per
+    /// packet from `seed`), the way `netem delay` would; 0 lifts the delay and lets every held
+    /// packet go. This kernel has no netem, so packets go through NFQUEUE to threads of this
+    /// process (see the `delay` module); needs iptables. Traffic with the harness is not
+    /// delayed.
+    pub fn delay(&mut self, mean_ms: u64, jitter_ms: u64, seed: u64) -> Result<(), NetError> {
+        let lifted = match self.delay.take() {
+            Some(d) => d.stop(),
+            None => Ok(()),
+        };
+        if mean_ms == 0 {
+            return lifted;
+        }
+        let targets = self
+            .members
+            .iter()
+            .map(|m| crate::delay::DelayTarget {
+                name: m.name.clone(),
+                netns: m.netns.clone(),
+                peers: self
+                    .members
+                    .iter()
+                    .filter(|p| p.name != m.name)
+                    .map(|p| p.ip)
+                    .collect(),
+            })
+            .collect();
+        self.delay = Some(crate::delay::DelayQueues::start(
+            targets, mean_ms, jitter_ms, seed,
+        )?);
+        lifted
     }
 
     /// Limits every node's links to `kbit` kbit/s each way (0 lifts the limit), with a token
@@ -542,6 +579,9 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
+        if let Some(d) = self.delay.take() {
+            let _ = d.stop();
+        }
         for m in &mut self.members {
             let _ = m.holder.kill();
             let _ = m.holder.wait();
@@ -594,7 +634,9 @@ fn wait_all_each(running: Vec<(String, Result<Running, CmdFailure>)>) -> Outcome
     Outcome { oks, first_error }
 }
 
-fn wait_all(running: Vec<(String, Result<Running, CmdFailure>)>) -> Result<(), NetError> {
+pub(crate) fn wait_all(
+    running: Vec<(String, Result<Running, CmdFailure>)>,
+) -> Result<(), NetError> {
     match wait_all_each(running).first_error {
         Some(e) => Err(e),
         None => Ok(()),

@@ -223,10 +223,12 @@ fn network_case(mechanism: Option<Mechanism>) -> TestResult {
     }
     let mut c = spawn(child("net", &[(MECH, label)]))?;
     let (status, out) = c.finish(Duration::from_secs(120))?;
-    for line in out
-        .lines()
-        .filter(|l| l.starts_with("TIMING") || l.starts_with("LOSS") || l.starts_with("SLOW"))
-    {
+    for line in out.lines().filter(|l| {
+        l.starts_with("TIMING")
+            || l.starts_with("LOSS")
+            || l.starts_with("SLOW")
+            || l.starts_with("DELAY")
+    }) {
         println!("    {line}");
     }
     if !status.success() {
@@ -646,6 +648,57 @@ fn udp_delivery_sized(
     receiver.join().map_err(|_| "receiver panicked".to_string())
 }
 
+/// One-way latency, in milliseconds, of `count` datagrams sent 5 ms apart from `from` to `to`.
+fn udp_latency(net: &Network, from: &str, to: &str, count: usize) -> Result<Vec<f64>, String> {
+    let to_addr = SocketAddr::new(net.ip(to).ok_or("no ip")?.into(), 9001);
+    let from_ip = net.ip(from).ok_or("no ip")?;
+    let rx = in_netns(&net.netns_path(to), move || UdpSocket::bind(to_addr))?
+        .map_err(|e| format!("bind {to_addr}: {e}"))?;
+    let tx = in_netns(&net.netns_path(from), move || {
+        UdpSocket::bind(SocketAddr::new(from_ip.into(), 0))
+    })?
+    .map_err(|e| e.to_string())?;
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| e.to_string())?;
+    let base = Instant::now();
+    let receiver = std::thread::spawn(move || {
+        let mut arrived = vec![None; count];
+        let mut buf = [0u8; 8];
+        while let Ok(8) = rx.recv(&mut buf) {
+            let i = u64::from_le_bytes(buf) as usize;
+            if i < count {
+                arrived[i] = Some(base.elapsed());
+            }
+        }
+        arrived
+    });
+    let mut sent = Vec::with_capacity(count);
+    for i in 0..count {
+        sent.push(base.elapsed());
+        tx.send_to(&(i as u64).to_le_bytes(), to_addr)
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let arrived = receiver
+        .join()
+        .map_err(|_| "receiver panicked".to_string())?;
+    let out: Vec<f64> = sent
+        .iter()
+        .zip(&arrived)
+        .filter_map(|(s, a)| a.map(|a| (a - *s).as_secs_f64() * 1e3))
+        .collect();
+    if out.len() < count * 9 / 10 {
+        return Err(format!("only {} of {count} datagrams arrived", out.len()));
+    }
+    Ok(out)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn net_scenario(mechanism: Option<Mechanism>) -> TestResult {
     let e = |e: NetError| e.to_string();
 
@@ -796,6 +849,49 @@ fn net_scenario(mechanism: Option<Mechanism>) -> TestResult {
         return Err(format!(
             "1 kB datagrams before/during/after a 100 kbit/s limit: {clean}/{slowed}/{healed} of 200"
         ));
+    }
+
+    // Delay: one-way latency of datagrams between nodes, before, during (twice, to show a
+    // second delay can follow a first), and after; the harness's own traffic is not held.
+    let clean = median(&udp_latency(&net, "n1", "n2", 40)?);
+    match net.delay(50, 10, 7) {
+        Err(NetError::NotAvailable(why)) if mechanism == Some(Mechanism::Blackhole) => {
+            println!("DELAY not available with blackhole: {why}");
+        }
+        other => {
+            other.map_err(e)?;
+            let during = udp_latency(&net, "n1", "n2", 40)?;
+            let t = Instant::now();
+            let reached = harness_reaches(&net, "n2")?;
+            let harness_ms = t.elapsed().as_secs_f64() * 1e3;
+            net.heal().map_err(e)?;
+            net.delay(20, 0, 8).map_err(e)?;
+            let again = median(&udp_latency(&net, "n3", "n1", 20)?);
+            net.heal().map_err(e)?;
+            let healed = median(&udp_latency(&net, "n1", "n2", 40)?);
+            let lo = during.iter().copied().fold(f64::MAX, f64::min);
+            let mid = median(&during);
+            println!(
+                "DELAY 50±10 ms: one-way median {clean:.2} ms before, {mid:.1} ms during (min \
+                 {lo:.1}), {healed:.2} ms after; 20 ms again: {again:.1} ms; harness connect \
+                 {harness_ms:.1} ms"
+            );
+            if clean > 5.0 || healed > 5.0 || !(40.0..=90.0).contains(&mid) || lo < 39.0 {
+                return Err(format!(
+                    "one-way latency before/during/after a 50±10 ms delay: {clean:.2}/{mid:.1} \
+                     (min {lo:.1})/{healed:.2} ms"
+                ));
+            }
+            if !(19.0..=60.0).contains(&again) {
+                return Err(format!("a second delay of 20 ms gave {again:.1} ms"));
+            }
+            if !reached || harness_ms > 30.0 {
+                return Err(format!(
+                    "the harness's connection to n2 under delay: reached {reached} in \
+                     {harness_ms:.1} ms"
+                ));
+            }
+        }
     }
 
     sup.stop_all(Duration::from_secs(2));

@@ -5,7 +5,10 @@
 //! (`{"n1": ["n2", "n3"]}`: n1 stops hearing n2 and n3), `stop-partition` null; `start-pause`,
 //! `stop-pause`, `start-kill`, `stop-kill` and `stop-clock` carry the list of nodes;
 //! `start-clock` and `start-clock-strobe` carry `{"nodes": [...], "offset_ms": ..}`;
-//! `start-loss` carries `{"percent": ..}` and hits every link. A `start-partition` may follow a
+//! `start-loss` carries `{"percent": ..}`, `start-slow` `{"kbit": ..}` and `start-delay`
+//! `{"mean_ms": .., "jitter_ms": ..}`; those hit every link. The crash loop and the election
+//! storm write one `start-kill`/`stop-kill` (or `start-pause`/`stop-pause`) pair per node they
+//! take, often many a second. A `start-partition` may follow a
 //! `stop-partition` within a second (the leader-churn fault re-targets its cut). A new start of
 //! a fault on nodes that are already under it replaces the old interval (a partition replaces
 //! the previous grudge). Other nemesis events (imported histories) become instants.

@@ -100,6 +100,9 @@ pub struct NodeRole {
     pub leader: bool,
     /// The node's current term (0 when it did not say).
     pub term: u64,
+    /// The node says it is running for leader (`/health` role `candidate` or
+    /// `pre-candidate`); false when the system does not tell.
+    pub campaigning: bool,
 }
 
 /// How one operation completed, ready to be recorded.
@@ -290,9 +293,11 @@ async fn op_role(http: &reqwest::Client, addr: SocketAddr, timeout: Duration) ->
         return None;
     }
     let health: Value = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
+    let role = health.get("role").and_then(Value::as_str).unwrap_or("");
     Some(NodeRole {
-        leader: health.get("role").and_then(Value::as_str) == Some("leader"),
+        leader: role == "leader",
         term: health.get("term").and_then(Value::as_u64).unwrap_or(0),
+        campaigning: matches!(role, "candidate" | "pre-candidate" | "precandidate"),
     })
 }
 

@@ -162,6 +162,8 @@ fn parse_role(body: &[u8]) -> Option<NodeRole> {
         // 0, or left out: the member knows of no leader.
         leader: status.leader != 0 && status.leader == member,
         term: status.raft_term,
+        // etcd's status does not say whether a member campaigns.
+        campaigning: false,
     })
 }
 
@@ -776,7 +778,8 @@ mod tests {
             parse_role(leader),
             Some(NodeRole {
                 leader: true,
-                term: 25
+                term: 25,
+                campaigning: false
             })
         );
         let follower = br#"{"header":{"memberId":"7660651995775247944"},"leader":"2362804624043614036","raft_term":26}"#;
@@ -784,7 +787,8 @@ mod tests {
             parse_role(follower),
             Some(NodeRole {
                 leader: false,
-                term: 26
+                term: 26,
+                campaigning: false
             })
         );
         // No leader: the field is left out, and etcd lists "etcdserver: no leader" in errors.
@@ -793,7 +797,8 @@ mod tests {
             parse_role(leaderless),
             Some(NodeRole {
                 leader: false,
-                term: 25
+                term: 25,
+                campaigning: false
             })
         );
         assert_eq!(parse_role(b"{}"), None);

@@ -158,7 +158,8 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         c.role(leader).await,
         Some(NodeRole {
             leader: true,
-            term: 7
+            term: 7,
+            campaigning: false
         })
     );
     let follower = serve_health(json!({"node": "n2", "role": "follower", "term": 7})).await;
@@ -166,7 +167,17 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         c.role(follower).await,
         Some(NodeRole {
             leader: false,
-            term: 7
+            term: 7,
+            campaigning: false
+        })
+    );
+    let candidate = serve_health(json!({"node": "n4", "role": "pre-candidate", "term": 8})).await;
+    assert_eq!(
+        c.role(candidate).await,
+        Some(NodeRole {
+            leader: false,
+            term: 8,
+            campaigning: true
         })
     );
     // A node that says nothing of roles is no leader.
@@ -175,7 +186,8 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         c.role(silent).await,
         Some(NodeRole {
             leader: false,
-            term: 0
+            term: 0,
+            campaigning: false
         })
     );
     assert_eq!(c.role(refused_addr().await).await, None);
