@@ -274,14 +274,15 @@ pub enum Fault {
         max_up_ms: u64,
         seed: u64,
     },
-    /// An election storm. Watches every node's term (through the system's own status call,
-    /// every few milliseconds) and kills each node that moves to a new term while neither
-    /// leading nor campaigning: a voter, a random time up to `max_wait_ms` after it voted or
-    /// learned of a new leader (so that its answer may or may not have left). When
-    /// no election has happened for `leader_every_ms`, kills the leader to start one. Each is
-    /// restarted on its data after up to `max_down_ms`. A node that forgets its vote across a
-    /// restart can then vote again in the same term; a delay on the network gives it the time
-    /// to, and a partition keeps the two winners apart.
+    /// An election storm. Watches every node's role and term (through the system's own status
+    /// call, every few milliseconds). Each node that moves to a new term while neither leading
+    /// nor campaigning, a voter, is frozen (SIGSTOP) at once for up to `max_hold_ms`, so that
+    /// what reaches it next (the winner's first entries, a rival candidate's request) waits
+    /// unread, then killed and restarted on its data after up to `max_down_ms`. When no
+    /// election has happened for `leader_every_ms`, the leader is killed to start one. A node
+    /// that forgets its vote across the restart can then give it to a rival, still asking, of
+    /// the same term; a delay on the network widens these moments, and a majorities ring gives
+    /// two candidates majorities that share a node and cannot hear each other.
     ElectionStorm {
         leader_every_ms: u64,
         max_hold_ms: u64,

@@ -75,6 +75,12 @@ struct Cli {
     /// Most entries sent to one follower and not yet acknowledged (pipelining depth).
     #[arg(long, value_name = "ENTRIES", default_value_t = 8192)]
     max_inflight: u64,
+
+    /// Ask for pre-votes before a real election (thesis section 9.6), so that a server cut
+    /// off from the leader cannot raise the term for nothing. On by default, as in etcd;
+    /// raft-rs leaves it off. Off, every election timeout starts a new term at once.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pre_vote: bool,
 }
 
 fn main() -> ExitCode {
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
         op_timeout: Duration::from_millis(cli.op_timeout_ms),
         max_batch: cli.max_batch,
         max_inflight: cli.max_inflight,
+        pre_vote: cli.pre_vote,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -43,6 +43,8 @@ pub struct Settings {
     /// Entries per AppendEntries, and unacknowledged entries per follower.
     pub max_batch: usize,
     pub max_inflight: u64,
+    /// Pre-vote before each election.
+    pub pre_vote: bool,
 }
 
 /// The answer of the driver to a client request.
@@ -245,6 +247,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     cfg.read_mode = settings.read_mode;
     cfg.max_batch = settings.max_batch;
     cfg.max_inflight = settings.max_inflight;
+    cfg.pre_vote = settings.pre_vote;
     cfg.bugs = settings.bugs;
     cfg.seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -78,6 +78,18 @@ fn heavy_faults_stay_safe() {
 }
 
 #[test]
+fn without_pre_vote_stays_safe() {
+    run_seeds(5, 4, 30, |c| {
+        c.pre_vote = false;
+        c.drop = 0.1;
+        c.partition = 0.02;
+        c.heal = 0.02;
+        c.crash = 0.01;
+        c.max_down = 40;
+    });
+}
+
+#[test]
 fn lease_reads_with_agreeing_clocks_are_linearizable() {
     run_seeds(3, 4, 40, |c| c.read_mode = ReadMode::Lease);
 }

@@ -97,6 +97,9 @@ pub struct Config {
     /// Entries sent but not yet acknowledged, per follower, before the leader waits.
     pub max_inflight: u64,
     pub read_mode: ReadMode,
+    /// Ask for pre-votes before each election (thesis section 9.6): a server that could not
+    /// win does not raise the term. Off, an election timeout starts a new term at once.
+    pub pre_vote: bool,
     pub bugs: Bugs,
     pub seed: u64,
 }
@@ -113,6 +116,7 @@ impl Config {
             max_batch_bytes: 1 << 20,
             max_inflight: 8192,
             read_mode: ReadMode::ReadIndex,
+            pre_vote: true,
             bugs: Bugs::default(),
             seed: 0,
         }
@@ -373,7 +377,11 @@ impl Raft {
             _ => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_timeout {
-                    self.start_pre_vote();
+                    if self.cfg.pre_vote {
+                        self.start_pre_vote();
+                    } else {
+                        self.start_election();
+                    }
                 } else if self
                     .election_elapsed
                     .is_multiple_of(self.cfg.heartbeat_ticks.max(1))
@@ -1256,5 +1264,35 @@ impl Raft {
             to,
             msg,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lone follower of three whose election timer runs out.
+    fn timed_out(pre_vote: bool) -> Raft {
+        let mut cfg = Config::new(NodeId(0), vec![NodeId(0), NodeId(1), NodeId(2)]);
+        cfg.pre_vote = pre_vote;
+        let mut raft = Raft::new(cfg, Persisted::default());
+        for _ in 0..(4 * 20) {
+            raft.tick();
+        }
+        raft
+    }
+
+    #[test]
+    fn pre_vote_keeps_the_term_until_a_majority_agrees() {
+        let raft = timed_out(true);
+        assert_eq!(raft.role(), Role::PreCandidate);
+        assert_eq!(raft.term(), Term(0));
+    }
+
+    #[test]
+    fn without_pre_vote_a_timeout_raises_the_term() {
+        let raft = timed_out(false);
+        assert_eq!(raft.role(), Role::Candidate);
+        assert!(raft.term() >= Term(1), "{:?}", raft.term());
     }
 }

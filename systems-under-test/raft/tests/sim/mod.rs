@@ -56,6 +56,8 @@ pub struct SimConfig {
     pub max_batch: usize,
     /// Aim crashes and isolations at the current leader (as Jepsen's nemeses can).
     pub target_leader: bool,
+    /// Pre-vote before each election.
+    pub pre_vote: bool,
 }
 
 impl SimConfig {
@@ -82,6 +84,7 @@ impl SimConfig {
             clock_jump: 0.0,
             max_batch: 8,
             target_leader: false,
+            pre_vote: true,
         }
     }
 }
@@ -212,6 +215,7 @@ impl Sim {
         c.max_inflight = 32;
         c.read_mode = self.cfg.read_mode;
         c.bugs = self.cfg.bugs;
+        c.pre_vote = self.cfg.pre_vote;
         // A fresh seed per incarnation, drawn from the run's seed.
         c.seed = self
             .cfg
