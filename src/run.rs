@@ -290,6 +290,14 @@ fn take_node(f: &Mutex<Faults>, rec: &Recorder, node: &str, how: &'static str) -
     true
 }
 
+/// Locks the fault state and lets go of `node`, taken by [`take_node`]; None when the fault's
+/// undo took it back first (and restarted it).
+fn let_go<'a>(f: &'a Mutex<Faults>, node: &str) -> Option<std::sync::MutexGuard<'a, Faults>> {
+    let mut g = f.lock().ok()?;
+    g.held.remove(node)?;
+    Some(g)
+}
+
 /// SIGKILLs `node`, keeps it down for `down_ms`, and restarts it on its data, recording both.
 /// False when the fault is being undone (which then restarts the node) or the supervisor
 /// refused.
@@ -298,10 +306,9 @@ async fn bounce(f: &Mutex<Faults>, rec: &Recorder, node: &str, down_ms: u64) -> 
         return false;
     }
     tokio::time::sleep(Duration::from_millis(down_ms)).await;
-    let Ok(mut g) = f.lock() else { return false };
-    if g.held.remove(node).is_none() {
-        return false; // the undo restarted it
-    }
+    let Some(mut g) = let_go(f, node) else {
+        return false;
+    };
     let restarted = g.sup.restart(node).is_ok();
     rec.nemesis(EventType::Info, "stop-kill", json!([node]));
     restarted
@@ -321,10 +328,9 @@ async fn freeze_then_bounce(
     }
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     {
-        let Ok(mut g) = f.lock() else { return false };
-        if g.held.remove(node).is_none() {
-            return false; // the undo restarted it
-        }
+        let Some(_g) = let_go(f, node) else {
+            return false;
+        };
         rec.nemesis(EventType::Info, "stop-pause", json!([node]));
     }
     bounce(f, rec, node, down_ms).await
@@ -393,13 +399,16 @@ async fn resolve(
     }
 }
 
+/// A boxed future: `apply` and `undo` call themselves for faults run together.
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 fn apply<'a>(
     fault: &'a Fault,
     f: &'a Arc<Mutex<Faults>>,
     rec: &'a Recorder,
     client: &'a OpClient,
     fallback: usize,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Applied>> + Send + 'a>> {
+) -> Boxed<'a, anyhow::Result<Applied>> {
     Box::pin(apply_one(fault, f, rec, client, fallback))
 }
 
@@ -510,10 +519,9 @@ async fn apply_one(
                         .lock()
                         .map(|g| g.addrs.iter().map(|(n, _)| n.clone()).collect())
                         .unwrap_or_default();
-                    if names.is_empty() {
+                    let Some(n) = rng.pick(&names) else {
                         return;
-                    }
-                    let n = &names[rng.below(names.len() as u64) as usize];
+                    };
                     let down_ms = rng.below(max_down + 1);
                     if !bounce(&f, &rec, n, down_ms).await {
                         return;
@@ -686,7 +694,7 @@ fn undo<'a>(
     applied: Applied,
     f: &'a Arc<Mutex<Faults>>,
     rec: &'a Recorder,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+) -> Boxed<'a, anyhow::Result<()>> {
     Box::pin(undo_one(applied, f, rec))
 }
 

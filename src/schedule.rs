@@ -65,19 +65,22 @@ impl NemesisKind {
         }
         let mut out = BTreeSet::new();
         for part in s.split(',').map(str::trim) {
-            match Self::ALL.iter().find(|k| k.name() == part) {
-                Some(k) => {
-                    out.insert(*k);
-                }
-                None => {
-                    return Err(format!(
-                        "unknown nemesis '{part}'; the nemeses are: {}, or all, or none",
-                        Self::ALL.map(NemesisKind::name).join(", ")
-                    ))
-                }
-            }
+            out.insert(Self::from_name(part)?);
         }
         Ok(out.into_iter().collect())
+    }
+
+    /// The kind called `name`; an unknown name is answered with the valid ones.
+    fn from_name(name: &str) -> Result<NemesisKind, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown nemesis '{name}'; the nemeses are: {}, or all, or none",
+                    Self::ALL.map(NemesisKind::name).join(", ")
+                )
+            })
     }
 }
 
@@ -142,12 +145,7 @@ impl NemesisPlan {
                     Some((n, s)) => (n.trim(), Some(s.trim())),
                     None => (part, None),
                 };
-                let Some(kind) = NemesisKind::ALL.into_iter().find(|k| k.name() == name) else {
-                    return Err(format!(
-                        "unknown nemesis '{name}'; the nemeses are: {}, or all, or none",
-                        NemesisKind::ALL.map(NemesisKind::name).join(", ")
-                    ));
-                };
+                let kind = NemesisKind::from_name(name)?;
                 let shapes = Part::shapes(kind);
                 if let Some(shape) = shape {
                     if !shapes.contains(&shape) {
@@ -181,11 +179,12 @@ impl NemesisPlan {
                 entries.push(parts);
             }
         }
+        let mut plan = NemesisPlan { entries };
         // A plain list reads the same in any order: keep the kinds' order, as before.
-        if entries.iter().all(|e| e.len() == 1 && e[0].shape.is_none()) {
-            entries.sort_by_key(|e| e[0].kind);
+        if plan.is_plain() {
+            plan.entries.sort_by_key(|e| e[0].kind);
         }
-        Ok(NemesisPlan { entries })
+        Ok(plan)
     }
 
     /// Every kind the plan uses, once, in order.
@@ -289,9 +288,10 @@ pub enum Fault {
         max_down_ms: u64,
         seed: u64,
     },
-    /// Two faults at once, a network fault and a process fault, started in this order and
-    /// healed in the reverse order. Many bugs need both: a restart whose window is widened by
-    /// messages that a lossy, slow or cut network holds back.
+    /// Several faults at once (`a+b` in `--nemesis`, or a network fault and a process fault
+    /// paired by the schedule), started in this order and healed in the reverse order. Many
+    /// bugs need more than one: a restart whose window is widened by messages that a lossy,
+    /// slow or cut network holds back.
     Together {
         faults: Vec<Fault>,
     },

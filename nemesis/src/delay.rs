@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use nix::sched::{setns, CloneFlags};
 
 use crate::cmd::Cmd;
-use crate::net::NetError;
+use crate::net::{net_err, node_place, NetError};
 
 const QUEUE: u16 = 0;
 /// Packets a queue may hold before the kernel drops new ones (the default is 1024, which a
@@ -74,7 +74,7 @@ impl DelayQueues {
                 .spawn(move || hold_packets(netns, mean_ms, jitter_ms, seed, stop, ready_tx))
                 .map_err(|source| NetError::Spawn {
                     cmd: "a delay thread".into(),
-                    place: format!("node {}'s namespace", t.name),
+                    place: node_place(&t.name),
                     source,
                 })?;
             queues.threads.push(thread);
@@ -93,19 +93,8 @@ impl DelayQueues {
                     )))
                 }
             }
-            let mut script = String::from("*mangle\n:OUTPUT ACCEPT [0:0]\n");
-            for ip in &t.peers {
-                script.push_str(&format!(
-                    "-A OUTPUT -d {ip}/32 -j NFQUEUE --queue-num {QUEUE} --queue-bypass\n"
-                ));
-            }
-            script.push_str("COMMIT\n");
-            let run = Cmd::new("iptables-restore", &["-w"])
-                .stdin(script)
-                .netns(t.netns.clone())
-                .spawn();
             queues.rules.push((t.name.clone(), t.netns.clone()));
-            crate::net::wait_all(vec![(t.name.clone(), run)]).map_err(|e| match e {
+            set_mangle(&t.name, &t.netns, &t.peers).map_err(|e| match e {
                 NetError::Spawn { .. } => NetError::NotAvailable(format!(
                     "the delay fault needs iptables with NFQUEUE (apt-get install iptables), \
                      since this kernel has no netem: {e}"
@@ -124,11 +113,7 @@ impl DelayQueues {
     fn shutdown(&mut self) -> Result<(), NetError> {
         let mut first_error = None;
         for (name, netns) in self.rules.drain(..) {
-            let run = Cmd::new("iptables-restore", &["-w"])
-                .stdin("*mangle\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n".to_string())
-                .netns(netns)
-                .spawn();
-            if let Err(e) = crate::net::wait_all(vec![(name, run)]) {
+            if let Err(e) = set_mangle(&name, &netns, &[]) {
                 // A namespace that is already gone took its rule with it.
                 first_error.get_or_insert(e);
             }
@@ -145,6 +130,24 @@ impl Drop for DelayQueues {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// Replaces node `name`'s `mangle` table with one that queues its packets to `peers` (none:
+/// an empty table).
+fn set_mangle(name: &str, netns: &Arc<File>, peers: &[Ipv4Addr]) -> Result<(), NetError> {
+    let mut script = String::from("*mangle\n:OUTPUT ACCEPT [0:0]\n");
+    for ip in peers {
+        script.push_str(&format!(
+            "-A OUTPUT -d {ip}/32 -j NFQUEUE --queue-num {QUEUE} --queue-bypass\n"
+        ));
+    }
+    script.push_str("COMMIT\n");
+    Cmd::new("iptables-restore", &["-w"])
+        .stdin(script)
+        .netns(netns.clone())
+        .run()
+        .map(drop)
+        .map_err(|f| net_err(&node_place(name), f))
 }
 
 /// A packet waiting for its verdict, released earliest first.

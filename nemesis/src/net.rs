@@ -130,7 +130,7 @@ fn show_input(input: &str) -> String {
     }
 }
 
-fn net_err(place: &str, f: CmdFailure) -> NetError {
+pub(crate) fn net_err(place: &str, f: CmdFailure) -> NetError {
     match f {
         CmdFailure::Spawn { cmd, source } => NetError::Spawn {
             cmd,
@@ -154,7 +154,7 @@ fn net_err(place: &str, f: CmdFailure) -> NetError {
 
 const SANDBOX_PLACE: &str = "the sandbox namespace";
 
-fn node_place(node: &str) -> String {
+pub(crate) fn node_place(node: &str) -> String {
     format!("node {node}'s namespace")
 }
 
@@ -634,9 +634,7 @@ fn wait_all_each(running: Vec<(String, Result<Running, CmdFailure>)>) -> Outcome
     Outcome { oks, first_error }
 }
 
-pub(crate) fn wait_all(
-    running: Vec<(String, Result<Running, CmdFailure>)>,
-) -> Result<(), NetError> {
+fn wait_all(running: Vec<(String, Result<Running, CmdFailure>)>) -> Result<(), NetError> {
     match wait_all_each(running).first_error {
         Some(e) => Err(e),
         None => Ok(()),

@@ -223,12 +223,11 @@ fn network_case(mechanism: Option<Mechanism>) -> TestResult {
     }
     let mut c = spawn(child("net", &[(MECH, label)]))?;
     let (status, out) = c.finish(Duration::from_secs(120))?;
-    for line in out.lines().filter(|l| {
-        l.starts_with("TIMING")
-            || l.starts_with("LOSS")
-            || l.starts_with("SLOW")
-            || l.starts_with("DELAY")
-    }) {
+    let measured = ["TIMING", "LOSS", "SLOW", "DELAY"];
+    for line in out
+        .lines()
+        .filter(|l| measured.iter().any(|m| l.starts_with(m)))
+    {
         println!("    {line}");
     }
     if !status.success() {
@@ -607,6 +606,27 @@ fn expect_links(net: &Network, cut: &[(&str, &str)], when: &str) -> TestResult {
     Ok(())
 }
 
+/// A receiving socket in `to`'s namespace on `port` (waiting up to `wait` per datagram), a
+/// sending one in `from`'s, and the address to send to.
+fn udp_pair(
+    net: &Network,
+    from: &str,
+    to: &str,
+    port: u16,
+    wait: Duration,
+) -> Result<(UdpSocket, UdpSocket, SocketAddr), String> {
+    let to_addr = SocketAddr::new(net.ip(to).ok_or("no ip")?.into(), port);
+    let from_ip = net.ip(from).ok_or("no ip")?;
+    let rx = in_netns(&net.netns_path(to), move || UdpSocket::bind(to_addr))?
+        .map_err(|e| format!("bind {to_addr}: {e}"))?;
+    let tx = in_netns(&net.netns_path(from), move || {
+        UdpSocket::bind(SocketAddr::new(from_ip.into(), 0))
+    })?
+    .map_err(|e| e.to_string())?;
+    rx.set_read_timeout(Some(wait)).map_err(|e| e.to_string())?;
+    Ok((rx, tx, to_addr))
+}
+
 /// Of `count` UDP datagrams from `from` to `to`, how many arrive.
 fn udp_delivery(net: &Network, from: &str, to: &str, count: usize) -> Result<usize, String> {
     udp_delivery_sized(net, from, to, count, 8)
@@ -620,16 +640,7 @@ fn udp_delivery_sized(
     count: usize,
     size: usize,
 ) -> Result<usize, String> {
-    let to_addr = SocketAddr::new(net.ip(to).ok_or("no ip")?.into(), 9000);
-    let from_ip = net.ip(from).ok_or("no ip")?;
-    let rx = in_netns(&net.netns_path(to), move || UdpSocket::bind(to_addr))?
-        .map_err(|e| format!("bind {to_addr}: {e}"))?;
-    let tx = in_netns(&net.netns_path(from), move || {
-        UdpSocket::bind(SocketAddr::new(from_ip.into(), 0))
-    })?
-    .map_err(|e| e.to_string())?;
-    rx.set_read_timeout(Some(Duration::from_millis(300)))
-        .map_err(|e| e.to_string())?;
+    let (rx, tx, to_addr) = udp_pair(net, from, to, 9000, Duration::from_millis(300))?;
     let receiver = std::thread::spawn(move || {
         let mut n = 0;
         let mut buf = vec![0u8; 65_536];
@@ -650,16 +661,7 @@ fn udp_delivery_sized(
 
 /// One-way latency, in milliseconds, of `count` datagrams sent 5 ms apart from `from` to `to`.
 fn udp_latency(net: &Network, from: &str, to: &str, count: usize) -> Result<Vec<f64>, String> {
-    let to_addr = SocketAddr::new(net.ip(to).ok_or("no ip")?.into(), 9001);
-    let from_ip = net.ip(from).ok_or("no ip")?;
-    let rx = in_netns(&net.netns_path(to), move || UdpSocket::bind(to_addr))?
-        .map_err(|e| format!("bind {to_addr}: {e}"))?;
-    let tx = in_netns(&net.netns_path(from), move || {
-        UdpSocket::bind(SocketAddr::new(from_ip.into(), 0))
-    })?
-    .map_err(|e| e.to_string())?;
-    rx.set_read_timeout(Some(Duration::from_millis(500)))
-        .map_err(|e| e.to_string())?;
+    let (rx, tx, to_addr) = udp_pair(net, from, to, 9001, Duration::from_millis(500))?;
     let base = Instant::now();
     let receiver = std::thread::spawn(move || {
         let mut arrived = vec![None; count];
