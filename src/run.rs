@@ -1,6 +1,8 @@
 //! `harness run`: a cluster in a sandbox, a workload, faults on a schedule, a recorded and
 //! checked history (DESIGN section 4). Glue over `nemesis`, `workloads` and `checkers`.
 
+mod after_vote;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -211,6 +213,8 @@ struct Faults {
     held: BTreeMap<String, &'static str>,
     /// Set by the undo of such a fault: its tasks take no node any more.
     tasks_stopped: bool,
+    /// The partition and delay a `kill:after-vote` task has set.
+    staged: after_vote::StagedNet,
 }
 
 async fn leader_of(addrs: &[(String, SocketAddr)], client: &OpClient) -> Option<String> {
@@ -306,6 +310,11 @@ async fn bounce(f: &Mutex<Faults>, rec: &Recorder, node: &str, down_ms: u64) -> 
         return false;
     }
     tokio::time::sleep(Duration::from_millis(down_ms)).await;
+    restart_held(f, rec, node)
+}
+
+/// Lets go of `node`, killed by [`take_node`], and restarts it on its data, recording it.
+fn restart_held(f: &Mutex<Faults>, rec: &Recorder, node: &str) -> bool {
     let Some(mut g) = let_go(f, node) else {
         return false;
     };
@@ -371,6 +380,8 @@ enum Applied {
     Killed(Vec<String>),
     /// A task that kills (and freezes) nodes and restarts them; see [`take_node`].
     Holding(tokio::task::JoinHandle<()>),
+    /// A `kill:after-vote` task: holds nodes like the above, and sets partitions and delay.
+    Staged(tokio::task::JoinHandle<()>),
     Together(Vec<Applied>),
     Clock(Vec<String>, Option<tokio::task::JoinHandle<()>>),
     Loss,
@@ -600,6 +611,22 @@ async fn apply_one(
             });
             Applied::Holding(task)
         }
+        Fault::AfterVote {
+            delay_ms,
+            hold_ms,
+            seed,
+        } => {
+            start_holding(f);
+            let attempts = after_vote::attempts(
+                f.clone(),
+                rec.clone(),
+                client.clone(),
+                *delay_ms,
+                *hold_ms,
+                *seed,
+            );
+            Applied::Staged(tokio::spawn(attempts))
+        }
         Fault::Together { faults } => {
             let mut done = Vec::new();
             for (i, one) in faults.iter().enumerate() {
@@ -724,6 +751,10 @@ async fn undo_one(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> a
             stop_holding(task, f, rec).await;
             return Ok(());
         }
+        Applied::Staged(task) => {
+            stop_holding(task, f, rec).await;
+            return after_vote::lift(f, rec);
+        }
         Applied::Clock(nodes, Some(task)) => {
             stop_task(task).await;
             Applied::Clock(nodes, None)
@@ -737,7 +768,7 @@ async fn undo_one(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> a
             rec.nemesis(EventType::Info, "stop-partition", Value::Null);
         }
         // Their tasks were stopped above; a churn was turned into a plain partition.
-        Applied::Churn(_) | Applied::Holding(_) | Applied::Together(_) => {}
+        Applied::Churn(_) | Applied::Holding(_) | Applied::Staged(_) | Applied::Together(_) => {}
         Applied::Loss => {
             g.net.heal()?;
             rec.nemesis(EventType::Info, "stop-loss", Value::Null);
@@ -967,6 +998,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         addrs: addrs.clone(),
         held: BTreeMap::new(),
         tasks_stopped: false,
+        staged: Default::default(),
     }));
     let wcfg = WorkloadConfig {
         concurrency: args.concurrency,

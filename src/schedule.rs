@@ -175,6 +175,15 @@ impl NemesisPlan {
                     shape: shape.map(str::to_string),
                 });
             }
+            let staged = parts
+                .iter()
+                .any(|p| p.kind == NemesisKind::Kill && p.shape.as_deref() == Some("after-vote"));
+            if staged && parts.iter().any(|p| p.kind.is_network()) {
+                return Err(format!(
+                    "'{entry}': kill:after-vote makes its own partitions and delay, so it cannot \
+                     run with another network fault; list them with a comma to take turns"
+                ));
+            }
             if !entries.contains(&parts) {
                 entries.push(parts);
             }
@@ -288,6 +297,22 @@ pub enum Fault {
         max_down_ms: u64,
         seed: u64,
     },
+    /// Stages a vote given twice, over and over, instead of waiting for one (`kill:after-vote`).
+    /// Each attempt: cut the leader's side of the cluster from the other side, with one
+    /// follower V (the one with the shortest log) the only bridge, and kill V, so that each
+    /// side campaigns and neither can win; slow every link by `delay_ms`; restart V, which
+    /// grants both sides' pre-votes. The moment V says it voted in the new term (`/health`
+    /// `voted_for`), freeze it, so that the rival's request and the winner's first entries
+    /// wait unread; let the grant get out; kill V, cut it from the winner's side, and restart
+    /// it. A node that forgot its vote across the restart now votes for the rival too, in the
+    /// same term. V is then joined to both sides for `hold_ms`, so that two leaders of one
+    /// term each commit through it, before everything heals. Needs a system whose status call
+    /// says whom a node voted for; brings its own partitions and delay.
+    AfterVote {
+        delay_ms: u64,
+        hold_ms: u64,
+        seed: u64,
+    },
     /// Several faults at once (`a+b` in `--nemesis`, or a network fault and a process fault
     /// paired by the schedule), started in this order and healed in the reverse order. Many
     /// bugs need more than one: a restart whose window is widened by messages that a lossy,
@@ -342,6 +367,10 @@ impl Fault {
             } => format!(
                 "election storm (kill the leader after {leader_every_ms} ms without an election \
                  and each voter as it votes; restart within {max_down_ms} ms)"
+            ),
+            Fault::AfterVote { hold_ms, .. } => format!(
+                "vote given twice, staged (kill a voter right after its vote, restart it for the \
+                 rival; two leaders for {hold_ms} ms)"
             ),
             Fault::Together { faults } => faults
                 .iter()
@@ -423,7 +452,7 @@ pub const PARTITION_SHAPES: [&str; 7] = [
     "bridge",
     "one-way",
 ];
-pub const KILL_SHAPES: [&str; 3] = ["down", "crash-loop", "election-storm"];
+pub const KILL_SHAPES: [&str; 4] = ["down", "crash-loop", "election-storm", "after-vote"];
 pub const CLOCK_SHAPES: [&str; 2] = ["bump", "strobe"];
 
 fn shape_index(shapes: &[&str], shape: Option<&str>) -> Option<u64> {
@@ -559,6 +588,12 @@ fn draw(part: Part, rng: &mut Rng, nodes: &[String]) -> Fault {
                 seed: rng.below(u64::MAX),
             },
             2 => storm(rng),
+            // Only when named: it needs a system that says whom its nodes voted for.
+            3 => Fault::AfterVote {
+                delay_ms: 15 + rng.below(11),
+                hold_ms: 1_000 + rng.below(2_001),
+                seed: rng.below(u64::MAX),
+            },
             _ => Fault::Kill {
                 target: process_target(rng, nodes),
             },
@@ -739,6 +774,10 @@ mod tests {
             ("partition:ring", "its shapes are: leader-churn, halves"),
             ("loss:heavy", "loss has no shapes"),
             ("kill+pause", "cannot run at once"),
+            (
+                "kill:after-vote+delay",
+                "makes its own partitions and delay",
+            ),
             ("delay+delay", "names delay twice"),
             ("partition+kil", "unknown nemesis 'kil'"),
         ] {

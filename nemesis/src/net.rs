@@ -178,6 +178,8 @@ pub struct Network {
     mechanism: Mechanism,
     bridge_created: bool,
     grudge: BTreeMap<String, BTreeSet<String>>,
+    /// Cut TCP connections are refused with a reset instead of silently dropped.
+    refuse: bool,
     loss_percent: u8,
     /// Bandwidth limit on every link, kbit/s (0: none); see [`Network::slow`].
     slow_kbit: u32,
@@ -235,6 +237,7 @@ impl Network {
             mechanism,
             bridge_created: false,
             grudge: BTreeMap::new(),
+            refuse: false,
             loss_percent: 0,
             slow_kbit: 0,
             delay: None,
@@ -354,6 +357,20 @@ impl Network {
         &mut self,
         grudge: &BTreeMap<String, BTreeSet<String>>,
     ) -> Result<(), NetError> {
+        self.partition_with(grudge, false)
+    }
+
+    /// [`Network::partition`], where `refuse` answers each TCP packet across a cut with a
+    /// reset, as a host whose process is gone would, instead of dropping it: a sender then
+    /// learns at once that its request failed, and tries again on a fresh connection rather
+    /// than waiting out TCP's retransmissions. Other packets are dropped. With blackhole
+    /// routes every cut is refused at the sender anyway.
+    pub fn partition_with(
+        &mut self,
+        grudge: &BTreeMap<String, BTreeSet<String>>,
+        refuse: bool,
+    ) -> Result<(), NetError> {
+        self.refuse = refuse;
         for (x, from) in grudge {
             self.check_node(x)?;
             for y in from {
@@ -393,6 +410,7 @@ impl Network {
     /// Removes every partition, loss rule, bandwidth limit and delay.
     pub fn heal(&mut self) -> Result<(), NetError> {
         self.grudge.clear();
+        self.refuse = false;
         self.loss_percent = 0;
         let rules = self.apply();
         let slow = self.slow(0);
@@ -507,7 +525,7 @@ impl Network {
                         all_ips.iter().copied().filter(|ip| *ip != m.ip).collect();
                     let loss = (self.loss_percent > 0).then_some((self.loss_percent, &others[..]));
                     let (desired, cmd) = if self.mechanism == Mechanism::Nft {
-                        let rules = render_nft(&drop_from, loss);
+                        let rules = render_nft(&drop_from, self.refuse, loss);
                         let script = if rules.is_empty() {
                             format!("table {NFT_TABLE}\ndelete table {NFT_TABLE}\n")
                         } else {
@@ -515,7 +533,7 @@ impl Network {
                         };
                         (rules, Cmd::new("nft", &["-f", "-"]).stdin(script))
                     } else {
-                        let rules = render_iptables(&drop_from, loss);
+                        let rules = render_iptables(&drop_from, self.refuse, loss);
                         let script = if rules.is_empty() {
                             render_iptables_table(&[])
                         } else {
@@ -731,9 +749,15 @@ fn ip_set(ips: &[Ipv4Addr]) -> String {
 /// The `nft -f` script for one node: drop everything from `drop_from`, and `loss.0`% of what
 /// comes from `loss.1`. Empty when there is nothing to drop. The leading `table` + `delete table`
 /// pair makes the batch replace any previous table atomically.
-pub fn render_nft(drop_from: &[Ipv4Addr], loss: Option<(u8, &[Ipv4Addr])>) -> String {
+pub fn render_nft(drop_from: &[Ipv4Addr], refuse: bool, loss: Option<(u8, &[Ipv4Addr])>) -> String {
     let mut rules = String::new();
     if !drop_from.is_empty() {
+        if refuse {
+            rules.push_str(&format!(
+                "\t\tip saddr {} meta l4proto tcp reject with tcp reset\n",
+                ip_set(drop_from)
+            ));
+        }
         rules.push_str(&format!("\t\tip saddr {} drop\n", ip_set(drop_from)));
     }
     if let Some((percent, from)) = loss {
@@ -754,9 +778,18 @@ pub fn render_nft(drop_from: &[Ipv4Addr], loss: Option<(u8, &[Ipv4Addr])>) -> St
 
 /// The `iptables-restore` input for one node (the namespace's whole `filter` table, which only
 /// this crate uses). Empty when there is nothing to drop.
-pub fn render_iptables(drop_from: &[Ipv4Addr], loss: Option<(u8, &[Ipv4Addr])>) -> String {
+pub fn render_iptables(
+    drop_from: &[Ipv4Addr],
+    refuse: bool,
+    loss: Option<(u8, &[Ipv4Addr])>,
+) -> String {
     let mut rules = Vec::new();
     for ip in drop_from {
+        if refuse {
+            rules.push(format!(
+                "-A INPUT -s {ip}/32 -p tcp -j REJECT --reject-with tcp-reset"
+            ));
+        }
         rules.push(format!("-A INPUT -s {ip}/32 -j DROP"));
     }
     if let Some((percent, from)) = loss {
@@ -808,7 +841,7 @@ mod tests {
     fn nft_script_drops_grudge_and_loss() {
         let a = Ipv4Addr::new(10, 77, 0, 12);
         let b = Ipv4Addr::new(10, 77, 0, 13);
-        let s = render_nft(&[a, b], Some((30, &[a, b])));
+        let s = render_nft(&[a, b], false, Some((30, &[a, b])));
         assert!(s.starts_with("table inet nemesis\ndelete table inet nemesis\n"));
         assert!(s.contains("ip saddr { 10.77.0.12, 10.77.0.13 } drop"));
         assert!(s.contains("numgen random mod 100 < 30 drop"));
@@ -816,19 +849,29 @@ mod tests {
             !s.contains("10.77.0.1 "),
             "the harness address never appears"
         );
-        assert_eq!(render_nft(&[], None), "");
-        assert_eq!(render_nft(&[], Some((0, &[a]))), "");
+        assert!(!s.contains("reject"));
+        let refused = render_nft(&[a], true, None);
+        assert!(refused.contains(
+            "ip saddr { 10.77.0.12 } meta l4proto tcp reject with tcp reset\n\t\tip saddr { 10.77.0.12 } drop"
+        ));
+        assert_eq!(render_nft(&[], false, None), "");
+        assert_eq!(render_nft(&[], true, Some((0, &[a]))), "");
     }
 
     #[test]
     fn iptables_script_is_a_whole_filter_table() {
         let a = Ipv4Addr::new(10, 77, 0, 12);
-        let s = render_iptables(&[a], Some((25, &[a])));
+        let s = render_iptables(&[a], false, Some((25, &[a])));
         assert!(s.starts_with("*filter\n:INPUT ACCEPT"));
         assert!(s.contains("-A INPUT -s 10.77.0.12/32 -j DROP\n"));
         assert!(s.contains("--probability 0.2500 -j DROP"));
         assert!(s.ends_with("COMMIT\n"));
-        assert_eq!(render_iptables(&[], None), "");
+        assert!(!s.contains("REJECT"));
+        let refused = render_iptables(&[a], true, None);
+        assert!(refused.contains(
+            "-A INPUT -s 10.77.0.12/32 -p tcp -j REJECT --reject-with tcp-reset\n-A INPUT -s 10.77.0.12/32 -j DROP\n"
+        ));
+        assert_eq!(render_iptables(&[], false, None), "");
     }
 
     #[test]

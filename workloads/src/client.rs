@@ -93,7 +93,7 @@ impl FromStr for Protocol {
 }
 
 /// What a node says of itself, for nemeses that target "the leader".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeRole {
     /// The node believes it leads. A node cut off from the others may still believe so: prefer
     /// the highest `term` among several that say yes.
@@ -103,6 +103,12 @@ pub struct NodeRole {
     /// The node says it is running for leader (`/health` role `candidate` or
     /// `pre-candidate`); false when the system does not tell.
     pub campaigning: bool,
+    /// Whom the node voted for in its current term (`/health` field `voted_for`); None when it
+    /// has not voted or does not say.
+    pub voted_for: Option<String>,
+    /// The index of the last entry in the node's log (`/health` field `last_index`), when it
+    /// says.
+    pub last_index: Option<u64>,
 }
 
 /// How one operation completed, ready to be recorded.
@@ -298,6 +304,11 @@ async fn op_role(http: &reqwest::Client, addr: SocketAddr, timeout: Duration) ->
         leader: role == "leader",
         term: health.get("term").and_then(Value::as_u64).unwrap_or(0),
         campaigning: matches!(role, "candidate" | "pre-candidate" | "precandidate"),
+        voted_for: health
+            .get("voted_for")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        last_index: health.get("last_index").and_then(Value::as_u64),
     })
 }
 

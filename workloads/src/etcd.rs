@@ -164,6 +164,7 @@ fn parse_role(body: &[u8]) -> Option<NodeRole> {
         term: status.raft_term,
         // etcd's status does not say whether a member campaigns.
         campaigning: false,
+        ..Default::default()
     })
 }
 
@@ -779,7 +780,8 @@ mod tests {
             Some(NodeRole {
                 leader: true,
                 term: 25,
-                campaigning: false
+                campaigning: false,
+                ..Default::default()
             })
         );
         let follower = br#"{"header":{"memberId":"7660651995775247944"},"leader":"2362804624043614036","raft_term":26}"#;
@@ -788,7 +790,8 @@ mod tests {
             Some(NodeRole {
                 leader: false,
                 term: 26,
-                campaigning: false
+                campaigning: false,
+                ..Default::default()
             })
         );
         // No leader: the field is left out, and etcd lists "etcdserver: no leader" in errors.
@@ -798,7 +801,8 @@ mod tests {
             Some(NodeRole {
                 leader: false,
                 term: 25,
-                campaigning: false
+                campaigning: false,
+                ..Default::default()
             })
         );
         assert_eq!(parse_role(b"{}"), None);

@@ -159,7 +159,8 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         Some(NodeRole {
             leader: true,
             term: 7,
-            campaigning: false
+            campaigning: false,
+            ..Default::default()
         })
     );
     let follower = serve_health(json!({"node": "n2", "role": "follower", "term": 7})).await;
@@ -168,7 +169,8 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         Some(NodeRole {
             leader: false,
             term: 7,
-            campaigning: false
+            campaigning: false,
+            ..Default::default()
         })
     );
     let candidate = serve_health(json!({"node": "n4", "role": "pre-candidate", "term": 8})).await;
@@ -177,7 +179,22 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         Some(NodeRole {
             leader: false,
             term: 8,
-            campaigning: true
+            campaigning: true,
+            ..Default::default()
+        })
+    );
+    let voter = serve_health(
+        json!({"node": "n5", "role": "follower", "term": 9, "voted_for": "n4", "last_index": 31}),
+    )
+    .await;
+    assert_eq!(
+        c.role(voter).await,
+        Some(NodeRole {
+            leader: false,
+            term: 9,
+            campaigning: false,
+            voted_for: Some("n4".into()),
+            last_index: Some(31),
         })
     );
     // A node that says nothing of roles is no leader.
@@ -187,7 +204,8 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         Some(NodeRole {
             leader: false,
             term: 0,
-            campaigning: false
+            campaigning: false,
+            ..Default::default()
         })
     );
     assert_eq!(c.role(refused_addr().await).await, None);

@@ -67,6 +67,8 @@ enum Input {
 struct Status {
     role: &'static str,
     term: u64,
+    /// Whom this server voted for in `term`.
+    voted_for: Option<String>,
     leader: Option<String>,
     commit: u64,
     applied: u64,
@@ -161,6 +163,7 @@ impl Backend for RaftBackend {
             "node": self.id,
             "role": s.role,
             "term": s.term,
+            "voted_for": s.voted_for,
             "leader": s.leader,
             "commit": s.commit,
             "applied": s.applied,
@@ -469,6 +472,7 @@ fn drive(
                     Role::Follower => "follower",
                 },
                 term: raft.term().0,
+                voted_for: raft.vote().map(|v| members.name(v).to_string()),
                 leader: raft.leader().map(|l| members.name(l).to_string()),
                 commit: raft.commit_index(),
                 applied: replica.applied(),

@@ -1,0 +1,313 @@
+//! `kill:after-vote`: stages a vote given twice instead of waiting for one.
+//!
+//! A Raft voter that forgets its vote across a restart can elect two leaders in one term, but
+//! only when several things line up: two candidates of the same term that cannot hear each
+//! other, a voter they share that grants the first and dies before it reads the second's
+//! request or the winner's first entries, and a restart in time for the rival's retry. A storm
+//! of random kills lines them up about once in a few minutes. This fault sets each of them up
+//! in turn, watching the nodes' `/health` (role, term, `voted_for`, `last_index`) between the
+//! steps, and repeats the attempt until its window ends. See [`Fault::AfterVote`] for the
+//! steps.
+//!
+//! [`Fault::AfterVote`]: crate::schedule::Fault::AfterVote
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use history::EventType;
+use serde_json::{json, Value};
+use workloads::client::NodeRole;
+use workloads::recorder::Recorder;
+use workloads::rng::SplitMix64;
+use workloads::OpClient;
+
+use super::{bounce, highest_leader, let_go, restart_held, roles_of, take_node, Faults};
+use crate::schedule::cut_between;
+
+/// The network faults an after-vote task has set, so that its undo can lift them.
+#[derive(Debug, Default)]
+pub(super) struct StagedNet {
+    cut: bool,
+    delayed: bool,
+}
+
+type Grudge = BTreeMap<String, BTreeSet<String>>;
+
+/// Replaces the task's partition with `grudge` (an empty one heals it), recording the change.
+/// False when the fault is being undone or the network refused.
+fn set_cut(f: &Mutex<Faults>, rec: &Recorder, grudge: &Grudge) -> bool {
+    let Ok(mut g) = f.lock() else { return false };
+    if g.tasks_stopped {
+        return false;
+    }
+    // Refused, not dropped: a node's request across the cut fails at once, so it asks again
+    // on a fresh connection as soon as the cut moves, instead of stalling for a second.
+    if g.net.partition_with(grudge, true).is_err() {
+        return false;
+    }
+    if g.staged.cut {
+        rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+    }
+    g.staged.cut = !grudge.is_empty();
+    if g.staged.cut {
+        let value = serde_json::to_value(grudge).unwrap_or(Value::Null);
+        rec.nemesis(EventType::Info, "start-partition", value);
+    }
+    true
+}
+
+/// Delays every message between nodes by `mean_ms` ± a quarter (0 lifts the delay).
+fn set_delay(f: &Mutex<Faults>, rec: &Recorder, mean_ms: u64, seed: u64) -> bool {
+    let Ok(mut g) = f.lock() else { return false };
+    if g.tasks_stopped || g.staged.delayed == (mean_ms > 0) {
+        return !g.tasks_stopped;
+    }
+    let jitter_ms = mean_ms / 4;
+    if g.net.delay(mean_ms, jitter_ms, seed).is_err() {
+        return false;
+    }
+    g.staged.delayed = mean_ms > 0;
+    if g.staged.delayed {
+        let value = json!({"mean_ms": mean_ms, "jitter_ms": jitter_ms});
+        rec.nemesis(EventType::Info, "start-delay", value);
+    } else {
+        rec.nemesis(EventType::Info, "stop-delay", Value::Null);
+    }
+    true
+}
+
+/// Lifts whatever partition and delay the task left (the task itself is stopped).
+pub(super) fn lift(f: &Mutex<Faults>, rec: &Recorder) -> anyhow::Result<()> {
+    let mut g = f
+        .lock()
+        .map_err(|_| anyhow::anyhow!("fault state poisoned"))?;
+    if std::mem::take(&mut g.staged.cut) {
+        g.net.partition(&Grudge::new())?;
+        rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+    }
+    if std::mem::take(&mut g.staged.delayed) {
+        g.net.delay(0, 0, 0)?;
+        rec.nemesis(EventType::Info, "stop-delay", Value::Null);
+    }
+    Ok(())
+}
+
+/// Asks every node's status every `every` until `done` holds of the answers, for at most
+/// `limit`. The answers that satisfied it, or None.
+async fn watch(
+    f: &Mutex<Faults>,
+    client: &OpClient,
+    limit: Duration,
+    every: Duration,
+    mut done: impl FnMut(&[(String, NodeRole)]) -> bool,
+) -> Option<Vec<(String, NodeRole)>> {
+    let until = Instant::now() + limit;
+    let addrs = f.lock().map(|g| g.addrs.clone()).ok()?;
+    while Instant::now() < until {
+        let roles = roles_of(&addrs, client).await;
+        if done(&roles) {
+            return Some(roles);
+        }
+        tokio::time::sleep(every).await;
+    }
+    None
+}
+
+fn role_of<'a>(roles: &'a [(String, NodeRole)], node: &str) -> Option<&'a NodeRole> {
+    roles.iter().find(|(n, _)| n == node).map(|(_, r)| r)
+}
+
+/// Runs attempts until the fault is undone (which aborts the task).
+pub(super) fn attempts(
+    f: std::sync::Arc<Mutex<Faults>>,
+    rec: Recorder,
+    client: OpClient,
+    delay_ms: u64,
+    hold_ms: u64,
+    seed: u64,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut rng = SplitMix64(seed);
+        loop {
+            let tried = attempt(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await;
+            // Whatever happened, the next attempt starts from a healed network with every node
+            // up, after a quiet moment in which the cluster settles on one leader.
+            if !set_cut(&f, &rec, &Grudge::new()) || !set_delay(&f, &rec, 0, 0) {
+                return;
+            }
+            let quiet = if tried { 1_000 } else { 100 };
+            tokio::time::sleep(Duration::from_millis(quiet)).await;
+        }
+    }
+}
+
+/// One attempt. False when it gave up before the voter voted (nothing to let settle).
+async fn attempt(
+    f: &Mutex<Faults>,
+    rec: &Recorder,
+    client: &OpClient,
+    rng: &mut SplitMix64,
+    delay_ms: u64,
+    hold_ms: u64,
+) -> bool {
+    let names: Vec<String> = match f.lock() {
+        Ok(g) => g.addrs.iter().map(|(n, _)| n.clone()).collect(),
+        Err(_) => return false,
+    };
+    if names.len() < 3 {
+        return false;
+    }
+    // 1. A leader, every node answering. The voter V is a follower with the shortest log, so
+    //    that V's log check passes whichever side asks.
+    let Some(roles) = watch(
+        f,
+        client,
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        |r| r.len() == names.len() && highest_leader(r).is_some(),
+    )
+    .await
+    else {
+        return false;
+    };
+    let Some((leader, term)) = highest_leader(&roles) else {
+        return false;
+    };
+    let followers: Vec<&(String, NodeRole)> = roles.iter().filter(|(n, _)| *n != leader).collect();
+    let shortest = followers
+        .iter()
+        .map(|(_, r)| r.last_index.unwrap_or(0))
+        .min()
+        .unwrap_or(0);
+    let candidates: Vec<String> = followers
+        .iter()
+        .filter(|(_, r)| r.last_index.unwrap_or(0) == shortest)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let Some(v) = rng.pick(&candidates).cloned() else {
+        return false;
+    };
+    // 2. Two sides that are each a majority with V: the leader's and the other.
+    let mut rest: Vec<String> = names
+        .iter()
+        .filter(|n| **n != leader && **n != v)
+        .cloned()
+        .collect();
+    for i in (1..rest.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        rest.swap(i, j);
+    }
+    let per_side = (names.len() - 1) / 2;
+    let mut side_a = vec![leader.clone()];
+    side_a.extend(rest.drain(..per_side.saturating_sub(1).min(rest.len())));
+    let side_b = rest;
+    let mut sides = Grudge::new();
+    cut_between(&mut sides, &side_a, &side_b);
+    // 3. Kill V and cut the sides apart: neither side can win now, so each campaigns, at the
+    //    leader's term (pre-votes do not raise it).
+    if !take_node(f, rec, &v, "kill") {
+        return false;
+    }
+    let cut = set_cut(f, rec, &sides);
+    let delayed = cut && set_delay(f, rec, delay_ms, rng.below(u64::MAX));
+    let campaigning = |r: &[(String, NodeRole)], side: &[String]| {
+        side.iter()
+            .any(|n| role_of(r, n).is_some_and(|r| r.campaigning && r.term == term))
+    };
+    let both = delayed
+        && watch(
+            f,
+            client,
+            Duration::from_secs(3),
+            Duration::from_millis(10),
+            |r| campaigning(r, &side_a) && campaigning(r, &side_b),
+        )
+        .await
+        .is_some();
+    // 4. Restart V; it grants both sides' pre-votes, then the first real request it reads.
+    let restarted = restart_held(f, rec, &v);
+    if !both || !restarted {
+        return false;
+    }
+    let voted = |r: &[(String, NodeRole)]| {
+        role_of(r, &v).and_then(|r| (r.term > term).then(|| r.voted_for.clone()).flatten())
+    };
+    let Some(roles) = watch(
+        f,
+        client,
+        Duration::from_secs(2),
+        Duration::from_millis(1),
+        |r| voted(r).is_some(),
+    )
+    .await
+    else {
+        return false;
+    };
+    // 5. Make V deaf to the rival's side at once: the rival's request is refused by V's
+    //    network, not read, so the rival still counts V as silent and will ask again. V's
+    //    grant gets out to the winner, which then leads. Freeze V the moment it does, while
+    //    the delay still holds back the winner's first entries; make V deaf to the winner's
+    //    side instead, lift the delay (the rival's retry and V's answer must now be quick,
+    //    before the rival's election times out), kill V with all it has not read, and restart
+    //    it. Deaf, not cut both ways: V's dying connections still close at the other end, so
+    //    no sender waits out a request that can never be answered.
+    let winner = voted(&roles).unwrap_or_default();
+    let (won, lost) = if side_a.contains(&winner) {
+        (&side_a, &side_b)
+    } else if side_b.contains(&winner) {
+        (&side_b, &side_a)
+    } else {
+        // V voted for itself: nothing to stage.
+        return true;
+    };
+    let deaf_to = |side: &[String]| {
+        let mut g = sides.clone();
+        g.entry(v.clone()).or_default().extend(side.iter().cloned());
+        g
+    };
+    if !set_cut(f, rec, &deaf_to(lost)) {
+        return true;
+    }
+    let leads = watch(
+        f,
+        client,
+        Duration::from_secs(1),
+        Duration::from_millis(1),
+        |r| role_of(r, &winner).is_some_and(|r| r.leader && r.term > term),
+    )
+    .await
+    .is_some();
+    if !leads || !take_node(f, rec, &v, "pause") {
+        return true;
+    }
+    let moved = set_cut(f, rec, &deaf_to(won)) && set_delay(f, rec, 0, 0);
+    match let_go(f, &v) {
+        Some(_g) => rec.nemesis(EventType::Info, "stop-pause", json!([v])),
+        None => return true,
+    }
+    if !moved || !bounce(f, rec, &v, 0).await {
+        return true;
+    }
+    // 6. The rival's retry reaches a V that kept its term but, with the bug, not its vote.
+    let regranted = watch(
+        f,
+        client,
+        Duration::from_secs(1),
+        Duration::from_millis(2),
+        |r| {
+            role_of(r, &v)
+                .and_then(|r| r.voted_for.as_ref())
+                .is_some_and(|w| lost.contains(w))
+        },
+    )
+    .await
+    .is_some();
+    // 7. Two leaders of one term, if V voted twice: join V to both sides and let each commit
+    //    through it for a while.
+    if regranted && set_cut(f, rec, &sides) {
+        tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+    }
+    true
+}
