@@ -38,6 +38,7 @@ use workloads::OpClient;
 ///   harness run --system raft --workload set --nemesis all --time-limit 60s
 ///   harness run --system raft --nemesis clock --bug stale-read --seed 7
 ///   harness run --system raft --nemesis partition:majorities-ring+delay+kill:election-storm
+///   harness run --system raft --nodes 3 --nemesis kill:after-vote --bug forget-vote
 ///
 /// The run folder is store/<system>-<workload>-<nemesis>/<UTC time>/ with run.json (config,
 /// seed, schedule), history.jsonl (written as the run goes), results.json, report.html and
@@ -60,9 +61,11 @@ pub struct RunArgs {
     /// delay; or all; or none. A list with a network fault (partition, loss, slow, delay) and a
     /// process fault (pause, kill) makes one window in three one of each at once.
     /// KIND:SHAPE picks a shape: partition:leader-churn|halves|isolate-one|isolate-leader|
-    /// majorities-ring|bridge|one-way, kill:down|crash-loop|election-storm, clock:bump|strobe.
-    /// A+B runs A and B together in every window, e.g.
-    /// partition:majorities-ring+delay+kill:election-storm.
+    /// majorities-ring|bridge|one-way, kill:down|crash-loop|election-storm|after-vote,
+    /// clock:bump|strobe. A+B runs A and B together in every window, e.g.
+    /// partition:majorities-ring+delay+kill:election-storm. kill:after-vote stages a vote
+    /// given twice (it needs /health to say voted_for, and makes its own partitions and
+    /// delay).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Nodes in the cluster.

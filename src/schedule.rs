@@ -299,15 +299,17 @@ pub enum Fault {
     },
     /// Stages a vote given twice, over and over, instead of waiting for one (`kill:after-vote`).
     /// Each attempt: cut the leader's side of the cluster from the other side, with one
-    /// follower V (the one with the shortest log) the only bridge, and kill V, so that each
-    /// side campaigns and neither can win; slow every link by `delay_ms`; restart V, which
+    /// follower V (the one with the shortest log) the only bridge; kill V, so that each side
+    /// campaigns and neither can win; delay every message by `delay_ms`; restart V, which
     /// grants both sides' pre-votes. The moment V says it voted in the new term (`/health`
-    /// `voted_for`), freeze it, so that the rival's request and the winner's first entries
-    /// wait unread; let the grant get out; kill V, cut it from the winner's side, and restart
-    /// it. A node that forgot its vote across the restart now votes for the rival too, in the
-    /// same term. V is then joined to both sides for `hold_ms`, so that two leaders of one
-    /// term each commit through it, before everything heals. Needs a system whose status call
-    /// says whom a node voted for; brings its own partitions and delay.
+    /// `voted_for`), make it deaf to the rival's side, so that the rival's request goes unread;
+    /// the moment the winner leads, freeze V (the delay still holds the winner's first entries
+    /// back), make it deaf to the winner's side instead, lift the delay, kill V and restart it.
+    /// A node that forgot its vote across the restart now votes for the rival too, in the same
+    /// term. V then hears both sides for `hold_ms`, so that two leaders of one term each commit
+    /// through it, before everything heals. Cuts refuse TCP with a reset rather than dropping
+    /// it, so no node waits out a request that can never be answered. Needs a system whose
+    /// status call says whom a node voted for; brings its own partitions and delay.
     AfterVote {
         delay_ms: u64,
         hold_ms: u64,
@@ -425,10 +427,7 @@ impl Rng {
         self.0.below(n.max(1))
     }
     fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
+        self.0.shuffle(v)
     }
 }
 
@@ -808,6 +807,17 @@ mod tests {
             .steps
             .iter()
             .all(|st| matches!(st.fault, Fault::CrashLoop { .. })));
+        // The staged vote is drawn only when named: it needs a system that reports votes.
+        let s = generate(&plan("kill:after-vote"), &nodes(3), 60_000, 3_000, 5);
+        assert!(s.steps.iter().all(|st| matches!(st.fault,
+            Fault::AfterVote { delay_ms, hold_ms, .. }
+                if (15..=25).contains(&delay_ms) && (1_000..=3_000).contains(&hold_ms))));
+        let s = generate(&plan("kill"), &nodes(5), 6_000_000, 3_000, 5);
+        assert!(s.steps.len() > 500);
+        assert!(!s
+            .steps
+            .iter()
+            .any(|st| matches!(st.fault, Fault::AfterVote { .. })));
         // A plain list with network and process kinds pairs some windows on its own.
         let s = generate(&plan("partition,kill"), &nodes(5), 600_000, 3_000, 5);
         let together = s

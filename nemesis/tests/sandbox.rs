@@ -223,7 +223,7 @@ fn network_case(mechanism: Option<Mechanism>) -> TestResult {
     }
     let mut c = spawn(child("net", &[(MECH, label)]))?;
     let (status, out) = c.finish(Duration::from_secs(120))?;
-    let measured = ["TIMING", "LOSS", "SLOW", "DELAY"];
+    let measured = ["TIMING", "REFUSED", "LOSS", "SLOW", "DELAY"];
     for line in out
         .lines()
         .filter(|l| measured.iter().any(|m| l.starts_with(m)))
@@ -800,6 +800,29 @@ fn net_scenario(mechanism: Option<Mechanism>) -> TestResult {
     // A new partition replaces the old one entirely.
     net.partition(&grudge(&[("n3", &["n2"])])).map_err(e)?;
     expect_links(&net, &[("n2", "n3"), ("n3", "n2")], "n3 deaf to n2")?;
+
+    if net.mechanism() != Mechanism::Blackhole {
+        // A refused cut answers the deaf node's senders with a reset: their connects fail at
+        // once, as if nothing listened, instead of waiting out the timeout.
+        net.partition_with(&grudge(&[("n3", &["n2"])]), true)
+            .map_err(e)?;
+        expect_links(&net, &[("n2", "n3"), ("n3", "n2")], "n3 refusing n2")?;
+        let addr = SocketAddr::new(net.ip("n3").ok_or("no ip")?.into(), PORT);
+        let (took, refused) = in_netns(&net.netns_path("n2"), move || {
+            let t = Instant::now();
+            let r = TcpStream::connect_timeout(&addr, Duration::from_secs(2));
+            (t.elapsed(), r.err().map(|e| e.kind()))
+        })?;
+        println!(
+            "REFUSED CUT: connect failed in {:.2} ms ({refused:?})",
+            took.as_secs_f64() * 1e3
+        );
+        if refused != Some(std::io::ErrorKind::ConnectionRefused) || took > FAIL_WAIT {
+            return Err(format!(
+                "a refused cut: connect ended with {refused:?} after {took:?}"
+            ));
+        }
+    }
 
     net.heal().map_err(e)?;
     expect_links(&net, &[], "after heal")?;

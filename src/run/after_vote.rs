@@ -12,7 +12,6 @@
 //! [`Fault::AfterVote`]: crate::schedule::Fault::AfterVote
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -120,26 +119,24 @@ fn role_of<'a>(roles: &'a [(String, NodeRole)], node: &str) -> Option<&'a NodeRo
 }
 
 /// Runs attempts until the fault is undone (which aborts the task).
-pub(super) fn attempts(
+pub(super) async fn attempts(
     f: std::sync::Arc<Mutex<Faults>>,
     rec: Recorder,
     client: OpClient,
     delay_ms: u64,
     hold_ms: u64,
     seed: u64,
-) -> impl Future<Output = ()> + Send {
-    async move {
-        let mut rng = SplitMix64(seed);
-        loop {
-            let tried = attempt(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await;
-            // Whatever happened, the next attempt starts from a healed network with every node
-            // up, after a quiet moment in which the cluster settles on one leader.
-            if !set_cut(&f, &rec, &Grudge::new()) || !set_delay(&f, &rec, 0, 0) {
-                return;
-            }
-            let quiet = if tried { 1_000 } else { 100 };
-            tokio::time::sleep(Duration::from_millis(quiet)).await;
+) {
+    let mut rng = SplitMix64(seed);
+    loop {
+        let tried = attempt(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await;
+        // Whatever happened, the next attempt starts from a healed network with every node
+        // up, after a quiet moment in which the cluster settles on one leader.
+        if !set_cut(&f, &rec, &Grudge::new()) || !set_delay(&f, &rec, 0, 0) {
+            return;
         }
+        let quiet = if tried { 1_000 } else { 100 };
+        tokio::time::sleep(Duration::from_millis(quiet)).await;
     }
 }
 
@@ -195,10 +192,7 @@ async fn attempt(
         .filter(|n| **n != leader && **n != v)
         .cloned()
         .collect();
-    for i in (1..rest.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        rest.swap(i, j);
-    }
+    rng.shuffle(&mut rest);
     let per_side = (names.len() - 1) / 2;
     let mut side_a = vec![leader.clone()];
     side_a.extend(rest.drain(..per_side.saturating_sub(1).min(rest.len())));
@@ -287,7 +281,9 @@ async fn attempt(
         Some(_g) => rec.nemesis(EventType::Info, "stop-pause", json!([v])),
         None => return true,
     }
-    if !moved || !bounce(f, rec, &v, 0).await {
+    // Killed and restarted even if the cut did not move: a frozen V must not be left behind.
+    let bounced = bounce(f, rec, &v, 0).await;
+    if !moved || !bounced {
         return true;
     }
     // 6. The rival's retry reaches a V that kept its term but, with the bug, not its vote.

@@ -46,6 +46,14 @@ impl SplitMix64 {
         items.get(self.below(items.len() as u64) as usize)
     }
 
+    /// Puts `items` in a uniformly random order (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
     /// Uniform in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64)

@@ -490,7 +490,7 @@ async fn a_real_etcd_cluster_through_the_adapter() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let role = c.role(cluster.addr(survivor)).await;
-        if role.is_some_and(|r| !r.leader) {
+        if role.as_ref().is_some_and(|r| !r.leader) {
             break;
         }
         assert!(
