@@ -3,11 +3,12 @@
 //! A Raft voter that forgets its vote across a restart can elect two leaders in one term, but
 //! only when several things line up: two candidates of the same term that cannot hear each
 //! other, a voter they share that grants the first and dies before it reads the second's
-//! request or the winner's first entries, and a restart in time for the rival's retry. A storm
-//! of random kills lines them up about once in a few minutes. This fault sets each of them up
-//! in turn, watching the nodes' `/health` (role, term, `voted_for`, `last_index`) between the
-//! steps, and repeats the attempt until its window ends. See [`Fault::AfterVote`] for the
-//! steps.
+//! request or the winner's first entries, and a restart in time for the rival's retry. The
+//! election storm's random kills lined them up in 1 of 9 minute-long runs. This fault sets
+//! each of them up in turn, watching the nodes' `/health` (role, term, `voted_for`,
+//! `last_index`) between the steps, and repeats the attempt until its window ends. See
+//! [`Fault::AfterVote`] for the steps. The cluster needs an odd size: only then can two
+//! sides that share one node each be a majority.
 //!
 //! [`Fault::AfterVote`]: crate::schedule::Fault::AfterVote
 
