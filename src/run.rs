@@ -1,7 +1,7 @@
 //! `harness run`: a cluster in a sandbox, a workload, faults on a schedule, a recorded and
 //! checked history (DESIGN section 4). Glue over `nemesis`, `workloads` and `checkers`.
 
-mod after_vote;
+mod staged;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -216,8 +216,9 @@ struct Faults {
     held: BTreeMap<String, &'static str>,
     /// Set by the undo of such a fault: its tasks take no node any more.
     tasks_stopped: bool,
-    /// The partition and delay a `kill:after-vote` task has set.
-    staged: after_vote::StagedNet,
+    /// The partition and delay a staged fault's task (`kill:after-vote`,
+    /// `partition:figure-8`) has set.
+    staged: staged::StagedNet,
 }
 
 async fn leader_of(addrs: &[(String, SocketAddr)], client: &OpClient) -> Option<String> {
@@ -383,7 +384,7 @@ enum Applied {
     Killed(Vec<String>),
     /// A task that kills (and freezes) nodes and restarts them; see [`take_node`].
     Holding(tokio::task::JoinHandle<()>),
-    /// A `kill:after-vote` task: holds nodes like the above, and sets partitions and delay.
+    /// A staged fault's task: holds nodes like the above, and sets partitions and delay.
     Staged(tokio::task::JoinHandle<()>),
     Together(Vec<Applied>),
     Clock(Vec<String>, Option<tokio::task::JoinHandle<()>>),
@@ -618,12 +619,22 @@ async fn apply_one(
             delay_ms,
             hold_ms,
             seed,
+        }
+        | Fault::Figure8 {
+            delay_ms,
+            hold_ms,
+            seed,
         } => {
             start_holding(f);
-            let attempts = after_vote::attempts(
+            let scenario = match fault {
+                Fault::Figure8 { .. } => staged::Scenario::Figure8,
+                _ => staged::Scenario::AfterVote,
+            };
+            let attempts = staged::attempts(
                 f.clone(),
                 rec.clone(),
                 client.clone(),
+                scenario,
                 *delay_ms,
                 *hold_ms,
                 *seed,
@@ -756,7 +767,7 @@ async fn undo_one(applied: Applied, f: &Arc<Mutex<Faults>>, rec: &Recorder) -> a
         }
         Applied::Staged(task) => {
             stop_holding(task, f, rec).await;
-            return after_vote::lift(f, rec);
+            return staged::lift(f, rec);
         }
         Applied::Clock(nodes, Some(task)) => {
             stop_task(task).await;

@@ -175,14 +175,20 @@ impl NemesisPlan {
                     shape: shape.map(str::to_string),
                 });
             }
-            let staged = parts
-                .iter()
-                .any(|p| p.kind == NemesisKind::Kill && p.shape.as_deref() == Some("after-vote"));
-            if staged && parts.iter().any(|p| p.kind.is_network()) {
-                return Err(format!(
-                    "'{entry}': kill:after-vote makes its own partitions and delay, so it cannot \
-                     run with another network fault; list them with a comma to take turns"
-                ));
+            let staged = parts.iter().find(|p| {
+                matches!(
+                    (p.kind, p.shape.as_deref()),
+                    (NemesisKind::Kill, Some("after-vote"))
+                        | (NemesisKind::Partition, Some("figure-8"))
+                )
+            });
+            if let Some(staged) = staged {
+                if parts.iter().any(|p| p.kind.is_network() && p != staged) {
+                    return Err(format!(
+                        "'{entry}': {staged} makes its own partitions and delay, so it cannot \
+                         run with another network fault; list them with a comma to take turns"
+                    ));
+                }
             }
             if !entries.contains(&parts) {
                 entries.push(parts);
@@ -297,6 +303,24 @@ pub enum Fault {
         max_down_ms: u64,
         seed: u64,
     },
+    /// Stages the Raft paper's Figure 8, over and over (`partition:figure-8`). Each attempt:
+    /// isolate the leader A, which goes on appending clients' writes in its term that only it
+    /// holds; delay every message by `delay_ms`; the moment the others elect B, isolate B
+    /// instead (the delay still holds B's first entry back, so only B has an entry of its
+    /// term) and let A back. A, whose log is the longest, wins a later term and sends its old
+    /// entries on. The moment A's commit index moves, isolate A again: a leader that commits
+    /// old-term entries by counting replicas has just acknowledged writes that its own term's
+    /// first entry does not yet protect. B, whose last entry has a higher term than anything
+    /// the others hold, is let back, wins, and overwrites them. Then `hold_ms` of that before
+    /// everything heals. Best with 3 nodes, one entry per message (raft-node `--max-batch 1
+    /// --max-inflight 1`) and an `--op-timeout` of a few seconds, so that A's clients are
+    /// still waiting when their writes commit. Needs a system whose status call gives the
+    /// commit index; brings its own delay.
+    Figure8 {
+        delay_ms: u64,
+        hold_ms: u64,
+        seed: u64,
+    },
     /// Stages a vote given twice, over and over, instead of waiting for one (`kill:after-vote`).
     /// Each attempt: cut the leader's side of the cluster from the other side, with one
     /// follower V (the one with the shortest log) the only bridge; kill V, so that each side
@@ -370,6 +394,10 @@ impl Fault {
                 "election storm (kill the leader after {leader_every_ms} ms without an election \
                  and each voter as it votes; restart within {max_down_ms} ms)"
             ),
+            Fault::Figure8 { hold_ms, .. } => format!(
+                "figure 8, staged (isolate the leader, then each new leader, and the old one \
+                 again once it commits; the overwriting leader kept for {hold_ms} ms)"
+            ),
             Fault::AfterVote { hold_ms, .. } => format!(
                 "vote given twice, staged (kill a voter right after its vote, restart it for the \
                  rival; two leaders for {hold_ms} ms)"
@@ -442,7 +470,7 @@ pub fn cut_between(grudge: &mut BTreeMap<String, BTreeSet<String>>, a: &[String]
 }
 
 /// The shapes `--nemesis KIND:SHAPE` can ask for, by kind.
-pub const PARTITION_SHAPES: [&str; 7] = [
+pub const PARTITION_SHAPES: [&str; 8] = [
     "leader-churn",
     "halves",
     "isolate-one",
@@ -450,6 +478,7 @@ pub const PARTITION_SHAPES: [&str; 7] = [
     "majorities-ring",
     "bridge",
     "one-way",
+    "figure-8",
 ];
 pub const KILL_SHAPES: [&str; 4] = ["down", "crash-loop", "election-storm", "after-vote"];
 pub const CLOCK_SHAPES: [&str; 2] = ["bump", "strobe"];
@@ -469,6 +498,14 @@ fn partition(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
         None if n >= 3 && rng.below(3) == 0 => 0,
         None => 1 + rng.below(if n >= 3 { 6 } else { 2 }),
     };
+    if choice == 7 {
+        // Only when named: it needs a system that reports its commit index.
+        return Fault::Figure8 {
+            delay_ms: 40 + rng.below(21),
+            hold_ms: 1_000 + rng.below(2_001),
+            seed: rng.below(u64::MAX),
+        };
+    }
     if choice == 0 {
         return Fault::LeaderChurn {
             max_hold_ms: 200 + rng.below(600),
@@ -777,6 +814,10 @@ mod tests {
                 "kill:after-vote+delay",
                 "makes its own partitions and delay",
             ),
+            (
+                "partition:figure-8+loss",
+                "figure-8 makes its own partitions and delay",
+            ),
             ("delay+delay", "names delay twice"),
             ("partition+kil", "unknown nemesis 'kil'"),
         ] {
@@ -812,12 +853,16 @@ mod tests {
         assert!(s.steps.iter().all(|st| matches!(st.fault,
             Fault::AfterVote { delay_ms, hold_ms, .. }
                 if (15..=25).contains(&delay_ms) && (1_000..=3_000).contains(&hold_ms))));
-        let s = generate(&plan("kill"), &nodes(5), 6_000_000, 3_000, 5);
+        let s = generate(&plan("partition:figure-8"), &nodes(3), 60_000, 3_000, 5);
+        assert!(s.steps.iter().all(|st| matches!(st.fault,
+            Fault::Figure8 { delay_ms, hold_ms, .. }
+                if (40..=60).contains(&delay_ms) && (1_000..=3_000).contains(&hold_ms))));
+        let s = generate(&plan("partition,kill"), &nodes(5), 6_000_000, 3_000, 5);
         assert!(s.steps.len() > 500);
         assert!(!s
             .steps
             .iter()
-            .any(|st| matches!(st.fault, Fault::AfterVote { .. })));
+            .any(|st| matches!(st.fault, Fault::AfterVote { .. } | Fault::Figure8 { .. })));
         // A plain list with network and process kinds pairs some windows on its own.
         let s = generate(&plan("partition,kill"), &nodes(5), 600_000, 3_000, 5);
         let together = s

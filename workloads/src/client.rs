@@ -109,6 +109,8 @@ pub struct NodeRole {
     /// The index of the last entry in the node's log (`/health` field `last_index`), when it
     /// says.
     pub last_index: Option<u64>,
+    /// The node's commit index (`/health` field `commit`), when it says.
+    pub commit: Option<u64>,
 }
 
 /// How one operation completed, ready to be recorded.
@@ -309,6 +311,7 @@ async fn op_role(http: &reqwest::Client, addr: SocketAddr, timeout: Duration) ->
             .and_then(Value::as_str)
             .map(str::to_string),
         last_index: health.get("last_index").and_then(Value::as_u64),
+        commit: health.get("commit").and_then(Value::as_u64),
     })
 }
 

@@ -184,7 +184,7 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
         })
     );
     let voter = serve_health(
-        json!({"node": "n5", "role": "follower", "term": 9, "voted_for": "n4", "last_index": 31}),
+        json!({"node": "n5", "role": "follower", "term": 9, "voted_for": "n4", "last_index": 31, "commit": 30}),
     )
     .await;
     assert_eq!(
@@ -195,6 +195,7 @@ async fn the_op_leader_probe_reads_role_and_term_from_health() {
             campaigning: false,
             voted_for: Some("n4".into()),
             last_index: Some(31),
+            commit: Some(30),
         })
     );
     // A node that says nothing of roles is no leader.

@@ -1,5 +1,6 @@
-//! `kill:after-vote`: stages a vote given twice instead of waiting for one.
+//! Staged faults: scenarios set up step by step instead of waited for.
 //!
+//! `kill:after-vote` stages a vote given twice.
 //! A Raft voter that forgets its vote across a restart can elect two leaders in one term, but
 //! only when several things line up: two candidates of the same term that cannot hear each
 //! other, a voter they share that grants the first and dies before it reads the second's
@@ -23,7 +24,7 @@ use workloads::recorder::Recorder;
 use workloads::rng::SplitMix64;
 use workloads::OpClient;
 
-use super::{bounce, highest_leader, let_go, restart_held, roles_of, take_node, Faults};
+use super::{bounce, highest_leader, isolating, let_go, restart_held, roles_of, take_node, Faults};
 use crate::schedule::cut_between;
 
 /// The network faults an after-vote task has set, so that its undo can lift them.
@@ -119,18 +120,31 @@ fn role_of<'a>(roles: &'a [(String, NodeRole)], node: &str) -> Option<&'a NodeRo
     roles.iter().find(|(n, _)| n == node).map(|(_, r)| r)
 }
 
+/// Which scenario a staged fault sets up.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Scenario {
+    /// `kill:after-vote`.
+    AfterVote,
+    /// `partition:figure-8`.
+    Figure8,
+}
+
 /// Runs attempts until the fault is undone (which aborts the task).
 pub(super) async fn attempts(
     f: std::sync::Arc<Mutex<Faults>>,
     rec: Recorder,
     client: OpClient,
+    scenario: Scenario,
     delay_ms: u64,
     hold_ms: u64,
     seed: u64,
 ) {
     let mut rng = SplitMix64(seed);
     loop {
-        let tried = attempt(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await;
+        let tried = match scenario {
+            Scenario::AfterVote => after_vote(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await,
+            Scenario::Figure8 => figure_8(&f, &rec, &client, delay_ms, hold_ms).await,
+        };
         // Whatever happened, the next attempt starts from a healed network with every node
         // up, after a quiet moment in which the cluster settles on one leader.
         if !set_cut(&f, &rec, &Grudge::new()) || !set_delay(&f, &rec, 0, 0) {
@@ -141,8 +155,118 @@ pub(super) async fn attempts(
     }
 }
 
-/// One attempt. False when it gave up before the voter voted (nothing to let settle).
-async fn attempt(
+/// The node other than `except` that leads in a term above `above`, if one says so.
+fn leader_above(roles: &[(String, NodeRole)], above: u64, except: &str) -> Option<(String, u64)> {
+    roles
+        .iter()
+        .filter(|(n, r)| n != except && r.leader && r.term > above)
+        .max_by_key(|(_, r)| r.term)
+        .map(|(n, r)| (n.clone(), r.term))
+}
+
+/// One Figure 8 attempt (see [`Fault::Figure8`]). False when it gave up before cutting
+/// anything.
+///
+/// [`Fault::Figure8`]: crate::schedule::Fault::Figure8
+async fn figure_8(
+    f: &Mutex<Faults>,
+    rec: &Recorder,
+    client: &OpClient,
+    delay_ms: u64,
+    hold_ms: u64,
+) -> bool {
+    let names: Vec<String> = match f.lock() {
+        Ok(g) => g.addrs.iter().map(|(n, _)| n.clone()).collect(),
+        Err(_) => return false,
+    };
+    if names.len() < 3 {
+        return false;
+    }
+    let alone = |n: &str| isolating(&[n.to_string()], &names);
+    // 1. Isolate the leader A. It still takes writes, in its term, that only it will hold.
+    let Some(roles) = watch(
+        f,
+        client,
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        |r| r.len() == names.len() && highest_leader(r).is_some(),
+    )
+    .await
+    else {
+        return false;
+    };
+    let Some((a, term_a)) = highest_leader(&roles) else {
+        return false;
+    };
+    if !set_cut(f, rec, &alone(&a)) || !set_delay(f, rec, delay_ms, term_a) {
+        return true;
+    }
+    // 2. The moment the others elect B, isolate B instead, before its first entry (held by the
+    //    delay) reaches anyone; A comes back.
+    let Some(roles) = watch(
+        f,
+        client,
+        Duration::from_secs(3),
+        Duration::from_millis(1),
+        |r| leader_above(r, term_a, &a).is_some(),
+    )
+    .await
+    else {
+        return true;
+    };
+    let Some((b, term_b)) = leader_above(&roles, term_a, &a) else {
+        return true;
+    };
+    if !set_cut(f, rec, &alone(&b)) {
+        return true;
+    }
+    // 3. A, with the longest log, wins a later term and sends its old entries on. The moment
+    //    its commit index moves, isolate it again: with commit-old-term it has just committed
+    //    (and acknowledged) entries of its old term that its new term's first entry does not
+    //    protect yet.
+    let Some(roles) = watch(
+        f,
+        client,
+        Duration::from_secs(3),
+        Duration::from_millis(1),
+        |r| role_of(r, &a).is_some_and(|r| r.leader && r.term > term_b),
+    )
+    .await
+    else {
+        return true;
+    };
+    let (term_a2, commit) = match role_of(&roles, &a) {
+        Some(r) => (r.term, r.commit.unwrap_or(0)),
+        None => return true,
+    };
+    let moved = watch(
+        f,
+        client,
+        Duration::from_secs(2),
+        Duration::from_millis(1),
+        |r| role_of(r, &a).is_some_and(|r| r.commit.unwrap_or(0) > commit),
+    )
+    .await
+    .is_some();
+    if !moved || !set_cut(f, rec, &alone(&a)) {
+        return true;
+    }
+    // 4. B, whose last entry's term is above all the others hold, wins and overwrites them.
+    let _ = watch(
+        f,
+        client,
+        Duration::from_secs(3),
+        Duration::from_millis(5),
+        |r| leader_above(r, term_a2, &a).is_some(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+    true
+}
+
+/// One after-vote attempt. False when it gave up before the voter voted (nothing to let
+/// settle).
+async fn after_vote(
     f: &Mutex<Faults>,
     rec: &Recorder,
     client: &OpClient,
