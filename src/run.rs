@@ -39,6 +39,9 @@ use workloads::OpClient;
 ///   harness run --system raft --nemesis clock --bug stale-read --seed 7
 ///   harness run --system raft --nemesis partition:majorities-ring+delay+kill:election-storm
 ///   harness run --system raft --nodes 3 --nemesis kill:after-vote --bug forget-vote
+///   harness run --system raft --nodes 3 --workload set --nemesis partition:figure-8 \
+///       --op-timeout 5s --node-arg=--max-batch=1 --node-arg=--max-inflight=1 \
+///       --bug commit-old-term
 ///
 /// The run folder is store/<system>-<workload>-<nemesis>/<UTC time>/ with run.json (config,
 /// seed, schedule), history.jsonl (written as the run goes), results.json, report.html and
@@ -61,11 +64,12 @@ pub struct RunArgs {
     /// delay; or all; or none. A list with a network fault (partition, loss, slow, delay) and a
     /// process fault (pause, kill) makes one window in three one of each at once.
     /// KIND:SHAPE picks a shape: partition:leader-churn|halves|isolate-one|isolate-leader|
-    /// majorities-ring|bridge|one-way, kill:down|crash-loop|election-storm|after-vote,
-    /// clock:bump|strobe. A+B runs A and B together in every window, e.g.
-    /// partition:majorities-ring+delay+kill:election-storm. kill:after-vote stages a vote
-    /// given twice (it needs /health to say voted_for, and makes its own partitions and
-    /// delay).
+    /// majorities-ring|bridge|one-way|figure-8, kill:down|crash-loop|election-storm|
+    /// after-vote, clock:bump|strobe. A+B runs A and B together in every window, e.g.
+    /// partition:majorities-ring+delay+kill:election-storm. Two shapes are staged, step by
+    /// step, watching /health, and make their own partitions and delay: kill:after-vote (a
+    /// vote given twice; needs voted_for) and partition:figure-8 (the Raft paper's Figure 8;
+    /// needs commit).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Nodes in the cluster.

@@ -315,7 +315,7 @@ pub enum Fault {
     /// everything heals. Best with 3 nodes, one entry per message (raft-node `--max-batch 1
     /// --max-inflight 1`) and an `--op-timeout` of a few seconds, so that A's clients are
     /// still waiting when their writes commit. Needs a system whose status call gives the
-    /// commit index; brings its own delay.
+    /// commit index; brings its own delay. With 5 nodes it caught nothing in 3 runs.
     Figure8 {
         delay_ms: u64,
         hold_ms: u64,

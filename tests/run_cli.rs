@@ -198,6 +198,24 @@ fn joined_faults_run_together_and_are_all_healed() {
 }
 
 #[test]
+fn a_staged_figure_8_moves_its_cuts_and_heals_them() {
+    if !is_root() {
+        eprintln!("skipped: needs root for the sandbox");
+        return;
+    }
+    let store = tempfile::tempdir().expect("tempdir");
+    let run = run_plan_healed(
+        "partition:figure-8",
+        "3",
+        &["partition", "delay"],
+        store.path(),
+    );
+    // It isolates the leader, then the next one: at least two cuts in one attempt.
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    assert!(history.matches("\"f\":\"start-partition\"").count() >= 2);
+}
+
+#[test]
 fn a_staged_vote_moves_its_cuts_and_heals_them() {
     if !is_root() {
         eprintln!("skipped: needs root for the sandbox");
