@@ -304,18 +304,19 @@ pub enum Fault {
         seed: u64,
     },
     /// Stages the Raft paper's Figure 8, over and over (`partition:figure-8`). Each attempt:
-    /// isolate the leader A, which goes on appending clients' writes in its term that only it
-    /// holds; delay every message by `delay_ms`; the moment the others elect B, isolate B
+    /// isolate the leader A, with as many followers as leave the others a bare majority (none
+    /// of 3 nodes, one of 5); A goes on appending clients' writes in its term that only its
+    /// side holds. Delay every message by `delay_ms`. The moment the others elect B, isolate B
     /// instead (the delay still holds B's first entry back, so only B has an entry of its
-    /// term) and let A back. A, whose log is the longest, wins a later term and sends its old
-    /// entries on. The moment A's commit index moves, isolate A again: a leader that commits
-    /// old-term entries by counting replicas has just acknowledged writes that its own term's
-    /// first entry does not yet protect. B, whose last entry has a higher term than anything
-    /// the others hold, is let back, wins, and overwrites them. Then `hold_ms` of that before
-    /// everything heals. Best with 3 nodes, one entry per message (raft-node `--max-batch 1
+    /// term) and let A's side back. A node of A's side, whose log is the longest, wins a later
+    /// term and sends the old entries on. The moment its commit index moves, isolate it: a
+    /// leader that commits old-term entries by counting replicas has just acknowledged writes
+    /// that its own term's first entry does not yet protect. B, whose last entry has a higher
+    /// term than anything the others hold, wins and overwrites them. Then `hold_ms` of that
+    /// before everything heals. Needs one entry per message (raft-node `--max-batch 1
     /// --max-inflight 1`) and an `--op-timeout` of a few seconds, so that A's clients are
-    /// still waiting when their writes commit. Needs a system whose status call gives the
-    /// commit index; brings its own delay. With 5 nodes it caught nothing in 3 runs.
+    /// still waiting when their writes commit, and a system whose status call gives the
+    /// commit index; brings its own delay.
     Figure8 {
         delay_ms: u64,
         hold_ms: u64,

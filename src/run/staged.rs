@@ -143,7 +143,7 @@ pub(super) async fn attempts(
     loop {
         let tried = match scenario {
             Scenario::AfterVote => after_vote(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await,
-            Scenario::Figure8 => figure_8(&f, &rec, &client, delay_ms, hold_ms).await,
+            Scenario::Figure8 => figure_8(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await,
         };
         // Whatever happened, the next attempt starts from a healed network with every node
         // up, after a quiet moment in which the cluster settles on one leader.
@@ -172,6 +172,7 @@ async fn figure_8(
     f: &Mutex<Faults>,
     rec: &Recorder,
     client: &OpClient,
+    rng: &mut SplitMix64,
     delay_ms: u64,
     hold_ms: u64,
 ) -> bool {
@@ -183,7 +184,9 @@ async fn figure_8(
         return false;
     }
     let alone = |n: &str| isolating(&[n.to_string()], &names);
-    // 1. Isolate the leader A. It still takes writes, in its term, that only it will hold.
+    // 1. Isolate the leader A, with as many followers as leave the others a bare majority
+    //    (none of 3, one of 5). A still takes writes, in its term, that only its side will
+    //    hold.
     let Some(roles) = watch(
         f,
         client,
@@ -198,17 +201,23 @@ async fn figure_8(
     let Some((a, term_a)) = highest_leader(&roles) else {
         return false;
     };
-    if !set_cut(f, rec, &alone(&a)) || !set_delay(f, rec, delay_ms, term_a) {
+    let mut followers: Vec<String> = names.iter().filter(|n| **n != a).cloned().collect();
+    rng.shuffle(&mut followers);
+    let mut minority = vec![a.clone()];
+    minority.extend(followers.drain(..(names.len() - 3) / 2));
+    if !set_cut(f, rec, &isolating(&minority, &names))
+        || !set_delay(f, rec, delay_ms, rng.below(u64::MAX))
+    {
         return true;
     }
     // 2. The moment the others elect B, isolate B instead, before its first entry (held by the
-    //    delay) reaches anyone; A comes back.
+    //    delay) reaches anyone; A's side comes back.
     let Some(roles) = watch(
         f,
         client,
         Duration::from_secs(3),
         Duration::from_millis(1),
-        |r| leader_above(r, term_a, &a).is_some(),
+        |r| leader_above(r, term_a, &a).is_some_and(|(b, _)| !minority.contains(&b)),
     )
     .await
     else {
@@ -220,35 +229,35 @@ async fn figure_8(
     if !set_cut(f, rec, &alone(&b)) {
         return true;
     }
-    // 3. A, with the longest log, wins a later term and sends its old entries on. The moment
-    //    its commit index moves, isolate it again: with commit-old-term it has just committed
-    //    (and acknowledged) entries of its old term that its new term's first entry does not
-    //    protect yet.
+    // 3. A node of A's side, whose log is the longest, wins a later term and sends its old
+    //    entries on. The moment its commit index moves, isolate it: with commit-old-term it
+    //    has just committed (and acknowledged) entries of the old term that its new term's
+    //    first entry does not protect yet.
     let Some(roles) = watch(
         f,
         client,
         Duration::from_secs(3),
         Duration::from_millis(1),
-        |r| role_of(r, &a).is_some_and(|r| r.leader && r.term > term_b),
+        |r| leader_above(r, term_b, &b).is_some(),
     )
     .await
     else {
         return true;
     };
-    let (term_a2, commit) = match role_of(&roles, &a) {
-        Some(r) => (r.term, r.commit.unwrap_or(0)),
-        None => return true,
+    let Some((a2, term_a2)) = leader_above(&roles, term_b, &b) else {
+        return true;
     };
+    let commit = role_of(&roles, &a2).and_then(|r| r.commit).unwrap_or(0);
     let moved = watch(
         f,
         client,
         Duration::from_secs(2),
         Duration::from_millis(1),
-        |r| role_of(r, &a).is_some_and(|r| r.commit.unwrap_or(0) > commit),
+        |r| role_of(r, &a2).is_some_and(|r| r.commit.unwrap_or(0) > commit),
     )
     .await
     .is_some();
-    if !moved || !set_cut(f, rec, &alone(&a)) {
+    if !moved || !set_cut(f, rec, &alone(&a2)) {
         return true;
     }
     // 4. B, whose last entry's term is above all the others hold, wins and overwrites them.
@@ -257,7 +266,7 @@ async fn figure_8(
         client,
         Duration::from_secs(3),
         Duration::from_millis(5),
-        |r| leader_above(r, term_a2, &a).is_some(),
+        |r| leader_above(r, term_a2, &a2).is_some(),
     )
     .await;
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
