@@ -62,8 +62,11 @@ fn set_cut(f: &Mutex<Faults>, rec: &Recorder, grudge: &Grudge) -> bool {
 /// Delays every message between nodes by `mean_ms` ± a quarter (0 lifts the delay).
 fn set_delay(f: &Mutex<Faults>, rec: &Recorder, mean_ms: u64, seed: u64) -> bool {
     let Ok(mut g) = f.lock() else { return false };
-    if g.tasks_stopped || g.staged.delayed == (mean_ms > 0) {
-        return !g.tasks_stopped;
+    if g.tasks_stopped {
+        return false;
+    }
+    if g.staged.delayed == (mean_ms > 0) {
+        return true;
     }
     let jitter_ms = mean_ms / 4;
     if g.net.delay(mean_ms, jitter_ms, seed).is_err() {
@@ -164,6 +167,44 @@ fn leader_above(roles: &[(String, NodeRole)], above: u64, except: &str) -> Optio
         .map(|(n, r)| (n.clone(), r.term))
 }
 
+/// A cluster of at least three nodes, every one answering, one of them leading.
+struct Settled {
+    names: Vec<String>,
+    roles: Vec<(String, NodeRole)>,
+    leader: String,
+    term: u64,
+}
+
+/// Waits up to 5 s for the cluster to be [`Settled`]; None if it is not (or is too small for a
+/// staged fault).
+async fn settled(f: &Mutex<Faults>, client: &OpClient) -> Option<Settled> {
+    let names: Vec<String> = f
+        .lock()
+        .ok()?
+        .addrs
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    if names.len() < 3 {
+        return None;
+    }
+    let roles = watch(
+        f,
+        client,
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        |r| r.len() == names.len() && highest_leader(r).is_some(),
+    )
+    .await?;
+    let (leader, term) = highest_leader(&roles)?;
+    Some(Settled {
+        names,
+        roles,
+        leader,
+        term,
+    })
+}
+
 /// One Figure 8 attempt (see [`Fault::Figure8`]). False when it gave up before cutting
 /// anything.
 ///
@@ -176,31 +217,19 @@ async fn figure_8(
     delay_ms: u64,
     hold_ms: u64,
 ) -> bool {
-    let names: Vec<String> = match f.lock() {
-        Ok(g) => g.addrs.iter().map(|(n, _)| n.clone()).collect(),
-        Err(_) => return false,
-    };
-    if names.len() < 3 {
+    let Some(Settled {
+        names,
+        leader: a,
+        term: term_a,
+        ..
+    }) = settled(f, client).await
+    else {
         return false;
-    }
+    };
     let alone = |n: &str| isolating(&[n.to_string()], &names);
     // 1. Isolate the leader A, with as many followers as leave the others a bare majority
     //    (none of 3, one of 5). A still takes writes, in its term, that only its side will
     //    hold.
-    let Some(roles) = watch(
-        f,
-        client,
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        |r| r.len() == names.len() && highest_leader(r).is_some(),
-    )
-    .await
-    else {
-        return false;
-    };
-    let Some((a, term_a)) = highest_leader(&roles) else {
-        return false;
-    };
     let mut followers: Vec<String> = names.iter().filter(|n| **n != a).cloned().collect();
     rng.shuffle(&mut followers);
     let mut minority = vec![a.clone()];
@@ -283,27 +312,15 @@ async fn after_vote(
     delay_ms: u64,
     hold_ms: u64,
 ) -> bool {
-    let names: Vec<String> = match f.lock() {
-        Ok(g) => g.addrs.iter().map(|(n, _)| n.clone()).collect(),
-        Err(_) => return false,
-    };
-    if names.len() < 3 {
-        return false;
-    }
     // 1. A leader, every node answering. The voter V is a follower with the shortest log, so
     //    that V's log check passes whichever side asks.
-    let Some(roles) = watch(
-        f,
-        client,
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        |r| r.len() == names.len() && highest_leader(r).is_some(),
-    )
-    .await
+    let Some(Settled {
+        names,
+        roles,
+        leader,
+        term,
+    }) = settled(f, client).await
     else {
-        return false;
-    };
-    let Some((leader, term)) = highest_leader(&roles) else {
         return false;
     };
     let followers: Vec<&(String, NodeRole)> = roles.iter().filter(|(n, _)| *n != leader).collect();
