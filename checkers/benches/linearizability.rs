@@ -11,7 +11,7 @@
 //! shared/conformance/porcupine/expected.tsv (one core, parsing excluded); Porcupine builds no
 //! witness. A verdict that differs from the expected one is marked WRONG.
 
-use checkers::synth::{generate_detailed, SynthConfig};
+use checkers::lin::synth::{generate_detailed, SynthConfig};
 use checkers::{check, ModelKind, Options, Report, Strategy, Verdict};
 use history::{History, Paired};
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //!         --clients 50 --ops 100000 --keys 1 --bad --out /tmp/h.jsonl
 //!     harness check /tmp/h.jsonl
 
-use checkers::synth::{generate_detailed, SynthConfig};
+use checkers::lin::synth::{generate_detailed, SynthConfig};
 use history::jsonl::JsonlWriter;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

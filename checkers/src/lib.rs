@@ -1,26 +1,29 @@
-//! Checkers for harness histories. Each returns `Valid`, `Invalid { witness }` or
-//! `Unknown { reason }` (shared/DESIGN.md section 7), never a bare bool.
+//! Checkers for harness histories. Each returns `Valid`, `Invalid` with witnesses or
+//! `Unknown` with the reason (shared/DESIGN.md section 7), never a bare bool, in one shape
+//! for all: [`result::CheckerResult`]. A checker is one module plus one line of
+//! [`registry::CHECKERS`].
 //!
-//! Linearizability (Herlihy & Wing, 1990) is checked per key (P-compositionality, Horn &
-//! Kroening 2015) with two procedures: a polynomial graph path for registers whose written
-//! values are unique (Gibbons & Korach 1997), and a memoised just-in-time linearization search
-//! (Wing & Gong 1993; Lowe 2017) for everything else. See `linear` for the entry point.
+//! - `lin/`: linearizability (Herlihy & Wing, 1990), checked per key (P-compositionality,
+//!   Horn & Kroening 2015) with a polynomial path for registers whose written values are
+//!   unique (Gibbons & Korach 1997) and a memoised just-in-time linearization search (Wing &
+//!   Gong 1993; Lowe 2017) for everything else.
+//! - `set`: Jepsen's set-full checker: lost, unexpected, vanished elements.
+//! - `counter`: Jepsen's counter checker: every read lies between what was surely added and
+//!   what may have been.
 
 use std::path::PathBuf;
 
-pub mod graph;
-pub mod linear;
-pub mod model;
-pub mod oracle;
+pub mod counter;
+pub mod lin;
+pub mod registry;
+pub mod result;
 pub mod rng;
-pub mod search;
 pub mod set;
-pub mod strings;
-pub mod synth;
-pub mod witness;
 
-pub use linear::{check, Options, Report, Strategy, Verdict};
-pub use model::ModelKind;
+pub use lin::model::ModelKind;
+pub use lin::{check, Options, Report, Strategy, Verdict};
+pub use registry::{Checker, CHECKERS};
+pub use result::{Anomaly, CheckerResult, Edge, Judgement};
 
 /// A history that cannot be checked against the chosen model; names file, line and field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -25,7 +25,9 @@
 //!
 //! An indeterminate element that a read returns is fine: it is counted as **recovered**.
 
-use crate::linear::Verdict;
+use crate::lin::Verdict;
+use crate::registry::Checker;
+use crate::result::{widen, Anomaly, CheckerResult, Judgement};
 use history::{EventType, History, Paired};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,6 +75,10 @@ pub struct SetKeyResult {
     pub notes: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict<SetWitness>,
+    /// The key's anomalies in the shared shape, one per kind (results.json has them in the
+    /// checker's `anomalies`, not in its detail).
+    #[serde(skip)]
+    pub anomalies: Vec<Anomaly>,
 }
 
 impl SetKeyResult {
@@ -477,7 +483,15 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
         }
     }
     sort_anomalies(&mut w);
-    w.sentences = ctx.sentences(&w, &counts);
+    let by_kind = ctx.sentences(&w, &counts);
+    let anomalies = by_kind
+        .iter()
+        .filter_map(|(kind, lines)| {
+            let (list, total) = kind.of(&w, &counts);
+            (total > 0).then(|| kind.anomaly(key, list, total, lines.clone()))
+        })
+        .collect();
+    w.sentences = by_kind.into_iter().flat_map(|(_, lines)| lines).collect();
 
     let any = counts.lost + counts.unexpected + counts.vanished + counts.failed_but_present;
     let verdict = if any > 0 {
@@ -503,6 +517,164 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
         counts,
         notes,
         verdict,
+        anomalies,
+    }
+}
+
+/// The kinds of set anomaly (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetAnomalyKind {
+    Lost,
+    Unexpected,
+    Vanished,
+    FailedButPresent,
+}
+
+impl SetAnomalyKind {
+    pub const ALL: [SetAnomalyKind; 4] = [
+        SetAnomalyKind::Lost,
+        SetAnomalyKind::Unexpected,
+        SetAnomalyKind::Vanished,
+        SetAnomalyKind::FailedButPresent,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SetAnomalyKind::Lost => "lost",
+            SetAnomalyKind::Unexpected => "unexpected",
+            SetAnomalyKind::Vanished => "vanished",
+            SetAnomalyKind::FailedButPresent => "failed-but-present",
+        }
+    }
+
+    /// The kind called `name` (an anomaly's `kind` in results.json).
+    pub fn from_name(name: &str) -> Option<SetAnomalyKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// This kind's listed elements in `w`, and how many there are in all.
+    pub fn of<'a>(self, w: &'a SetWitness, counts: &SetCounts) -> (&'a [ElementAnomaly], usize) {
+        match self {
+            SetAnomalyKind::Lost => (&w.lost, counts.lost),
+            SetAnomalyKind::Unexpected => (&w.unexpected, counts.unexpected),
+            SetAnomalyKind::Vanished => (&w.vanished, counts.vanished),
+            SetAnomalyKind::FailedButPresent => (&w.failed_but_present, counts.failed_but_present),
+        }
+    }
+
+    fn title(self, n: usize, key: &str) -> String {
+        let elements = if n == 1 {
+            "1 element".to_owned()
+        } else {
+            format!("{n} elements")
+        };
+        match self {
+            SetAnomalyKind::Lost => format!(
+                "Key {key}: {elements} acknowledged by the system, then missing from a final read"
+            ),
+            SetAnomalyKind::Unexpected => {
+                format!("Key {key}: {elements} that no client ever added, returned by a read")
+            }
+            SetAnomalyKind::Vanished => {
+                format!("Key {key}: {elements} seen by a read, then missing from a later read")
+            }
+            SetAnomalyKind::FailedButPresent => {
+                format!("Key {key}: {elements} whose add failed, yet a read returned it")
+            }
+        }
+    }
+
+    /// The anomaly of this kind on `key`: its elements' adds and the reads that show it.
+    fn anomaly(
+        self,
+        key: Option<&str>,
+        list: &[ElementAnomaly],
+        total: usize,
+        sentences: Vec<String>,
+    ) -> Anomaly {
+        let mut ops = Vec::new();
+        let mut span_ns = None;
+        for e in list {
+            if let Some(a) = &e.add {
+                ops.push(a.invoke_index);
+                widen(
+                    &mut span_ns,
+                    a.invoke_time,
+                    a.complete_time.unwrap_or(a.invoke_time),
+                );
+            }
+            for r in e.seen_by.iter().chain(&e.missed_by).chain(&e.last_seen) {
+                ops.push(r.invoke_index);
+                widen(&mut span_ns, r.invoke_time, r.complete_time);
+            }
+        }
+        ops.sort_unstable();
+        ops.dedup();
+        Anomaly {
+            kind: self.name().to_owned(),
+            key: key.map(str::to_owned),
+            title: self.title(total.max(list.len()), key.unwrap_or("-")),
+            sentences,
+            ops,
+            cycle: Vec::new(),
+            span_ns,
+        }
+    }
+}
+
+/// The registry's set checker: [`check`], in the shared result shape.
+pub struct SetChecker;
+
+impl Checker for SetChecker {
+    fn name(&self) -> &'static str {
+        "set"
+    }
+
+    fn property(&self) -> &'static str {
+        "linearizable"
+    }
+
+    fn about(&self) -> &'static str {
+        "adds and reads of sets: no acknowledged element lost, none unexpected or vanished"
+    }
+
+    fn check(
+        &self,
+        history: &History,
+        paired: &Paired,
+        _opts: &crate::Options,
+    ) -> Result<CheckerResult, crate::CheckError> {
+        Ok(check(history, paired).into_result())
+    }
+}
+
+impl SetReport {
+    /// The shared result: every key's sentences as the summary, one anomaly per key and kind,
+    /// and this report as the detail.
+    pub fn into_result(mut self) -> CheckerResult {
+        let summary: Vec<String> = self
+            .keys
+            .iter()
+            .flat_map(|k| k.sentences().into_iter().take(8))
+            .collect();
+        let anomalies = self
+            .keys
+            .iter_mut()
+            .flat_map(|k| std::mem::take(&mut k.anomalies))
+            .collect();
+        CheckerResult {
+            checker: self.checker.to_owned(),
+            verdict: match self.verdict {
+                "valid" => Judgement::Valid,
+                "invalid" => Judgement::Invalid,
+                _ => Judgement::Unknown,
+            },
+            promised: true,
+            summary,
+            anomalies,
+            elapsed_us: self.elapsed_us,
+            detail: serde_json::to_value(&self).unwrap_or_default(),
+        }
     }
 }
 
@@ -629,37 +801,38 @@ impl Ctx<'_> {
         }
     }
 
-    fn sentences(&self, w: &SetWitness, counts: &SetCounts) -> Vec<String> {
+    /// The sentences of each kind of anomaly, kind by kind (lost, unexpected, vanished,
+    /// failed-but-present): one per listed element up to [`MAX_SENTENCES`], then one "... and
+    /// N more" line when there are more.
+    fn sentences(
+        &self,
+        w: &SetWitness,
+        counts: &SetCounts,
+    ) -> Vec<(SetAnomalyKind, Vec<String>)> {
         let key = self.key.map(str::to_owned);
         let mut out = Vec::new();
-        let mut kind = |list: &[ElementAnomaly],
-                        total: usize,
-                        what: &str,
-                        f: &dyn Fn(&ElementAnomaly) -> String| {
-            out.extend(list.iter().take(MAX_SENTENCES).map(f));
+        for kind in SetAnomalyKind::ALL {
+            let (list, total) = kind.of(w, counts);
+            let mut lines: Vec<String> = list
+                .iter()
+                .take(MAX_SENTENCES)
+                .map(|a| match kind {
+                    SetAnomalyKind::Lost => self.lost_sentence(a, counts),
+                    SetAnomalyKind::Unexpected => self.unexpected_sentence(a),
+                    SetAnomalyKind::Vanished => self.vanished_sentence(a),
+                    SetAnomalyKind::FailedButPresent => self.failed_sentence(a),
+                })
+                .collect();
             if total > MAX_SENTENCES.min(list.len()) {
-                out.push(format!(
-                    "... and {} more {what} elements of {}",
+                lines.push(format!(
+                    "... and {} more {} elements of {}",
                     total - MAX_SENTENCES.min(list.len()),
+                    kind.name(),
                     show_key(&key)
                 ));
             }
-        };
-        kind(&w.lost, counts.lost, "lost", &|a| {
-            self.lost_sentence(a, counts)
-        });
-        kind(&w.unexpected, counts.unexpected, "unexpected", &|a| {
-            self.unexpected_sentence(a)
-        });
-        kind(&w.vanished, counts.vanished, "vanished", &|a| {
-            self.vanished_sentence(a)
-        });
-        kind(
-            &w.failed_but_present,
-            counts.failed_but_present,
-            "failed-but-present",
-            &|a| self.failed_sentence(a),
-        );
+            out.push((kind, lines));
+        }
         out
     }
 

@@ -15,11 +15,11 @@
 
 mod common;
 
-use checkers::graph::{check_unique, GraphOutcome};
-use checkers::model::{new_model, AnyModel, Model, ModelKind};
-use checkers::oracle::brute_force;
-use checkers::search::{search, Budget, KeyOp, Outcome};
-use checkers::strings::{register_view, StringView};
+use checkers::lin::unique::{check_unique, GraphOutcome};
+use checkers::lin::model::{new_model, AnyModel, Model, ModelKind};
+use checkers::lin::oracle::brute_force;
+use checkers::lin::search::{search, Budget, KeyOp, Outcome};
+use checkers::lin::strings::{register_view, StringView};
 use common::{kops_of, seeds, window_of};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
@@ -213,7 +213,7 @@ fn memo_oracle<M: Model>(model: &mut M, ops: &[KeyOp]) -> Option<bool> {
         model,
         ops,
         0,
-        checkers::model::INIT,
+        checkers::lin::model::INIT,
         &mut Default::default(),
     )
 }

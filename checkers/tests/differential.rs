@@ -4,10 +4,10 @@
 
 mod common;
 
-use checkers::graph::{check_unique, GraphOutcome};
-use checkers::model::{new_model, AnyModel, Model, ModelKind};
-use checkers::oracle::brute_force;
-use checkers::search::{search, Budget, Outcome};
+use checkers::lin::unique::{check_unique, GraphOutcome};
+use checkers::lin::model::{new_model, AnyModel, Model, ModelKind};
+use checkers::lin::oracle::brute_force;
+use checkers::lin::search::{search, Budget, Outcome};
 use common::{kops_of, seeds, window_of};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
@@ -325,16 +325,16 @@ fn run_case(seed: u64, model: ModelKind, unique: bool) -> (bool, Option<bool>) {
             }
         }
         AnyModel::StringKv(s) => {
-            match checkers::strings::register_view(s, &kops, &|i| format!("op {i}")).0 {
-                checkers::strings::StringView::Registers(ops) => {
+            match checkers::lin::strings::register_view(s, &kops, &|i| format!("op {i}")).0 {
+                checkers::lin::strings::StringView::Registers(ops) => {
                     match check_unique(&ops, &|i| format!("op {i}")) {
                         GraphOutcome::Valid => Some(true),
                         GraphOutcome::Invalid { .. } => Some(false),
                         GraphOutcome::Undecided(_) => None,
                     }
                 }
-                checkers::strings::StringView::Invalid { .. } => Some(false),
-                checkers::strings::StringView::NotApplicable(_) => None,
+                checkers::lin::strings::StringView::Invalid { .. } => Some(false),
+                checkers::lin::strings::StringView::NotApplicable(_) => None,
             }
         }
         _ => None,

@@ -1,8 +1,8 @@
 //! Helpers shared by the differential and adversarial tests.
 
-use checkers::linear::prepare;
-use checkers::model::AnyModel;
-use checkers::search::KeyOp;
+use checkers::lin::prepare;
+use checkers::lin::model::AnyModel;
+use checkers::lin::search::KeyOp;
 use history::History;
 
 /// The checker's form of a single-key history, interned by `model`.
@@ -38,7 +38,7 @@ pub fn window_of(
         .filter(|k| window_ids.contains(&k.id))
         .copied()
         .collect();
-    let mut fresh = checkers::model::new_model(model);
+    let mut fresh = checkers::lin::model::new_model(model);
     let _ = kops_of(&mut fresh, h);
     (fresh, window)
 }

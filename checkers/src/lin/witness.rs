@@ -3,9 +3,9 @@
 //! placed after it and what each candidate would have done, the smallest set of operations that
 //! cannot be linearized together, and every order of that set with the state it reaches.
 
-use crate::graph::CycleEdge;
-use crate::model::{Model, INIT};
-use crate::search::{search, Budget, Deepest, KeyOp, Outcome};
+use crate::lin::unique::CycleEdge;
+use crate::lin::model::{Model, INIT};
+use crate::lin::search::{search, Budget, Deepest, KeyOp, Outcome};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -546,7 +546,7 @@ impl<'a> Deps<'a> {
     }
 
     /// Whether an operation of this kind may leave a window (if the rest stays `closed`).
-    fn removable_kind(&self, action: crate::model::Action) -> bool {
+    fn removable_kind(&self, action: crate::lin::model::Action) -> bool {
         match self {
             Deps::None => action.is_observation(),
             Deps::Registers(_) => action.is_observation() || action.writes_value().is_some(),

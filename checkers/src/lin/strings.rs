@@ -10,8 +10,8 @@
 //! effect where nothing observes it — just before a `put` or after the last observation; the
 //! graph path checks that once it has a linearization of the rest.
 
-use crate::model::{Action, StringKvModel, INIT};
-use crate::search::KeyOp;
+use crate::lin::model::{Action, StringKvModel, INIT};
+use crate::lin::search::KeyOp;
 use hashbrown::HashMap;
 
 /// The register view of one key's string operations.

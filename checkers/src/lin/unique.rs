@@ -22,8 +22,8 @@
 //! chosen version order and check that each refusal fits it. If one does not, the graph path
 //! answers `Undecided` and the search takes over.
 
-use crate::model::{Action, INIT};
-use crate::search::KeyOp;
+use crate::lin::model::{Action, INIT};
+use crate::lin::search::KeyOp;
 use hashbrown::HashMap;
 
 /// What the graph path concluded.
@@ -807,7 +807,7 @@ fn op_or_init(op: Option<u32>, describe: &dyn Fn(u32) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Prepared;
+    use crate::lin::model::Prepared;
 
     fn op(id: usize, call: u64, ret: u64, action: Action) -> KeyOp {
         KeyOp {

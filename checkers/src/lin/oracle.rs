@@ -2,8 +2,8 @@
 //! (indeterminate ones may be left out), with no memo and no reduction. Exponential; meant for
 //! histories of about ten operations, to check the fast procedures against.
 
-use crate::model::{Model, INIT};
-use crate::search::KeyOp;
+use crate::lin::model::{Model, INIT};
+use crate::lin::search::KeyOp;
 
 /// Whether `ops` can be linearized from the initial state.
 pub fn brute_force<M: Model>(model: &mut M, ops: &[KeyOp]) -> bool {

@@ -2,12 +2,28 @@
 //! checking via P-compositionality", 2015) — the history is split by key, every key is checked
 //! on its own (in parallel) and gets its own verdict — with the graph path for unique-valued
 //! registers and the memoised search for everything else.
+//!
+//! The modules of this folder: `model` (what each operation does to a register or a string
+//! key), `unique` (the polynomial path for registers with unique written values), `search`
+//! (the memoised linearization search), `strings` (string keys viewed as registers), `witness`
+//! (what a person reads when a key fails), `oracle` (a brute-force checker for tests) and
+//! `synth` (histories of known verdict, for benchmarks and tests).
 
-use crate::graph::{self, GraphOutcome};
-use crate::model::{new_model, AnyModel, Model, ModelKind};
-use crate::search::{self, Budget, KeyOp, Outcome};
-use crate::strings::{self, StringView};
-use crate::witness::{describe_view, explain, Clues, LinWitness, OpView};
+pub mod model;
+pub mod oracle;
+pub mod search;
+pub mod strings;
+pub mod synth;
+pub mod unique;
+pub mod witness;
+
+use crate::lin::unique::GraphOutcome;
+use crate::lin::model::{new_model, AnyModel, Model, ModelKind};
+use crate::lin::search::{Budget, KeyOp, Outcome};
+use crate::lin::strings::StringView;
+use crate::lin::witness::{describe_view, explain, Clues, LinWitness, OpView};
+use crate::registry::Checker;
+use crate::result::{widen, Anomaly, CheckerResult, Judgement};
 use crate::CheckError;
 use history::{History, Paired};
 use rayon::prelude::*;
@@ -188,7 +204,7 @@ pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Repor
         "valid"
     };
     Ok(Report {
-        checker: "linearizable",
+        checker: "linearizability",
         model: opts.model,
         verdict,
         keys,
@@ -345,7 +361,7 @@ fn check_key(
             Ok(ops) => {
                 let m = &model;
                 let describe = |i: u32| describe_view(&view(m, &kops[i as usize]));
-                graph::check_unique(&ops, &describe)
+                unique::check_unique(&ops, &describe)
             }
         };
         match outcome {
@@ -397,4 +413,121 @@ fn check_key(
         }
     }
     Ok(result)
+}
+
+/// The registry's linearizability checker: [`check`], in the shared result shape.
+pub struct Linearizability;
+
+impl Checker for Linearizability {
+    fn name(&self) -> &'static str {
+        "linearizability"
+    }
+
+    fn property(&self) -> &'static str {
+        "linearizable"
+    }
+
+    fn about(&self) -> &'static str {
+        "every key's operations take effect at one instant between invocation and completion \
+         (registers, cas registers, string keys; --model picks which)"
+    }
+
+    fn check(
+        &self,
+        history: &History,
+        paired: &Paired,
+        opts: &Options,
+    ) -> Result<CheckerResult, CheckError> {
+        Ok(check(history, paired, opts)?.into_result())
+    }
+}
+
+impl Report {
+    /// The verdict as the shared result type has it.
+    pub fn judgement(&self) -> Judgement {
+        match self.verdict {
+            "valid" => Judgement::Valid,
+            "invalid" => Judgement::Invalid,
+            _ => Judgement::Unknown,
+        }
+    }
+
+    /// The shared result: a summary naming every key that is not valid, one anomaly per
+    /// invalid key (its witness's operations and sentences), and this report as the detail.
+    pub fn into_result(self) -> CheckerResult {
+        let mut summary = Vec::new();
+        let mut anomalies = Vec::new();
+        for k in self.keys.iter().filter(|k| k.verdict.name() != "valid") {
+            summary.push(format!(
+                "key {}: {}",
+                k.key.as_deref().unwrap_or("-"),
+                k.verdict.name()
+            ));
+            match &k.verdict {
+                Verdict::Invalid { witness } => {
+                    summary.extend(witness.explanation.iter().take(6).cloned());
+                    anomalies.push(anomaly(k.key.as_deref(), witness));
+                }
+                Verdict::Unknown { reason } => summary.push(reason.clone()),
+                Verdict::Valid => {}
+            }
+        }
+        CheckerResult {
+            checker: self.checker.to_string(),
+            verdict: self.judgement(),
+            promised: true,
+            summary,
+            anomalies,
+            elapsed_us: self.elapsed_us,
+            detail: serde_json::to_value(&self).unwrap_or_default(),
+        }
+    }
+}
+
+/// One invalid key as an anomaly: the operations that cannot be linearized together (or, when
+/// the witness has no such set, the stuck operation and its rivals).
+fn anomaly(key: Option<&str>, w: &LinWitness) -> Anomaly {
+    let by_op: BTreeMap<usize, &OpView> = w.ops.iter().map(|v| (v.op, v)).collect();
+    let focus: Vec<&OpView> = if w.window.is_empty() {
+        w.stuck
+            .into_iter()
+            .chain(w.candidates.iter().map(|c| c.op))
+            .filter_map(|i| by_op.get(&i).copied())
+            .collect()
+    } else {
+        w.window
+            .iter()
+            .filter_map(|i| by_op.get(i).copied())
+            .collect()
+    };
+    let mut span_ns = None;
+    for v in &focus {
+        widen(
+            &mut span_ns,
+            v.invoke_time,
+            v.complete_time.unwrap_or(v.invoke_time),
+        );
+    }
+    let key_name = key.unwrap_or("-");
+    let title = if w.window.is_empty() {
+        format!("Key {key_name} is not linearizable")
+    } else if w.window.len() == 1 {
+        format!("Key {key_name}: an operation that cannot be linearized even on its own")
+    } else {
+        format!(
+            "Key {key_name}: {} operations that cannot be linearized together",
+            w.window.len()
+        )
+    };
+    Anomaly {
+        kind: "linearizability".into(),
+        key: key.map(str::to_owned),
+        title,
+        sentences: w.explanation.clone(),
+        ops: focus.iter().map(|v| v.invoke_index).collect(),
+        // The unique-value path's cycle is drawn by the linearizability view, with the
+        // operations as the witness describes them.
+        cycle: Vec::new(),
+        span_ns,
+    }
 }
