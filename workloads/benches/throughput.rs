@@ -7,7 +7,7 @@
 mod common;
 
 use std::time::{Duration, Instant};
-use workloads::{run_clients, Recorder, WorkloadConfig, WorkloadKind};
+use workloads::{run_clients, Recorder, WorkloadConfig};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -28,7 +28,7 @@ async fn main() {
         servers.push(s);
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    for kind in [WorkloadKind::Register, WorkloadKind::Set] {
+    for workload in [&workloads::register::WORKLOAD, &workloads::set::WORKLOAD] {
         let path = dir.path().join("history.jsonl");
         let rec = Recorder::create(&path, Instant::now()).expect("create the history");
         let cfg = WorkloadConfig {
@@ -37,7 +37,7 @@ async fn main() {
             op_timeout: Duration::from_secs(1),
             seed: 1,
             keys: 5,
-            kind,
+            workload,
         };
         let (tx, rx) = tokio::sync::watch::channel(false);
         let task = {
@@ -52,7 +52,7 @@ async fn main() {
         let ops = h.events.len() / 2;
         let per_s = ops as f64 / stats.elapsed.as_secs_f64();
         println!(
-            "{kind:?}: {clients} clients, 5 nodes, {:.1} s: {ops} operations recorded \
+            "{workload:?}: {clients} clients, 5 nodes, {:.1} s: {ops} operations recorded \
              ({} ok, {} fail, {} info), {per_s:.0} ops/s{}",
             stats.elapsed.as_secs_f64(),
             stats.ok,

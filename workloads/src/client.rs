@@ -144,6 +144,17 @@ impl Completion {
         }
     }
 
+    /// Whether this is a refusal: a `fail` that is not a failed precondition (a cas that found
+    /// another value is the system's answer; "no leader", a refused connection are not). The
+    /// /op protocol says "precondition"; the etcd adapter says "cas: KEY is X, not Y".
+    pub fn is_refusal(&self) -> bool {
+        let precondition = self
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("precondition") || e.starts_with("cas: "));
+        self.kind == EventType::Fail && !precondition
+    }
+
     /// `ok` with `value`.
     pub(crate) fn ok(value: Value) -> Completion {
         Completion {

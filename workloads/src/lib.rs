@@ -9,9 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 pub mod client;
+pub mod counter;
 pub mod etcd;
 pub mod recorder;
 pub mod register;
+pub mod registry;
 pub mod rng;
 pub mod runner;
 pub mod set;
@@ -19,9 +21,8 @@ pub mod set;
 pub use client::{Completion, NodeRole, OpClient, Protocol, UnknownProtocol};
 pub use recorder::{Counts, Recorder};
 pub use register::RegisterGen;
-pub use runner::{
-    final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig, WorkloadKind,
-};
+pub use registry::{Workload, WORKLOADS};
+pub use runner::{final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig};
 pub use set::SetGen;
 
 /// One operation as the /op protocol carries it: `{"f","key","value"}`.

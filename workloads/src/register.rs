@@ -4,6 +4,7 @@
 //! with unique writes (Gibbons & Korach, 1997).
 
 use crate::client::Completion;
+use crate::registry::Workload;
 use crate::rng::SplitMix64;
 use crate::{unique_value, Generator, Op};
 use history::EventType;
@@ -14,6 +15,16 @@ use std::collections::VecDeque;
 const RECENT_PER_KEY: usize = 4;
 
 const PURPOSE_REGISTER: u64 = 1;
+
+pub static WORKLOAD: Workload = Workload {
+    name: "register",
+    about: "compare-and-set registers over --keys keys, unique written values, 40% reads, 40% \
+            writes, 20% cas; checked for linearizability per key",
+    generator: |seed, worker, keys| Box::new(RegisterGen::new(seed, worker, keys)),
+    key_names: RegisterGen::key_names,
+    final_reads: false,
+    checkers: &["linearizability"],
+};
 
 /// The generator of one worker.
 #[derive(Clone, Debug)]

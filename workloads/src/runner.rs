@@ -8,12 +8,10 @@
 
 use crate::client::{Completion, OpClient};
 use crate::recorder::Recorder;
-use crate::register::RegisterGen;
+use crate::registry::Workload;
 use crate::rng::SplitMix64;
-use crate::set::SetGen;
 use crate::{Generator, Op};
 use history::EventType;
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,45 +26,16 @@ pub const FINAL_READ_ATTEMPTS: u64 = 5;
 pub const FINAL_READ_RETRY: Duration = Duration::from_secs(1);
 
 const PURPOSE_STAGGER: u64 = 3;
+const PURPOSE_BACKOFF: u64 = 4;
 
-/// Which workload the clients run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkloadKind {
-    /// Independent cas registers ([`RegisterGen`]).
-    Register,
-    /// Grow-only sets ([`SetGen`]).
-    Set,
-}
-
-impl WorkloadKind {
-    /// Worker `worker`'s generator.
-    pub fn generator(self, seed: u64, worker: u64, keys: usize) -> Box<dyn Generator> {
-        match self {
-            WorkloadKind::Register => Box::new(RegisterGen::new(seed, worker, keys)),
-            WorkloadKind::Set => Box::new(SetGen::new(seed, worker, keys)),
-        }
-    }
-
-    /// The keys the workload uses (what final reads read).
-    pub fn key_names(self, keys: usize) -> Vec<String> {
-        match self {
-            WorkloadKind::Register => RegisterGen::key_names(keys),
-            WorkloadKind::Set => SetGen::key_names(keys),
-        }
-    }
-}
-
-impl std::str::FromStr for WorkloadKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "register" => Ok(WorkloadKind::Register),
-            "set" => Ok(WorkloadKind::Set),
-            other => Err(format!("unknown workload {other:?} (known: register, set)")),
-        }
-    }
-}
+/// A refusal that came back faster than this was "at once": the node would not even try (no
+/// leader known, connection refused by a killed node), so asking again at once only records
+/// another refusal.
+pub const INSTANT_REFUSAL: Duration = Duration::from_millis(50);
+/// The first back-off after an instant refusal; each further one in a row doubles it, up to
+/// [`MAX_BACKOFF`]. The sleep is drawn uniformly from the upper half, from the seed.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+pub const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
@@ -78,7 +47,7 @@ pub struct WorkloadConfig {
     pub op_timeout: Duration,
     pub seed: u64,
     pub keys: usize,
-    pub kind: WorkloadKind,
+    pub workload: &'static Workload,
 }
 
 /// What the clients did.
@@ -146,7 +115,8 @@ pub async fn run_clients_with(
             addr,
             client: client.clone(),
             recorder: recorder.clone(),
-            generator: cfg.kind.generator(cfg.seed, i as u64, cfg.keys),
+            generator: (cfg.workload.generator)(cfg.seed, i as u64, cfg.keys),
+            backoff: Backoff::new(SplitMix64::for_stream(cfg.seed, i as u64, PURPOSE_BACKOFF)),
             stagger: SplitMix64::for_stream(cfg.seed, i as u64, PURPOSE_STAGGER),
             interval,
             stop: stop.clone(),
@@ -180,6 +150,7 @@ struct Worker {
     recorder: Recorder,
     generator: Box<dyn Generator>,
     stagger: SplitMix64,
+    backoff: Backoff,
     interval: Option<Duration>,
     stop: watch::Receiver<bool>,
     max_process: Arc<AtomicU64>,
@@ -211,6 +182,7 @@ impl Worker {
             let c = self.client.invoke(self.addr, &op).await;
             self.recorder.complete(process, &op, &self.node, &c);
             self.generator.observe(&op, &c);
+            let pause = self.backoff.after(&c, began.elapsed());
             match c.kind {
                 EventType::Ok => stats.ok += 1,
                 EventType::Fail => stats.fail += 1,
@@ -226,12 +198,45 @@ impl Worker {
                 let gap = iv.mul_f64(2.0 * self.stagger.unit());
                 next_start = next_start.max(began) + gap;
             }
+            if let Some(pause) = pause {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = wait_stop(&mut self.stop) => break,
+                }
+            }
         }
         stats
     }
 
     fn stopped(&self) -> bool {
         *self.stop.borrow() || self.stop.has_changed().is_err()
+    }
+}
+
+/// A client's back-off after instant refusals: exponential, capped, jittered from the seed.
+struct Backoff {
+    rng: SplitMix64,
+    /// Refusals in a row.
+    streak: u32,
+}
+
+impl Backoff {
+    fn new(rng: SplitMix64) -> Backoff {
+        Backoff { rng, streak: 0 }
+    }
+
+    /// How long to wait before the next operation, after `c` came back in `took`: nothing
+    /// unless it was refused at once ([`Completion::is_refusal`]).
+    fn after(&mut self, c: &Completion, took: Duration) -> Option<Duration> {
+        if !c.is_refusal() || took >= INSTANT_REFUSAL {
+            self.streak = 0;
+            return None;
+        }
+        let ceiling = FIRST_BACKOFF
+            .saturating_mul(1 << self.streak.min(16))
+            .min(MAX_BACKOFF);
+        self.streak += 1;
+        Some(ceiling.mul_f64(0.5 + 0.5 * self.rng.unit()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Grow-only sets (Jepsen's `set` workload, per key): adds of unique integer elements and, one
 //! operation in twenty, a read of a whole set. Checked by `checkers::set`.
 
+use crate::registry::Workload;
 use crate::rng::SplitMix64;
 use crate::{unique_value, Generator, Op};
 use serde_json::json;
@@ -9,6 +10,16 @@ use serde_json::json;
 pub const READ_PERCENT: u64 = 5;
 
 const PURPOSE_SET: u64 = 2;
+
+pub static WORKLOAD: Workload = Workload {
+    name: "set",
+    about: "adds of unique elements to --keys sets (and a few reads), then a read from every \
+            node; checked for lost, unexpected and vanished elements",
+    generator: |seed, worker, keys| Box::new(SetGen::new(seed, worker, keys)),
+    key_names: SetGen::key_names,
+    final_reads: true,
+    checkers: &["set"],
+};
 
 /// The generator of one worker.
 #[derive(Clone, Debug)]

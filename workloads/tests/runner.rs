@@ -11,17 +11,17 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use workloads::{
-    final_reads, run_clients, OpClient, Recorder, RunStats, WorkloadConfig, WorkloadKind,
+    final_reads, run_clients, OpClient, Recorder, RunStats, WorkloadConfig, Workload,
 };
 
-fn cfg(kind: WorkloadKind, concurrency: usize, rate: Option<f64>) -> WorkloadConfig {
+fn cfg(workload: &'static Workload, concurrency: usize, rate: Option<f64>) -> WorkloadConfig {
     WorkloadConfig {
         concurrency,
         rate,
         op_timeout: Duration::from_millis(300),
         seed: 42,
         keys: 3,
-        kind,
+        workload,
     }
 }
 
@@ -70,7 +70,7 @@ async fn two_nodes() -> (Vec<(String, SocketAddr)>, Vec<common::TestServer>) {
 async fn clients_talk_to_their_node_and_the_history_pairs() {
     let (nodes, _servers) = two_nodes().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let c = cfg(WorkloadKind::Register, 5, None);
+    let c = cfg(&workloads::register::WORKLOAD, 5, None);
     let (stats, _, h, rec) = run_for(&c, &nodes, dir.path(), Duration::from_millis(500)).await;
     let paired = history::pair(&h).expect("the history pairs");
     assert!(stats.ok > 100, "{stats:?}");
@@ -106,7 +106,7 @@ async fn a_client_continues_under_a_fresh_process_after_info() {
     s.switches.slow_ms.store(1_000, Ordering::SeqCst);
     let nodes = vec![("n1".to_owned(), s.addr)];
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = cfg(WorkloadKind::Register, 3, None);
+    let mut c = cfg(&workloads::register::WORKLOAD, 3, None);
     c.op_timeout = Duration::from_millis(100);
     let (stats, _, h, _) = run_for(&c, &nodes, dir.path(), Duration::from_millis(800)).await;
     assert!(stats.info > 0, "{stats:?}");
@@ -132,7 +132,7 @@ async fn a_client_continues_under_a_fresh_process_after_info() {
 async fn the_rate_is_roughly_respected() {
     let (nodes, _servers) = two_nodes().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let c = cfg(WorkloadKind::Set, 4, Some(100.0));
+    let c = cfg(&workloads::set::WORKLOAD, 4, Some(100.0));
     let (stats, _, _, _) = run_for(&c, &nodes, dir.path(), Duration::from_secs(2)).await;
     let total = stats.ok + stats.fail + stats.info;
     // 200 expected; jitter is uniform, so 4 clients x ~50 ops each stay well within this.
@@ -146,7 +146,7 @@ async fn stop_is_prompt_even_with_slow_operations_in_flight() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Slow but within the timeout: in-flight ops finish as ok.
     s.switches.delay_ms.store(150, Ordering::SeqCst);
-    let mut c = cfg(WorkloadKind::Register, 8, None);
+    let mut c = cfg(&workloads::register::WORKLOAD, 8, None);
     c.op_timeout = Duration::from_millis(400);
     let (stats, took, h, _) = run_for(&c, &nodes, dir.path(), Duration::from_millis(400)).await;
     assert!(took < Duration::from_millis(1_000), "stop took {took:?}");
@@ -162,7 +162,7 @@ async fn stop_is_prompt_even_with_slow_operations_in_flight() {
     assert!(paired.ops.iter().all(|o| o.kind == EventType::Info));
     // With a rate, a client asleep between operations stops at once.
     s.switches.delay_ms.store(0, Ordering::SeqCst);
-    let c = cfg(WorkloadKind::Register, 2, Some(0.5));
+    let c = cfg(&workloads::register::WORKLOAD, 2, Some(0.5));
     let (_, took, _, _) = run_for(&c, &nodes, dir.path(), Duration::from_millis(100)).await;
     assert!(took < Duration::from_millis(500), "stop took {took:?}");
 }
@@ -173,7 +173,7 @@ async fn the_same_seed_gives_each_client_the_same_operations() {
     for _ in 0..2 {
         let (nodes, _servers) = two_nodes().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = cfg(WorkloadKind::Set, 4, None);
+        let c = cfg(&workloads::set::WORKLOAD, 4, None);
         let (_, _, h, _) = run_for(&c, &nodes, dir.path(), Duration::from_millis(300)).await;
         let mut per_client: BTreeMap<u64, Vec<(String, Option<String>, serde_json::Value)>> =
             BTreeMap::new();
@@ -241,4 +241,30 @@ async fn final_reads_read_every_key_from_every_node_and_retry() {
         "each attempt its own process"
     );
     assert!(procs.iter().all(|p| (100..120).contains(p)));
+}
+
+/// A client refused at once (here: a connection refused, as by a killed node) backs off,
+/// exponentially up to about 100 ms, instead of recording thousands of refusals a second;
+/// a client of a node that answers is not slowed.
+#[tokio::test]
+async fn instant_refusals_back_off() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = cfg(&workloads::register::WORKLOAD, 1, None);
+    let nodes = vec![("n1".to_owned(), closed)];
+    let (stats, _, _, _) = run_for(&c, &nodes, dir.path(), Duration::from_secs(1)).await;
+    assert_eq!(stats.ok + stats.info, 0, "{stats:?}");
+    // 2, 4, ..., 64 ms, then 50–100 ms each: a second holds about 20, never hundreds.
+    assert!(
+        (5..60).contains(&stats.fail),
+        "refusals in one second: {stats:?}"
+    );
+
+    let (nodes, _servers) = two_nodes().await;
+    let c = cfg(&workloads::register::WORKLOAD, 1, None);
+    let (stats, _, _, _) = run_for(&c, &nodes, dir.path(), Duration::from_secs(1)).await;
+    assert!(stats.ok > 200, "an answering node is not slowed: {stats:?}");
 }

@@ -1,0 +1,75 @@
+//! The list of workloads. A workload is one module that defines a [`Workload`] plus one line in
+//! [`WORKLOADS`]: its generator, its keys, whether it ends with final reads, and the checkers
+//! its history feeds. `harness run --workload` and its help text come from this list.
+
+use crate::Generator;
+
+/// What `harness run` needs to know of a workload.
+pub struct Workload {
+    /// The name `--workload` takes.
+    pub name: &'static str,
+    /// One line for `--help` and error messages.
+    pub about: &'static str,
+    /// Worker `worker`'s seeded generator over `keys` keys.
+    pub generator: fn(seed: u64, worker: u64, keys: usize) -> Box<dyn Generator>,
+    /// The names of the keys of a run with `keys` keys.
+    pub key_names: fn(keys: usize) -> Vec<String>,
+    /// Whether the run ends with a read of every key from every node, after every fault is
+    /// healed and the clients have stopped for the recovery period (what a set or a counter
+    /// needs to tell lost from not-yet-visible).
+    pub final_reads: bool,
+    /// The checkers (by registry name) its histories are checked with.
+    pub checkers: &'static [&'static str],
+}
+
+impl std::fmt::Debug for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for Workload {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl serde::Serialize for Workload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
+}
+
+/// Every workload, by name.
+pub static WORKLOADS: &[&Workload] = &[
+    &crate::register::WORKLOAD,
+    &crate::set::WORKLOAD,
+    &crate::counter::WORKLOAD,
+];
+
+/// The workload called `name`; an unknown name is answered with the valid ones.
+pub fn find(name: &str) -> Result<&'static Workload, String> {
+    WORKLOADS
+        .iter()
+        .copied()
+        .find(|w| w.name == name)
+        .ok_or_else(|| {
+            format!(
+                "unknown workload '{name}'; the workloads are: {}",
+                names().join(", ")
+            )
+        })
+}
+
+pub fn names() -> Vec<&'static str> {
+    WORKLOADS.iter().map(|w| w.name).collect()
+}
+
+/// One line per workload, for `--help`.
+pub fn help() -> String {
+    WORKLOADS
+        .iter()
+        .map(|w| format!("{}: {}", w.name, w.about))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
