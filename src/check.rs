@@ -2,7 +2,7 @@
 
 use crate::units::{parse_duration, parse_memory_limit};
 use crate::Exit;
-use checkers::linear::{KeyResult, Method};
+use checkers::lin::{KeyResult, Method};
 use checkers::{CheckError, ModelKind, Options, Report, Strategy, Verdict};
 use history::{Format, HistoryError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -586,7 +586,7 @@ impl KeyProgress {
         }
     }
 
-    fn callback(&self) -> checkers::linear::Progress {
+    fn callback(&self) -> checkers::lin::Progress {
         let (bar, started, label, enabled) = (
             self.bar.clone(),
             self.started,

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod checking;
 mod report;
 mod run;
 mod schedule;
@@ -38,6 +39,17 @@ pub enum Exit {
     BadInput = 2,
     Unknown = 3,
     Failure = 4,
+}
+
+impl Exit {
+    /// The exit status of a verdict.
+    pub fn of(verdict: checkers::Judgement) -> Exit {
+        match verdict {
+            checkers::Judgement::Valid => Exit::Valid,
+            checkers::Judgement::Invalid => Exit::Anomaly,
+            checkers::Judgement::Unknown => Exit::Unknown,
+        }
+    }
 }
 
 /// `harness run`: checks what can be checked outside, then enters the sandbox (which must

@@ -18,7 +18,7 @@ use nemesis::net::{Mechanism, Network};
 use nemesis::process::{NodeSpec, Supervisor};
 use serde_json::{json, Value};
 use workloads::recorder::Recorder;
-use workloads::runner::{WorkloadConfig, WorkloadKind};
+use workloads::runner::WorkloadConfig;
 
 use crate::schedule::{self, Fault, NemesisKind, NemesisPlan, Schedule, Target};
 use crate::systems::{NodeVars, SystemDef};
@@ -118,7 +118,7 @@ pub struct Prepared {
     system: SystemDef,
     program: PathBuf,
     plan: NemesisPlan,
-    workload: WorkloadKind,
+    workload: &'static workloads::Workload,
     seed: u64,
 }
 
@@ -129,15 +129,9 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     let system = SystemDef::load(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
     let plan = NemesisPlan::parse(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
     system.check_faults(&plan.kinds()).map_err(usage)?;
-    let workload = match args.workload.as_str() {
-        "register" => WorkloadKind::Register,
-        "set" => WorkloadKind::Set,
-        other => {
-            return Err(usage(format!(
-                "--workload: unknown workload '{other}'; the workloads are: register, set"
-            )))
-        }
-    };
+    let workload = workloads::registry::find(&args.workload)
+        .map_err(|e| usage(format!("--workload: {e}")))?;
+    system.check_workload(workload).map_err(usage)?;
     if let Some(bug) = &args.bug {
         if !system.bugs.contains(bug) {
             return Err(usage(if system.bugs.is_empty() {
@@ -843,7 +837,7 @@ fn heal_everything(f: &Arc<Mutex<Faults>>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
+fn write_json(path: &Path, v: &impl serde::Serialize) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec_pretty(v)?;
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -1024,7 +1018,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         op_timeout: args.op_timeout,
         seed: p.seed,
         keys: args.keys.max(1),
-        kind: p.workload,
+        workload: p.workload,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // One client for the workload, the final reads and the leader probes, in the system's
@@ -1125,7 +1119,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         *a = "recovery".into();
     }
     if !interrupted {
-        if p.workload == WorkloadKind::Set {
+        if p.workload.final_reads {
             let _ = stop_tx.send(true);
         }
         tokio::select! {
@@ -1135,11 +1129,11 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     let _ = stop_tx.send(true);
     clients.await.context("client tasks")?;
-    if p.workload == WorkloadKind::Set && !interrupted {
+    if p.workload.final_reads && !interrupted {
         if let Ok(mut a) = active.lock() {
             *a = "final reads".into();
         }
-        let keys: Vec<String> = (0..args.keys.max(1)).map(|k| format!("s{k}")).collect();
+        let keys = (p.workload.key_names)(args.keys);
         workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await;
     }
     ticker.abort();
@@ -1153,21 +1147,19 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let elapsed = t0.elapsed();
 
     // Checking.
-    let history_path = run_dir.join("history.jsonl");
-    let (verdict, results, first_ok_ns, load) = check_run(&history_path, p.workload)?;
+    let checked = crate::checking::check_run(&run_dir.join("history.jsonl"), p.workload, &p.system)?;
+    write_json(&run_dir.join("results.json"), &checked.results)?;
     let counts = rec.counts();
-    let results = json!({
-        "verdict": verdict,
-        "checkers": results,
+    let load = &checked.load;
+    run_json["stats"] = json!({
         "counts": {"ok": counts.ok, "fail": counts.fail, "info": counts.info},
         "throughput_ok_per_s": load.ok_per_s,
         "latency_ok_ms": {"p50": load.p50_ms, "p99": load.p99_ms, "max": load.max_ms},
-        "interrupted": interrupted,
     });
-    write_json(&run_dir.join("results.json"), &results)?;
+    run_json["verdict"] = json!(checked.verdict);
     run_json["elapsed_ms"] = json!(elapsed.as_millis() as u64);
     run_json["workload_started_ms"] = json!(workload_started_ms);
-    if let Some(first_ok_ns) = first_ok_ns {
+    if let Some(first_ok_ns) = checked.first_ok_ns {
         run_json["first_ok_ms"] = json!(workload_started_ms + first_ok_ns / 1_000_000);
     }
     run_json["interrupted"] = json!(interrupted);
@@ -1193,20 +1185,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
             startup.as_millis()
         );
     }
-    if let Some(arr) = results["checkers"].as_array() {
-        for c in arr {
-            println!(
-                "  {}: {}",
-                c["name"].as_str().unwrap_or("?"),
-                c["verdict"].as_str().unwrap_or("?")
-            );
-            if let Some(lines) = c["summary"].as_array() {
-                for l in lines.iter().take(8) {
-                    println!("    {}", l.as_str().unwrap_or(""));
-                }
-            }
-        }
-    }
+    crate::checking::print_results(&checked.results);
     if report_error.is_none() {
         println!("  report: {}", run_dir.join("report.html").display());
     }
@@ -1221,11 +1200,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         eprintln!("harness: cannot write the report: {e}");
         return Ok(Exit::Failure);
     }
-    Ok(match verdict {
-        "valid" => Exit::Valid,
-        "invalid" => Exit::Anomaly,
-        _ => Exit::Unknown,
-    })
+    Ok(Exit::of(checked.verdict))
 }
 
 async fn futures_join_all<F: std::future::Future>(
@@ -1282,117 +1257,6 @@ fn link_latest(store: &Path, run_dir: &Path) {
     let _ = std::fs::remove_file(&tmp);
     if std::os::unix::fs::symlink(rel, &tmp).is_ok() {
         let _ = std::fs::rename(&tmp, &latest);
-    }
-}
-
-/// Runs every checker of the workload over the recorded history.
-/// Also returns when the first operation was acknowledged (ns into the history).
-/// Throughput and latency of the acknowledged operations.
-struct Load {
-    /// Acknowledged operations per second, from the first invocation to the last completion.
-    ok_per_s: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-}
-
-fn load_of(history: &history::History, paired: &history::Paired) -> Load {
-    let mut lat: Vec<u64> = Vec::new();
-    let (mut first, mut last) = (u64::MAX, 0);
-    for op in &paired.ops {
-        let invoked = history.events[op.invoke].time;
-        first = first.min(invoked);
-        if let (EventType::Ok, Some(c)) = (op.kind, op.complete) {
-            let done = history.events[c].time;
-            last = last.max(done);
-            lat.push(done.saturating_sub(invoked));
-        }
-    }
-    lat.sort_unstable();
-    let at = |q: f64| {
-        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
-            .map_or(0.0, |ns| *ns as f64 / 1e6)
-    };
-    let span_s = last.saturating_sub(first) as f64 / 1e9;
-    Load {
-        ok_per_s: if span_s > 0.0 {
-            lat.len() as f64 / span_s
-        } else {
-            0.0
-        },
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
-        max_ms: lat.last().map_or(0.0, |ns| *ns as f64 / 1e6),
-    }
-}
-
-fn check_run(
-    path: &Path,
-    workload: WorkloadKind,
-) -> anyhow::Result<(&'static str, Value, Option<u64>, Load)> {
-    let history = history::read_file(path, None)
-        .map_err(|e| anyhow!("cannot read back {}: {e}", path.display()))?
-        .history;
-    let first_ok = history
-        .events
-        .iter()
-        .find(|e| e.kind == EventType::Ok)
-        .map(|e| e.time);
-    let paired = history::pair(&history).map_err(|e| anyhow!("{e}"))?;
-    let load = load_of(&history, &paired);
-    match workload {
-        WorkloadKind::Register => {
-            let mut opts = checkers::Options::new(checkers::ModelKind::CasRegister);
-            opts.time_limit = Some(Duration::from_secs(60));
-            let report = checkers::linear::check(&history, &paired, &opts)
-                .map_err(|e| anyhow!("linearizability checker: {e}"))?;
-            let mut summary = Vec::new();
-            for k in report.keys.iter().filter(|k| k.verdict.name() != "valid") {
-                summary.push(format!(
-                    "key {}: {}",
-                    k.key.as_deref().unwrap_or("-"),
-                    k.verdict.name()
-                ));
-                if let checkers::Verdict::Invalid { witness } = &k.verdict {
-                    summary.extend(witness.explanation.iter().take(6).cloned());
-                }
-                if let checkers::Verdict::Unknown { reason } = &k.verdict {
-                    summary.push(reason.clone());
-                }
-            }
-            let verdict = report.verdict;
-            Ok((
-                verdict,
-                json!([{
-                    "name": "linearizability",
-                    "verdict": verdict,
-                    "summary": summary,
-                    "report": report,
-                }]),
-                first_ok,
-                load,
-            ))
-        }
-        WorkloadKind::Set => {
-            let report = checkers::set::check(&history, &paired);
-            let verdict = report.verdict;
-            let summary: Vec<String> = report
-                .keys
-                .iter()
-                .flat_map(|k| k.sentences().into_iter().take(8))
-                .collect();
-            Ok((
-                verdict,
-                json!([{
-                    "name": "set",
-                    "verdict": verdict,
-                    "summary": summary,
-                    "report": report,
-                }]),
-                first_ok,
-                load,
-            ))
-        }
     }
 }
 

@@ -61,6 +61,11 @@ pub struct SystemDef {
     pub stop_grace: Duration,
     /// The faults this system supports.
     pub faults: Vec<NemesisKind>,
+    /// What the system promises (`[consistency] promises`): the checkers of these properties
+    /// give the run's verdict; the others only inform.
+    pub promises: Vec<String>,
+    /// The workloads it supports (`[workloads] supported`; all of them when not said).
+    pub workloads: Vec<&'static workloads::Workload>,
     /// The `--bug` names the system accepts, and the argument that switches one on.
     pub bugs: Vec<String>,
     pub bug_flag: Option<String>,
@@ -92,6 +97,9 @@ struct File {
     stop: StopSection,
     #[serde(default)]
     faults: FaultsSection,
+    consistency: Option<ConsistencySection>,
+    #[serde(default)]
+    workloads: WorkloadsSection,
     #[serde(default)]
     bugs: BugsSection,
     #[serde(default)]
@@ -143,6 +151,19 @@ struct StopSection {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FaultsSection {
+    #[serde(default)]
+    supported: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencySection {
+    promises: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WorkloadsSection {
     #[serde(default)]
     supported: Option<Vec<Spanned<String>>>,
 }
@@ -403,6 +424,17 @@ impl SystemDef {
                 out
             }
         };
+        let promises = promises(origin, file.consistency.as_ref(), &span_at)?;
+        let workloads = match &file.workloads.supported {
+            None => workloads::WORKLOADS.to_vec(),
+            Some(list) => list
+                .iter()
+                .map(|w| {
+                    workloads::registry::find(w.get_ref())
+                        .map_err(|e| format!("{}: workloads.supported: {e}", span_at(&w.span())))
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        };
         if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
             return Err(format!(
                 "{origin}: bugs.flag: bugs.names is set, so bugs.flag must say which argument \
@@ -427,6 +459,8 @@ impl SystemDef {
             ready_timeout,
             stop_grace,
             faults,
+            promises,
+            workloads,
             bugs: file.bugs.names,
             bug_flag: file.bugs.flag,
             cargo_package: file.build.cargo_package,
@@ -571,6 +605,25 @@ impl SystemDef {
         )))
     }
 
+    /// Refuses a workload this system does not support, naming where that is said.
+    pub fn check_workload(&self, workload: &workloads::Workload) -> Result<(), String> {
+        if self.workloads.contains(&workload) {
+            return Ok(());
+        }
+        Err(format!(
+            "--workload: {} does not support {} (workloads.supported in {} lists: {})",
+            self.name,
+            workload.name,
+            self.origin,
+            self.workloads
+                .iter()
+                .map(|w| w.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+
     /// Refuses faults this system does not support, naming where that is said.
     pub fn check_faults(&self, kinds: &[NemesisKind]) -> Result<(), String> {
         let missing: Vec<&str> = kinds
@@ -593,6 +646,36 @@ impl SystemDef {
                 .join(", ")
         ))
     }
+}
+
+/// `[consistency] promises`: required, since a system that promises nothing can fail no
+/// check; every promise must be one the checkers know.
+fn promises(
+    origin: &str,
+    section: Option<&ConsistencySection>,
+    span_at: &dyn Fn(&std::ops::Range<usize>) -> String,
+) -> Result<Vec<String>, String> {
+    let Some(section) = section else {
+        return Err(format!(
+            "{origin}: [consistency] promises is missing: say what the system promises, e.g. \
+             promises = [\"linearizable\"]; the known promises are: {}",
+            checkers::registry::known_promises().join(", ")
+        ));
+    };
+    let known = checkers::registry::known_promises();
+    let mut out = Vec::new();
+    for p in &section.promises {
+        if !known.contains(&p.get_ref().as_str()) {
+            return Err(format!(
+                "{}: consistency.promises: unknown promise '{}'; the known promises are: {}",
+                span_at(&p.span()),
+                p.get_ref(),
+                known.join(", ")
+            ));
+        }
+        out.push(p.get_ref().clone());
+    }
+    Ok(out)
 }
 
 /// Whether any file under `dir` was modified after `binary` (true when `binary` is missing).
@@ -690,6 +773,7 @@ mod tests {
 
     const GOOD: &str = r#"
 name = "demo"
+consistency.promises = ["linearizable"]
 [node]
 program = "/bin/true"
 args = ["--id", "{node}", "--listen", "{ip}:{port}"]
@@ -705,7 +789,7 @@ port = 9000
         assert!(SystemDef::parse(GOOD, "demo.toml", None).is_ok());
         // An unknown placeholder, on line 5, column of the brace.
         let e = err(&GOOD.replace("{ip}:{port}", "{ip}:{prot}"));
-        assert!(e.starts_with("demo.toml:5:"), "{e}");
+        assert!(e.starts_with("demo.toml:6:"), "{e}");
         assert!(e.contains("node.args[3]") && e.contains("{prot}"), "{e}");
         assert!(e.contains("{peer_port}"), "lists the valid ones: {e}");
         // A typo in a field name.
@@ -716,19 +800,49 @@ port = 9000
         assert!(e.contains("node.peer_port is not set"), "{e}");
         // A port out of range.
         let e = err(&GOOD.replace("9000", "70000"));
-        assert!(e.contains("demo.toml:6:") && e.contains("node.port"), "{e}");
+        assert!(e.contains("demo.toml:7:") && e.contains("node.port"), "{e}");
         // An unknown protocol and an unknown fault.
         let e = err(&format!("{GOOD}[client]\nprotocol = \"grpc\"\n"));
-        assert!(e.contains("demo.toml:8:") && e.contains("op, etcd"), "{e}");
+        assert!(e.contains("demo.toml:9:") && e.contains("op, etcd"), "{e}");
         let e = err(&format!(
             "{GOOD}[faults]\nsupported = [\"partition\", \"klil\"]\n"
         ));
-        assert!(e.contains("demo.toml:8:") && e.contains("'klil'"), "{e}");
+        assert!(e.contains("demo.toml:9:") && e.contains("'klil'"), "{e}");
         // An unclosed brace and a bad duration.
         let e = err(&GOOD.replace("{node}", "{node"));
         assert!(e.contains("without a closing"), "{e}");
         let e = err(&format!("{GOOD}[stop]\ngrace = \"soon\"\n"));
         assert!(e.contains("stop.grace"), "{e}");
+        // No promises at all, an unknown promise, an unknown workload.
+        let e = err(&GOOD.replace("consistency.promises = [\"linearizable\"]\n", ""));
+        assert!(e.contains("[consistency] promises is missing"), "{e}");
+        let e = err(&GOOD.replace("\"linearizable\"]", "\"linearisable\"]"));
+        assert!(
+            e.contains("demo.toml:3:") && e.contains("'linearisable'") && e.contains("causal"),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}[workloads]\nsupported = [\"set\", \"regsiter\"]\n"));
+        assert!(
+            e.contains("demo.toml:9:") && e.contains("'regsiter'") && e.contains("counter"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn promises_and_workloads_are_read() {
+        let def = SystemDef::parse(
+            &format!("{GOOD}[workloads]\nsupported = [\"set\"]\n"),
+            "demo.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(def.promises, vec!["linearizable".to_string()]);
+        assert!(def.check_workload(&workloads::set::WORKLOAD).is_ok());
+        let e = def.check_workload(&workloads::counter::WORKLOAD).unwrap_err();
+        assert!(e.contains("does not support counter") && e.contains("lists: set"), "{e}");
+        // Not said: every workload.
+        let def = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
+        assert_eq!(def.workloads.len(), workloads::WORKLOADS.len());
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //!
 //!     cargo run --release -p harness-reports --example synthetic-run -- --ops 100000 --bad
 //!
-//! Register histories come from `checkers::synth` (linearizable by construction, or with one
+//! Register histories come from `checkers::lin::synth` (linearizable by construction, or with one
 //! planted stale read); set histories are made here (adds, reads, final reads; `--bad` loses
 //! one acknowledged element and invents one). Times are stretched over `--seconds`, and a
 //! fault starts and stops every `--fault-every` seconds (partition, kill, pause, clock in
 //! turn), so the report has a timeline to draw. The results are what the checkers say, in the
 //! layout `harness run` writes.
 
-use checkers::synth::{generate_detailed, SynthConfig};
+use checkers::lin::synth::{generate_detailed, SynthConfig};
 use history::jsonl::JsonlWriter;
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};
@@ -320,7 +320,9 @@ fn nemesis(seconds: f64, every: f64) -> Vec<Event> {
     out
 }
 
-fn results(history: &History, workload: &str) -> Result<Value, String> {
+/// What `harness run` writes: the workload's checkers through the registry (results.json),
+/// and the verdict and counts for run.json.
+fn results(history: &History, workload: &str) -> Result<(Value, Value, &'static str), String> {
     let paired = history::pair(history).map_err(|e| e.to_string())?;
     let counts = |k: EventType| {
         history
@@ -329,40 +331,15 @@ fn results(history: &History, workload: &str) -> Result<Value, String> {
             .filter(|e| e.kind == k && e.process != Process::Nemesis)
             .count()
     };
-    let (name, verdict, summary, report) = if workload == "register" {
-        let opts = checkers::Options::new(checkers::ModelKind::CasRegister);
-        let report = checkers::linear::check(history, &paired, &opts).map_err(|e| e.to_string())?;
-        // The summary as `harness run` writes it (src/run.rs, check_run).
-        let mut summary = Vec::new();
-        for k in report.keys.iter().filter(|k| k.verdict.name() != "valid") {
-            summary.push(format!(
-                "key {}: {}",
-                k.key.as_deref().unwrap_or("-"),
-                k.verdict.name()
-            ));
-            if let checkers::Verdict::Invalid { witness } = &k.verdict {
-                summary.extend(witness.explanation.iter().take(6).cloned());
-            }
-            if let checkers::Verdict::Unknown { reason } = &k.verdict {
-                summary.push(reason.clone());
-            }
-        }
-        ("linearizability", report.verdict, summary, json!(report))
-    } else {
-        let report = checkers::set::check(history, &paired);
-        let summary: Vec<String> = report
-            .keys
-            .iter()
-            .flat_map(|k| k.sentences().into_iter().take(8))
-            .collect();
-        ("set", report.verdict, summary, json!(report))
-    };
-    Ok(json!({
-        "verdict": verdict,
-        "checkers": [{"name": name, "verdict": verdict, "summary": summary, "report": report}],
+    let w = workloads::registry::find(workload)?;
+    let opts = checkers::Options::new(checkers::ModelKind::CasRegister);
+    let promises = vec!["linearizable".to_string()];
+    let results = checkers::registry::run(w.checkers, &promises, history, &paired, &opts)?;
+    let verdict = checkers::Judgement::worst(results.iter().map(|r| r.verdict));
+    let stats = json!({
         "counts": {"ok": counts(EventType::Ok), "fail": counts(EventType::Fail), "info": counts(EventType::Info)},
-        "interrupted": false,
-    }))
+    });
+    Ok((json!(results), stats, verdict.name()))
 }
 
 fn write(a: &Args) -> Result<(), String> {
@@ -407,7 +384,7 @@ fn write(a: &Args) -> Result<(), String> {
         events,
         warnings: Vec::new(),
     };
-    let res = results(&history, &a.workload)?;
+    let (res, stats, verdict) = results(&history, &a.workload)?;
     let nemesis: Vec<&str> = if a.fault_every > 0.0 {
         vec!["partition", "pause", "kill", "clock"]
     } else {
@@ -433,6 +410,8 @@ fn write(a: &Args) -> Result<(), String> {
         "command": command,
         "started_at": "20260101T000000Z",
         "interrupted": false,
+        "verdict": verdict,
+        "stats": stats,
     });
     for (name, v) in [("run.json", &run), ("results.json", &res)] {
         let p = dir.join(name);
@@ -445,7 +424,7 @@ fn write(a: &Args) -> Result<(), String> {
         dir.display(),
         a.ops,
         a.workload,
-        res["verdict"].as_str().unwrap_or("?")
+        verdict
     );
     Ok(())
 }

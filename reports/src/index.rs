@@ -4,7 +4,7 @@
 use crate::text::{clip, thousands, CELL_CHARS};
 use crate::view::encode_segment;
 use crate::ReportError;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -33,20 +33,6 @@ pub struct RunEntry {
     pub latest: bool,
 }
 
-/// Only what the index needs of results.json (the rest, witnesses, is skipped unparsed).
-#[derive(Deserialize)]
-struct ResultsHead {
-    verdict: Option<String>,
-    counts: Option<CountsHead>,
-}
-
-#[derive(Deserialize)]
-struct CountsHead {
-    ok: Option<u64>,
-    fail: Option<u64>,
-    info: Option<u64>,
-}
-
 fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -67,28 +53,25 @@ fn entry(dir: &Path, segments: Vec<String>, latest: Option<&Path>) -> RunEntry {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
-    let head: Option<ResultsHead> = std::fs::read(dir.join("results.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let verdict = match &head {
-        None => "not checked".to_string(),
-        Some(h) => match h.verdict.as_deref() {
-            Some(v @ ("valid" | "invalid" | "unknown")) => v.to_string(),
-            _ => "unknown".to_string(),
-        },
+    // run.json holds the verdict and the counts once the run is checked; results.json (every
+    // witness, possibly large) is only looked for.
+    let has_results = dir.join("results.json").is_file();
+    let verdict = match run["verdict"].as_str() {
+        _ if !has_results => "not checked".to_string(),
+        Some(v @ ("valid" | "invalid" | "unknown")) => v.to_string(),
+        _ => "unknown".to_string(),
     };
-    let counts = head
-        .as_ref()
-        .and_then(|h| h.counts.as_ref())
-        .map(|c| {
-            format!(
-                "{} ok, {} fail, {} info",
-                thousands(c.ok.unwrap_or(0)),
-                thousands(c.fail.unwrap_or(0)),
-                thousands(c.info.unwrap_or(0))
-            )
-        })
-        .unwrap_or_default();
+    let c = &run["stats"]["counts"];
+    let counts = if c.is_object() {
+        format!(
+            "{} ok, {} fail, {} info",
+            thousands(c["ok"].as_u64().unwrap_or(0)),
+            thousands(c["fail"].as_u64().unwrap_or(0)),
+            thousands(c["info"].as_u64().unwrap_or(0))
+        )
+    } else {
+        String::new()
+    };
     let started = match run["started_at"].as_str() {
         Some(s) => crate::text::stamp(&clip(s, 40)),
         None => crate::text::stamp(&segments.last().cloned().unwrap_or_default()),
@@ -116,7 +99,7 @@ fn entry(dir: &Path, segments: Vec<String>, latest: Option<&Path>) -> RunEntry {
         verdict,
         counts,
         has_report: dir.join(crate::REPORT_FILE).is_file(),
-        has_results: head.is_some(),
+        has_results,
         latest: canonical.is_some() && canonical.as_deref() == latest,
         segments: segments.iter().map(|s| clip(s, CELL_CHARS)).collect(),
     }

@@ -18,7 +18,8 @@ pub enum Results {
     Missing,
     /// There is one, but it cannot be read (cut short, not JSON): shown, not fatal.
     Unreadable(String),
-    Loaded(Value),
+    /// Every checker's result (shared/DESIGN.md section 7).
+    Loaded(Vec<checkers::CheckerResult>),
 }
 
 /// A run folder, read.
@@ -70,7 +71,7 @@ pub fn load(dir: &Path) -> Result<RunFolder, ReportError> {
         events.push(event);
         lines.push(line);
     }
-    let warnings = reader
+    let warnings: Vec<String> = reader
         .take_warnings()
         .iter()
         .map(|w| {
@@ -82,12 +83,31 @@ pub fn load(dir: &Path) -> Result<RunFolder, ReportError> {
         })
         .collect();
     let results_path = dir.join("results.json");
+    let mut warnings = warnings;
     let results = match std::fs::read(&results_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Results::Missing,
         Err(e) => Results::Unreadable(format!("results.json cannot be read: {e}")),
         Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) if v.is_object() => Results::Loaded(v),
-            Ok(_) => Results::Unreadable("results.json is not a JSON object".into()),
+            Ok(Value::Array(entries)) => {
+                let mut results = Vec::new();
+                for (i, entry) in entries.into_iter().enumerate() {
+                    match serde_json::from_value::<checkers::CheckerResult>(entry) {
+                        Ok(r) => results.push(r),
+                        // One bad entry does not hide the others.
+                        Err(e) => warnings.push(format!(
+                            "results.json, checker result #{}: cannot be read ({e}); not shown",
+                            i + 1
+                        )),
+                    }
+                }
+                Results::Loaded(results)
+            }
+            Ok(Value::Object(_)) => Results::Unreadable(
+                "results.json is in the form of an older harness (an object, not the list of \
+                 checker results); `harness check history.jsonl` checks the history again"
+                    .into(),
+            ),
+            Ok(_) => Results::Unreadable("results.json is not a list of checker results".into()),
             Err(e) => Results::Unreadable(format!(
                 "results.json cannot be read: line {}, column {}: {e}",
                 e.line(),

@@ -11,9 +11,10 @@ use crate::plots;
 use crate::series;
 use crate::style;
 use crate::text::{clip, duration, plural, secs, stamp, thousands, CELL_CHARS, SENTENCE_CHARS};
-use checkers::linear::{KeyResult, Verdict};
-use checkers::set::{ElementAnomaly, SetKeyResult};
-use checkers::witness::{describe_view, short_view, LinWitness, OpView};
+use checkers::lin::{KeyResult, Verdict};
+use checkers::set::{ElementAnomaly, SetAnomalyKind, SetKeyResult};
+use checkers::{Anomaly, CheckerResult};
+use checkers::lin::witness::{describe_view, short_view, LinWitness, OpView};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Serialize;
 use serde_json::Value;
@@ -118,6 +119,9 @@ pub struct Counts {
 pub struct CheckerView {
     pub name: String,
     pub verdict: String,
+    /// False for a checker of a property the system does not promise: shown, never failing
+    /// the run.
+    pub promised: bool,
     pub summary: Vec<Sentence>,
     pub more: usize,
     pub keys: String,
@@ -202,6 +206,14 @@ pub struct AnomalyView {
     pub sentences: Vec<Sentence>,
     /// Whether the explanation is shown open (when there is nothing drawn to read instead).
     pub sentences_open: bool,
+    /// Whether the system promised what this anomaly breaks (else it is informational).
+    pub promised: bool,
+    /// The anomaly's operations as bars, and as a table.
+    pub bars_svg: Option<String>,
+    pub ops: Vec<OpRow>,
+    /// Its cycle of dependencies, drawn and listed (from, to, because).
+    pub cycle_svg: Option<String>,
+    pub cycle: Vec<(String, String, String)>,
     pub lin: Option<LinView>,
     pub set: Option<SetView>,
 }
@@ -339,16 +351,6 @@ fn bar(v: &OpView, role: Role) -> Bar {
     }
 }
 
-/// The time span `[first invocation, last completion]` of some operations.
-fn span(ops: &[&OpView]) -> Option<(u64, u64)> {
-    let lo = ops.iter().map(|v| v.invoke_time).min()?;
-    let hi = ops
-        .iter()
-        .map(|v| v.complete_time.unwrap_or(v.invoke_time))
-        .max()?;
-    Some((lo, hi.max(lo)))
-}
-
 fn when(from: u64, to: u64) -> String {
     if to <= from {
         format!("at {}", secs(from))
@@ -363,9 +365,14 @@ type Found = (AnomalyView, Option<(u64, u64)>);
 struct Ctx<'a> {
     faults: &'a Faults,
     end_ns: u64,
+    /// The operations the anomalies name, by invocation index.
+    ops: HashMap<u64, AnomalyOp>,
 }
 
-fn lin_anomaly(ctx: &Ctx<'_>, key: &str, w: &LinWitness) -> Found {
+/// The linearizability checker's own view of an invalid key: the window of operations that
+/// cannot be linearized together, every order of them, the longest linearizable prefix and
+/// where it stops, the cycle of the unique-value path.
+fn lin_extra(w: &LinWitness) -> LinView {
     let by_op: HashMap<usize, &OpView> = w.ops.iter().map(|v| (v.op, v)).collect();
     let window: Vec<&OpView> = w
         .window
@@ -493,80 +500,12 @@ fn lin_anomaly(ctx: &Ctx<'_>, key: &str, w: &LinWitness) -> Found {
             })
             .collect();
     }
-    let focus: Vec<&OpView> = if window.is_empty() {
-        stuck
-            .into_iter()
-            .chain(candidates.iter().copied())
-            .collect()
-    } else {
-        window.clone()
-    };
-    let range = span(&focus);
-    let title = if window.is_empty() {
-        format!("Key {key} is not linearizable")
-    } else if window.len() == 1 {
-        format!("Key {key}: an operation that cannot be linearized even on its own")
-    } else {
-        format!(
-            "Key {key}: {} operations that cannot be linearized together",
-            window.len()
-        )
-    };
-    let view = AnomalyView {
-        kind: "linearizability".into(),
-        checker: "linearizability".into(),
-        key: key.to_string(),
-        title,
-        when: range.map(|(a, b)| when(a, b)).unwrap_or_default(),
-        faults: range
-            .map(|(a, b)| ctx.faults.active(a, b, ctx.end_ns))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| clip(&d, SENTENCE_CHARS))
-            .collect(),
-        lead: w
-            .reason
-            .as_deref()
-            .map(|r| clip(&format!("{r}."), SENTENCE_CHARS)),
-        sentences: sentences(w.explanation.iter().map(String::as_str)),
-        sentences_open: lin.window_svg.is_none() && lin.stuck_svg.is_none(),
-        lin: Some(lin),
-        ..AnomalyView::default()
-    };
-    (view, range)
+    lin
 }
 
-fn set_kind_title(kind: &str, n: usize, key: &str) -> String {
-    match kind {
-        "lost" => format!(
-            "Key {key}: {} acknowledged by the system, then missing from a final read",
-            plural(n, "element", "elements")
-        ),
-        "unexpected" => format!(
-            "Key {key}: {} that no client ever added, returned by a read",
-            plural(n, "element", "elements")
-        ),
-        "vanished" => format!(
-            "Key {key}: {} seen by a read, then missing from a later read",
-            plural(n, "element", "elements")
-        ),
-        _ => format!(
-            "Key {key}: {} whose add failed, yet a read returned it",
-            plural(n, "element", "elements")
-        ),
-    }
-}
-
-fn set_anomaly(
-    ctx: &Ctx<'_>,
-    key: &str,
-    kind: &str,
-    total: usize,
-    elements: &[ElementAnomaly],
-    sentences_of: Vec<Sentence>,
-) -> Found {
-    let mut lo = u64::MAX;
-    let mut hi = 0u64;
+/// The set checker's own view of one kind of anomaly on one key: a row per element, with its
+/// add and the reads that saw or missed it.
+fn set_extra(ctx: &Ctx<'_>, total: usize, elements: &[ElementAnomaly]) -> SetView {
     let mut rows = Vec::new();
     let mut drawn = Vec::new();
     for (i, e) in elements.iter().enumerate() {
@@ -578,18 +517,6 @@ fn set_anomaly(
             .map(|r| r.complete_time)
             .collect();
         let missed: Vec<u64> = e.missed_by.iter().map(|r| r.complete_time).collect();
-        let (add_from, add_to) = match &e.add {
-            Some(a) => (a.invoke_time, a.complete_time.unwrap_or(ctx.end_ns)),
-            None => {
-                let first = seen.iter().chain(&missed).copied().min().unwrap_or(0);
-                (first, first)
-            }
-        };
-        lo = lo.min(add_from);
-        hi = hi.max(add_to);
-        for &t in seen.iter().chain(&missed) {
-            hi = hi.max(t);
-        }
         let reads = {
             let mut parts = Vec::new();
             if e.seen_total > 0 {
@@ -697,37 +624,16 @@ fn set_anomaly(
             elements.len().min(MAX_ELEMENT_ROWS)
         ));
     }
-    let range = (lo <= hi).then_some((lo, hi));
-    let view = AnomalyView {
-        kind: kind.to_string(),
-        checker: "set".into(),
-        key: key.to_string(),
-        title: set_kind_title(kind, total.max(elements.len()), key),
-        when: range.map(|(a, b)| when(a, b)).unwrap_or_default(),
-        faults: Vec::new(),
-        lead: None,
-        sentences: sentences_of,
-        sentences_open: true,
-        lin: None,
-        set: Some(SetView {
-            svg: (!drawn.is_empty()).then(|| draw::elements(&drawn, ctx.faults, ctx.end_ns)),
-            rows,
-            note: (!notes.is_empty()).then(|| notes.join(" ")),
-        }),
-        ..AnomalyView::default()
-    };
-    (view, range)
+    SetView {
+        svg: (!drawn.is_empty()).then(|| draw::elements(&drawn, ctx.faults, ctx.end_ns)),
+        rows,
+        note: (!notes.is_empty()).then(|| notes.join(" ")),
+    }
 }
 
 /// A checker's line in the verdict section.
-fn checker_view(c: &Value) -> CheckerView {
-    let summary: Vec<&str> = c["summary"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let keys = c["report"]["keys"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice);
+fn checker_view(c: &CheckerResult) -> CheckerView {
+    let keys = c.detail["keys"].as_array().map_or(&[][..], Vec::as_slice);
     let mut by_verdict: HashMap<String, usize> = HashMap::new();
     for k in keys {
         *by_verdict.entry(show(&k["verdict"])).or_default() += 1;
@@ -750,47 +656,41 @@ fn checker_view(c: &Value) -> CheckerView {
         )
     };
     CheckerView {
-        name: show(&c["name"]),
-        verdict: show(&c["verdict"]),
-        summary: sentences(summary.iter().take(MAX_SUMMARY).copied()),
-        more: summary.len().saturating_sub(MAX_SUMMARY),
+        name: clip(&c.checker, CELL_CHARS),
+        verdict: c.verdict.name().to_string(),
+        promised: c.promised,
+        summary: sentences(c.summary.iter().take(MAX_SUMMARY).map(String::as_str)),
+        more: c.summary.len().saturating_sub(MAX_SUMMARY),
         keys: keys_text,
     }
 }
 
-/// A linearizability key's row; its anomaly, if invalid, goes to `anomalies`.
-fn lin_key(ctx: &Ctx<'_>, kr: &KeyResult, anomalies: &mut Vec<Found>) -> KeyRowDraft {
-    let key = key_name(&kr.key);
-    let mut row = KeyRowDraft {
-        key: key.clone(),
+/// A linearizability key's row.
+fn lin_key(kr: &KeyResult) -> KeyRowDraft {
+    KeyRowDraft {
+        key: key_name(&kr.key),
         verdict: kr.verdict.name().to_string(),
         ops: thousands(kr.ops as u64),
         method: format!("{:?}", kr.method).to_lowercase(),
         time: duration(kr.check_us * 1_000),
-        ..KeyRowDraft::default()
-    };
-    match &kr.verdict {
-        Verdict::Invalid { witness } => {
-            row.anomaly = Some(anomalies.len());
-            row.note = witness
+        note: match &kr.verdict {
+            Verdict::Invalid { witness } => witness
                 .explanation
                 .first()
                 .map(|s| clip(s, CELL_CHARS))
-                .unwrap_or_default();
-            anomalies.push(lin_anomaly(ctx, &key, witness));
-        }
-        Verdict::Unknown { reason } => row.note = clip(reason, SENTENCE_CHARS),
-        Verdict::Valid => {}
+                .unwrap_or_default(),
+            Verdict::Unknown { reason } => clip(reason, SENTENCE_CHARS),
+            Verdict::Valid => String::new(),
+        },
+        ..KeyRowDraft::default()
     }
-    row
 }
 
-/// A set key's row; each kind of anomaly it has goes to `anomalies`.
-fn set_key(ctx: &Ctx<'_>, kr: &SetKeyResult, anomalies: &mut Vec<Found>) -> KeyRowDraft {
-    let key = key_name(&kr.key);
+/// A set key's row.
+fn set_key(kr: &SetKeyResult) -> KeyRowDraft {
     let c = &kr.counts;
-    let mut row = KeyRowDraft {
-        key: key.clone(),
+    KeyRowDraft {
+        key: key_name(&kr.key),
         verdict: kr.verdict.name().to_string(),
         ops: format!(
             "{} added, {} acknowledged, {} reads",
@@ -798,48 +698,266 @@ fn set_key(ctx: &Ctx<'_>, kr: &SetKeyResult, anomalies: &mut Vec<Found>) -> KeyR
             thousands(c.acknowledged as u64),
             thousands(c.reads as u64)
         ),
+        note: match &kr.verdict {
+            Verdict::Invalid { witness } => SetAnomalyKind::ALL
+                .into_iter()
+                .filter_map(|kind| {
+                    let (list, total) = kind.of(witness, c);
+                    (total > 0 || !list.is_empty())
+                        .then(|| format!("{} {}", thousands(total as u64), kind.name()))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            Verdict::Unknown { reason } => clip(reason, SENTENCE_CHARS),
+            Verdict::Valid => String::new(),
+        },
         ..KeyRowDraft::default()
-    };
-    match &kr.verdict {
-        Verdict::Invalid { witness } => {
-            let kinds: [(&'static str, &Vec<ElementAnomaly>, usize); 4] = [
-                ("lost", &witness.lost, c.lost),
-                ("unexpected", &witness.unexpected, c.unexpected),
-                ("vanished", &witness.vanished, c.vanished),
-                (
-                    "failed-but-present",
-                    &witness.failed_but_present,
-                    c.failed_but_present,
-                ),
-            ];
-            let layout: Vec<(&'static str, usize, usize)> =
-                kinds.iter().map(|(k, l, t)| (*k, l.len(), *t)).collect();
-            let mut said = split_set_sentences(&witness.sentences, &layout);
-            let mut notes = Vec::new();
-            for (kind, list, total) in kinds {
-                if list.is_empty() && total == 0 {
-                    continue;
-                }
-                if row.anomaly.is_none() {
-                    row.anomaly = Some(anomalies.len());
-                }
-                notes.push(format!("{} {kind}", thousands(total as u64)));
-                let own = said.remove(kind).unwrap_or_default();
-                anomalies.push(set_anomaly(
-                    ctx,
-                    &key,
-                    kind,
-                    total,
-                    list,
-                    sentences(own.iter().map(String::as_str)),
-                ));
-            }
-            row.note = notes.join(", ");
-        }
-        Verdict::Unknown { reason } => row.note = clip(reason, SENTENCE_CHARS),
-        Verdict::Valid => {}
     }
-    row
+}
+
+/// A checker's own data (its `detail`) that the page has extra views for: the per-key table,
+/// and for each anomaly, the linearizability witness or the set's elements.
+enum Extras {
+    Lin(Vec<KeyResult>),
+    Set(Vec<SetKeyResult>),
+    None,
+}
+
+impl Extras {
+    /// Reads `c.detail["keys"]`; a key that cannot be read is named in `notices`.
+    fn of(c: &CheckerResult, notices: &mut Vec<String>) -> Extras {
+        fn keys<T: serde::de::DeserializeOwned>(
+            c: &CheckerResult,
+            notices: &mut Vec<String>,
+        ) -> Vec<T> {
+            let all = c.detail["keys"].as_array().map_or(&[][..], Vec::as_slice);
+            let mut out = Vec::new();
+            for (i, k) in all.iter().enumerate() {
+                match serde_json::from_value::<T>(k.clone()) {
+                    Ok(kr) => out.push(kr),
+                    Err(e) => notices.push(format!(
+                        "results.json: the {} result of key #{} cannot be read ({}); only its verdict is shown.",
+                        clip(&c.checker, CELL_CHARS),
+                        i + 1,
+                        clip(&e.to_string(), CELL_CHARS)
+                    )),
+                }
+            }
+            out
+        }
+        match c.checker.as_str() {
+            "linearizability" => Extras::Lin(keys(c, notices)),
+            "set" => Extras::Set(keys(c, notices)),
+            _ => Extras::None,
+        }
+    }
+
+    /// The per-key table's rows.
+    fn rows(&self) -> Vec<KeyRowDraft> {
+        match self {
+            Extras::Lin(keys) => keys.iter().map(lin_key).collect(),
+            Extras::Set(keys) => keys.iter().map(set_key).collect(),
+            Extras::None => Vec::new(),
+        }
+    }
+
+    /// Adds this checker's own view of `a` to `view`.
+    fn attach(&self, ctx: &Ctx<'_>, a: &Anomaly, view: &mut AnomalyView) {
+        let same_key = |k: &Option<String>| k.as_deref() == a.key.as_deref();
+        match self {
+            Extras::Lin(keys) => {
+                let Some(Verdict::Invalid { witness }) =
+                    keys.iter().find(|k| same_key(&k.key)).map(|k| &k.verdict)
+                else {
+                    return;
+                };
+                let lin = lin_extra(witness);
+                view.lead = witness
+                    .reason
+                    .as_deref()
+                    .map(|r| clip(&format!("{r}."), SENTENCE_CHARS));
+                view.sentences_open = lin.window_svg.is_none() && lin.stuck_svg.is_none();
+                // The window drawing shows these operations better than plain bars.
+                view.bars_svg = None;
+                view.ops.clear();
+                view.lin = Some(lin);
+            }
+            Extras::Set(keys) => {
+                let (Some(kind), Some(kr)) = (
+                    SetAnomalyKind::from_name(&a.kind),
+                    keys.iter().find(|k| same_key(&k.key)),
+                ) else {
+                    return;
+                };
+                let Verdict::Invalid { witness } = &kr.verdict else {
+                    return;
+                };
+                let (list, total) = kind.of(witness, &kr.counts);
+                view.set = Some(set_extra(ctx, total, list));
+                view.sentences_open = true;
+                // The element drawing places every add and read; faults are shaded in it.
+                view.bars_svg = None;
+                view.ops.clear();
+                view.faults.clear();
+            }
+            Extras::None => {}
+        }
+    }
+}
+
+/// Any checker's anomaly, drawn from the shared fields alone (shared/DESIGN.md section 7): its
+/// sentences, its operations as bars, its cycle, the faults active in its span.
+fn anomaly_view(ctx: &Ctx<'_>, c: &CheckerResult, a: &Anomaly) -> Found {
+    let range = a.span_ns.map(|[x, y]| (x, y.max(x)));
+    let bars: Vec<Bar> = a
+        .ops
+        .iter()
+        .take(MAX_BARS)
+        .filter_map(|i| ctx.ops.get(i))
+        .map(|o| o.bar())
+        .collect();
+    let mut view = AnomalyView {
+        kind: clip(&a.kind, 60),
+        checker: clip(&c.checker, 60),
+        promised: c.promised,
+        key: a.key.as_deref().map(|k| clip(k, CELL_CHARS)).unwrap_or_default(),
+        title: clip(&a.title, SENTENCE_CHARS),
+        when: range.map(|(x, y)| when(x, y)).unwrap_or_default(),
+        faults: range
+            .map(|(x, y)| ctx.faults.active(x, y, ctx.end_ns))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| clip(&d, SENTENCE_CHARS))
+            .collect(),
+        sentences: sentences(a.sentences.iter().map(String::as_str)),
+        sentences_open: true,
+        bars_svg: (!bars.is_empty()).then(|| draw::bars(&bars)),
+        ops: a
+            .ops
+            .iter()
+            .take(MAX_BARS)
+            .filter_map(|i| ctx.ops.get(i))
+            .map(AnomalyOp::row)
+            .collect(),
+        ..AnomalyView::default()
+    };
+    if !a.cycle.is_empty() {
+        let label = |i: &u64| {
+            ctx.ops
+                .get(i)
+                .map_or_else(|| format!("#{i}"), |o| format!("{} (#{i})", o.label))
+        };
+        let edges: Vec<(String, String)> =
+            a.cycle.iter().map(|e| (label(&e.from), label(&e.to))).collect();
+        view.cycle_svg = Some(draw::cycle(&edges));
+        view.cycle = a
+            .cycle
+            .iter()
+            .map(|e| {
+                (
+                    clip(&label(&e.from), CELL_CHARS),
+                    clip(&label(&e.to), CELL_CHARS),
+                    clip(&e.because, SENTENCE_CHARS),
+                )
+            })
+            .collect();
+    }
+    (view, range)
+}
+
+/// An operation of some anomaly, found in the history by its invocation's index.
+pub struct AnomalyOp {
+    process: u64,
+    label: String,
+    outcome: &'static str,
+    invoke_ns: u64,
+    complete_ns: Option<u64>,
+    lines: String,
+}
+
+impl AnomalyOp {
+    fn bar(&self) -> Bar {
+        Bar {
+            process: self.process,
+            label: self.label.clone(),
+            title: format!(
+                "{} by process {}, {}; invoked at {}{}",
+                self.label,
+                self.process,
+                self.outcome,
+                secs(self.invoke_ns),
+                self.complete_ns
+                    .map(|c| format!(", completed at {}", secs(c)))
+                    .unwrap_or_default()
+            ),
+            start_ns: self.invoke_ns,
+            end_ns: self.complete_ns,
+            indeterminate: self.outcome == "info",
+            role: Role::Window,
+            id: None,
+        }
+    }
+
+    fn row(&self) -> OpRow {
+        OpRow {
+            process: self.process,
+            action: clip(&self.label, CELL_CHARS),
+            kind: self.outcome.to_string(),
+            invoked: secs(self.invoke_ns),
+            completed: self.complete_ns.map_or_else(|| "never".to_string(), secs),
+            lines: self.lines.clone(),
+        }
+    }
+}
+
+/// The operations every anomaly of `results` names, from one pass over the history.
+fn anomaly_ops(folder: &RunFolder, results: &[CheckerResult]) -> HashMap<u64, AnomalyOp> {
+    let wanted: std::collections::HashSet<u64> = results
+        .iter()
+        .flat_map(|c| &c.anomalies)
+        .flat_map(|a| a.ops.iter().take(MAX_BARS).chain(a.cycle.iter().flat_map(|e| [&e.from, &e.to])))
+        .copied()
+        .collect();
+    let mut found: HashMap<u64, AnomalyOp> = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    // Per process, the wanted invocation it has outstanding.
+    let mut open: HashMap<u64, u64> = HashMap::new();
+    for (e, line) in folder.events.iter().zip(&folder.lines) {
+        let history::Process::Client(p) = e.process else {
+            continue;
+        };
+        if e.kind == history::EventType::Invoke {
+            open.remove(&p);
+            if wanted.contains(&e.index) {
+                open.insert(p, e.index);
+                found.insert(
+                    e.index,
+                    AnomalyOp {
+                        process: p,
+                        label: match &e.key {
+                            Some(k) => format!("{} {}", e.f, k),
+                            None => e.f.clone(),
+                        },
+                        outcome: "open",
+                        invoke_ns: e.time,
+                        complete_ns: None,
+                        lines: line.to_string(),
+                    },
+                );
+            }
+        } else if let Some(op) = open.remove(&p).and_then(|i| found.get_mut(&i)) {
+            op.outcome = match e.kind {
+                history::EventType::Ok => "ok",
+                history::EventType::Fail => "fail",
+                _ => "info",
+            };
+            op.complete_ns = Some(e.time);
+            op.lines = format!("{}–{line}", op.lines);
+        }
+    }
+    found
 }
 
 fn key_name(k: &Option<String>) -> String {
@@ -869,12 +987,37 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
     let ctx = Ctx {
         faults: &faults,
         end_ns,
+        ops: match &folder.results {
+            Results::Loaded(results) => anomaly_ops(folder, results),
+            _ => HashMap::new(),
+        },
     };
     let mut page = Page {
         rendered_at,
         version: env!("CARGO_PKG_VERSION"),
         ..Page::default()
     };
+    run_info(&mut page, run);
+    notices(&mut page, folder, &ops);
+    let nodes = links(&mut page, folder);
+    let (verdict, anomalies, key_rows) = verdicts(&mut page, folder, &ctx);
+    page.verdict = verdict;
+    page.verdict_word = match (verdict, &folder.results) {
+        (_, Results::Missing | Results::Unreadable(_)) => "NOT CHECKED",
+        ("valid", _) => "VALID",
+        ("invalid", _) => "INVALID",
+        _ => "UNKNOWN",
+    };
+    let (flags, number) = number_anomalies(&mut page, anomalies);
+    key_table(&mut page, key_rows, &number);
+    page.headline = headline(&page, verdict, &folder.results, &ops);
+    fault_table(&mut page, &nodes, &faults, end_ns, &flags);
+    charts(&mut page, &ops, &faults);
+    page
+}
+
+/// The run's settings, from run.json.
+fn run_info(page: &mut Page, run: &Value) {
     let label = |k: &str| show(&run[k]);
     page.title = format!(
         "{} · {} · {}",
@@ -921,6 +1064,11 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         .collect();
     page.command = run["command"].as_str().map(|c| clip(c, 4_000));
 
+}
+
+/// What is missing or odd, and the counts of operations.
+fn notices(page: &mut Page, folder: &RunFolder, ops: &Ops) {
+    let run = &folder.run;
     // Notices: what is missing or odd.
     page.notices
         .extend(folder.warnings.iter().map(|w| clip(w, SENTENCE_CHARS)));
@@ -963,6 +1111,11 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         nemesis: nemesis_events,
     };
 
+}
+
+/// Links to the files of the run folder; returns the nodes' names.
+fn links(page: &mut Page, folder: &RunFolder) -> Vec<String> {
+    let run = &folder.run;
     // Links to the files of the run folder.
     let dir = &folder.dir;
     for (f, what) in [
@@ -1003,12 +1156,20 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         });
     }
 
-    // Verdicts and anomalies.
-    let mut verdict: &'static str = "unknown";
+    nodes
+}
+
+/// Every checker's line and anomalies, and the per-key rows of those that have them. The
+/// verdict is the worst of the promised checkers'.
+fn verdicts(
+    page: &mut Page,
+    folder: &RunFolder,
+    ctx: &Ctx<'_>,
+) -> (&'static str, Vec<Found>, Vec<(u8, KeyRowDraft)>) {
     let mut anomalies: Vec<Found> = Vec::new();
     let mut key_rows: Vec<(u8, KeyRowDraft)> = Vec::new();
     let mut checker_names: Vec<String> = Vec::new();
-    match &folder.results {
+    let results = match &folder.results {
         Results::Missing => {
             page.notices.insert(
                 0,
@@ -1016,66 +1177,44 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
                  What the history shows is drawn below; `harness check history.jsonl` checks it."
                     .to_string(),
             );
+            return ("unknown", anomalies, key_rows);
         }
         Results::Unreadable(why) => {
             page.notices
                 .insert(0, format!("Not checked: {}", clip(why, SENTENCE_CHARS)));
+            return ("unknown", anomalies, key_rows);
         }
-        Results::Loaded(results) => {
-            verdict = match results["verdict"].as_str() {
-                Some("valid") => "valid",
-                Some("invalid") => "invalid",
-                _ => "unknown",
-            };
-            let empty = Vec::new();
-            for c in results["checkers"].as_array().unwrap_or(&empty) {
-                let name = show(&c["name"]);
-                page.checkers.push(checker_view(c));
-                let keys = c["report"]["keys"].as_array().unwrap_or(&empty);
-                if !keys.is_empty() && !checker_names.contains(&name) {
-                    checker_names.push(name.clone());
-                }
-                for (i, k) in keys.iter().enumerate() {
-                    let row = match name.as_str() {
-                        "linearizability" => serde_json::from_value::<KeyResult>(k.clone())
-                            .map(|kr| lin_key(&ctx, &kr, &mut anomalies)),
-                        "set" => serde_json::from_value::<SetKeyResult>(k.clone())
-                            .map(|kr| set_key(&ctx, &kr, &mut anomalies)),
-                        _ => continue,
-                    };
-                    let row = row.unwrap_or_else(|e| {
-                        page.notices.push(format!(
-                            "results.json: the {name} result of key #{} cannot be read ({}); only its verdict is shown.",
-                            i + 1,
-                            clip(&e.to_string(), CELL_CHARS)
-                        ));
-                        KeyRowDraft {
-                            key: show(&k["key"]),
-                            verdict: show(&k["verdict"]),
-                            ..KeyRowDraft::default()
-                        }
-                    });
-                    key_rows.push((verdict_rank(&row.verdict), row));
-                }
-            }
-            if results["interrupted"].as_bool() == Some(true)
-                && run["interrupted"].as_bool() != Some(true)
-            {
-                page.notices.push(
-                    "The run was interrupted: the history is a prefix of the planned run."
-                        .to_string(),
-                );
-            }
+        Results::Loaded(results) => results,
+    };
+    for c in results {
+        page.checkers.push(checker_view(c));
+        let extras = Extras::of(c, &mut page.notices);
+        let first = anomalies.len();
+        for a in &c.anomalies {
+            let (mut view, range) = anomaly_view(ctx, c, a);
+            extras.attach(ctx, a, &mut view);
+            anomalies.push((view, range));
+        }
+        let rows = extras.rows();
+        if !rows.is_empty() && !checker_names.contains(&c.checker) {
+            checker_names.push(clip(&c.checker, CELL_CHARS));
+        }
+        for mut row in rows {
+            // A key's row links to its first anomaly.
+            row.anomaly = (first..anomalies.len()).find(|&i| anomalies[i].0.key == row.key);
+            key_rows.push((verdict_rank(&row.verdict), row));
         }
     }
-    page.verdict = verdict;
-    page.verdict_word = match (verdict, &folder.results) {
-        (_, Results::Missing | Results::Unreadable(_)) => "NOT CHECKED",
-        ("valid", _) => "VALID",
-        ("invalid", _) => "INVALID",
-        _ => "UNKNOWN",
-    };
+    page.keys_checker = checker_names.join(", ");
+    let verdict = checkers::Judgement::worst(
+        results.iter().filter(|c| c.promised).map(|c| c.verdict),
+    );
+    (verdict.name(), anomalies, key_rows)
+}
 
+/// Numbers the anomalies in the order they happened, keeps the first [`MAX_ANOMALIES`] in
+/// full; returns their timeline flags and, for each anomaly in found order, its number.
+fn number_anomalies(page: &mut Page, anomalies: Vec<Found>) -> (Vec<Flag>, Vec<usize>) {
     // Anomalies: in the order they happened, numbered, flagged on the timeline, the first
     // MAX_ANOMALIES in full.
     page.anomalies_total = anomalies.len();
@@ -1124,10 +1263,15 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         ));
     }
 
+    (flags, number)
+}
+
+/// The per-key verdicts, bad first.
+fn key_table(page: &mut Page, mut key_rows: Vec<(u8, KeyRowDraft)>, number: &[usize]) {
     // Per-key verdicts, bad first.
     key_rows.sort_by_key(|(rank, _)| *rank);
     page.keys_total = key_rows.len();
-    page.keys_checker = checker_names.join(", ");
+    
     page.keys_have_method = key_rows.iter().any(|(_, r)| !r.method.is_empty());
     if key_rows.len() > MAX_KEY_ROWS {
         page.summarised.push(format!(
@@ -1153,8 +1297,11 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         })
         .collect();
 
+}
+
+fn headline(page: &Page, verdict: &str, results: &Results, ops: &Ops) -> String {
     // The headline.
-    page.headline = match (verdict, &folder.results) {
+    match (verdict, results) {
         (_, Results::Missing) | (_, Results::Unreadable(_)) => {
             "Not checked: the verdict is unknown.".to_string()
         }
@@ -1173,8 +1320,12 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
             (None, _) => "Invalid: see the checkers' summaries below.".to_string(),
         },
         _ => "Unknown: a checker could not decide within its budget.".to_string(),
-    };
+    }
 
+}
+
+/// The fault timeline and table.
+fn fault_table(page: &mut Page, nodes: &[String], faults: &Faults, end_ns: u64, flags: &[Flag]) {
     // The fault timeline and table.
     page.timeline = draw::timeline(&nodes, &faults, end_ns, &flags);
     let mut kinds: Vec<String> = Vec::new();
@@ -1228,12 +1379,16 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
         ));
     }
 
+}
+
+/// Throughput and latency.
+fn charts(page: &mut Page, ops: &Ops, faults: &Faults) {
     // Throughput and latency.
     let s = series::compute(&ops);
     page.bucket = duration(s.bucket_ns);
     page.summarised.push(format!(
         "Throughput and latency: {} completed operations are summarised in {} buckets of {} each (by completion time); latency lines are each bucket's median, dashed lines its 99th percentile.",
-        thousands((ops.ops.len() - open) as u64),
+        thousands((ops.ops.len() - ops.count(Outcome::Open)) as u64),
         s.buckets,
         duration(s.bucket_ns)
     ));
@@ -1261,46 +1416,4 @@ pub fn build(folder: &RunFolder, rendered_at: String) -> Page {
             },
         });
     }
-    page
-}
-
-/// The set checker's sentences, split by anomaly kind. The checker writes, kind by kind (lost,
-/// unexpected, vanished, failed-but-present), one sentence per listed element up to
-/// `MAX_SENTENCES` and then one "... and N more" line when there are more; when the sentences do
-/// not add up to that layout, each goes by the words the checker uses for its kind.
-fn split_set_sentences(
-    all: &[String],
-    kinds: &[(&'static str, usize, usize)],
-) -> HashMap<&'static str, Vec<String>> {
-    let mut out: HashMap<&'static str, Vec<String>> = HashMap::new();
-    let layout: Vec<(&'static str, usize)> = kinds
-        .iter()
-        .map(|&(kind, listed, total)| {
-            let shown = listed.min(checkers::set::MAX_SENTENCES);
-            (kind, shown + usize::from(total > shown))
-        })
-        .collect();
-    if layout.iter().map(|(_, n)| n).sum::<usize>() == all.len() {
-        let mut at = 0;
-        for (kind, n) in layout {
-            out.insert(kind, all[at..at + n].to_vec());
-            at += n;
-        }
-        return out;
-    }
-    for s in all {
-        let kind = if s.contains("a promise that it would never take effect")
-            || s.contains("more failed-but-present")
-        {
-            "failed-but-present"
-        } else if s.contains("no process ever tried to add it") || s.contains("more unexpected") {
-            "unexpected"
-        } else if s.contains("a linearizable set never loses") || s.contains("vanished") {
-            "vanished"
-        } else {
-            "lost"
-        };
-        out.entry(kind).or_default().push(s.clone());
-    }
-    out
 }

@@ -206,27 +206,34 @@ fn hostile_run(dir: &Path) {
     let element = json!({"element": SCRIPT, "add": null, "seen_by": [{"process": 3,
         "node": SCRIPT, "invoke_index": 5, "complete_index": 6, "invoke_time": 3_000_000,
         "complete_time": 3_100_000}], "seen_total": 1, "missed_total": 0});
-    let results = json!({
-        "verdict": "invalid",
-        "counts": {"ok": 1, "fail": 1, "info": 1},
-        "checkers": [
-            {"name": "linearizability", "verdict": "invalid", "summary": [SCRIPT, IMG, huge],
-             "report": {"keys": [{"key": SCRIPT, "ops": 2, "method": "graph", "verdict": "invalid",
-                 "witness": witness, "check_us": 1, "witness_us": 1, "configurations": 0,
-                 "memo_bytes": 0},
-                 {"key": IMG, "ops": 2, "method": "search", "verdict": "unknown",
-                  "reason": QUOTES, "check_us": 1, "witness_us": 0, "configurations": 0,
-                  "memo_bytes": 0}]}},
-            {"name": "set", "verdict": "invalid", "summary": [QUOTES],
-             "report": {"keys": [{"key": QUOTES, "counts": {"attempted": 0, "acknowledged": 0,
-                 "failed": 0, "indeterminate": 0, "reads": 1, "read_final": 1, "stable": 0,
-                 "recovered": 0, "never_read": 0, "lost": 0, "unexpected": 1, "vanished": 0,
-                 "failed_but_present": 0},
-                 "verdict": "invalid", "witness": {"lost": [], "unexpected": [element],
-                 "vanished": [], "failed_but_present": [], "sentences": [format!("{SCRIPT} no process ever tried to add it")]}}]}},
-            {"name": SCRIPT, "verdict": IMG, "summary": [QUOTES]}
-        ]
-    });
+    let results = json!([
+        {"checker": "linearizability", "verdict": "invalid", "promised": true,
+         "summary": [SCRIPT, IMG, huge],
+         "anomalies": [{"kind": "linearizability", "key": SCRIPT, "title": format!("Key {SCRIPT}: {huge}"),
+             "sentences": [SCRIPT, format!("  - {IMG}"), format!("    {QUOTES} {ctl}")],
+             "ops": [0, 2], "cycle": [{"from": 0, "to": 2, "because": QUOTES}],
+             "span_ns": [1_000_000, 2_000_000]}],
+         "detail": {"keys": [{"key": SCRIPT, "ops": 2, "method": "graph", "verdict": "invalid",
+             "witness": witness, "check_us": 1, "witness_us": 1, "configurations": 0,
+             "memo_bytes": 0},
+             {"key": IMG, "ops": 2, "method": "search", "verdict": "unknown",
+              "reason": QUOTES, "check_us": 1, "witness_us": 0, "configurations": 0,
+              "memo_bytes": 0}]}},
+        {"checker": "set", "verdict": "invalid", "promised": true, "summary": [QUOTES],
+         "anomalies": [{"kind": "unexpected", "key": QUOTES, "title": QUOTES,
+             "sentences": [format!("{SCRIPT} no process ever tried to add it")],
+             "ops": [5], "span_ns": [3_000_000, 3_100_000]}],
+         "detail": {"keys": [{"key": QUOTES, "counts": {"attempted": 0, "acknowledged": 0,
+             "failed": 0, "indeterminate": 0, "reads": 1, "read_final": 1, "stable": 0,
+             "recovered": 0, "never_read": 0, "lost": 0, "unexpected": 1, "vanished": 0,
+             "failed_but_present": 0},
+             "verdict": "invalid", "witness": {"lost": [], "unexpected": [element],
+             "vanished": [], "failed_but_present": [], "sentences": [format!("{SCRIPT} no process ever tried to add it")]}}]}},
+        {"checker": SCRIPT, "verdict": "unknown", "promised": false, "summary": [QUOTES],
+         "anomalies": [{"kind": IMG, "key": SCRIPT, "title": IMG, "sentences": [QUOTES],
+             "ops": [0], "span_ns": null}]},
+        {"checker": SCRIPT, "verdict": IMG, "summary": [QUOTES]}
+    ]);
     std::fs::write(dir.join("results.json"), results.to_string()).expect("results.json");
     for n in nodes {
         // Node folders named like that cannot all exist; the links must still be safe.

@@ -654,8 +654,8 @@ impl Sim {
 /// Checks a simulated history for linearizability, per key, with our own checker.
 pub fn check_history(history: &History) -> Result<(), String> {
     let paired = history::pair(history).map_err(|e| format!("history does not pair: {e}"))?;
-    let opts = checkers::linear::Options::new(checkers::ModelKind::CasRegister);
-    let report = checkers::linear::check(history, &paired, &opts)
+    let opts = checkers::lin::Options::new(checkers::ModelKind::CasRegister);
+    let report = checkers::lin::check(history, &paired, &opts)
         .map_err(|e| format!("checker failed: {e}"))?;
     match report.verdict {
         "valid" => Ok(()),
