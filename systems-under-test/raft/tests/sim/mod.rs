@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use history::{Event, EventType, History, Process};
 use node::op::{OpKind, OpRequest, OpResponse, Outcome};
+use node::runtime::Core;
 use raft::core::{Bugs, Config, Envelope, NodeId, ReadMode};
 use raft::replica::Replica;
 use raft::storage::{MemStorage, Storage};
@@ -415,7 +416,7 @@ impl Sim {
             if !r.has_ready() {
                 break;
             }
-            let out = r.take_ready();
+            let out = r.ready();
             if !out.persist.is_empty() {
                 let p = &out.persist;
                 self.trace.push(format!(
