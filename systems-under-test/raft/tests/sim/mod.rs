@@ -222,6 +222,21 @@ pub fn check_history(history: &History) -> Result<(), String> {
     }
 }
 
+/// The keys whose histories our checker proves not linearizable (an `unknown` verdict is
+/// not proof, and is left out).
+pub fn invalid_keys(history: &History) -> Result<Vec<String>, String> {
+    let paired = history::pair(history).map_err(|e| format!("history does not pair: {e}"))?;
+    let opts = checkers::linear::Options::new(checkers::ModelKind::CasRegister);
+    let report = checkers::linear::check(history, &paired, &opts)
+        .map_err(|e| format!("checker failed: {e}"))?;
+    Ok(report
+        .keys
+        .iter()
+        .filter(|k| k.verdict.name() == "invalid")
+        .map(|k| k.key.clone().unwrap_or_default())
+        .collect())
+}
+
 /// Seeds to run: `SEED=n` replays one, `SEEDS=n` sets how many.
 pub fn seeds(default_count: u64, salt: u64) -> Vec<u64> {
     harness_sim::seeds(default_count, salt).unwrap_or_else(|e| panic!("{e}"))
