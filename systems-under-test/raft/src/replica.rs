@@ -1,18 +1,19 @@
 //! A replica: the Raft core, the key-value state machine, and the bookkeeping that turns
-//! committed entries and confirmed reads into answers for clients. Still sans-IO, so the
-//! seeded simulation of the tests exercises exactly what `raft-node` runs.
+//! committed entries and confirmed reads into answers for clients. It is Raft's
+//! [`node::runtime::Core`]: still sans-IO, so the seeded simulation of the tests exercises
+//! exactly what `raft-node` runs.
 
 use std::collections::{BTreeMap, HashMap};
 
 use node::kv::KvStore;
 use node::op::{OpKind, OpRequest, OpResponse};
+use node::runtime::{Core, NodeId, PeerMessage, Ready, Status};
 
 use crate::core::{
-    Config, Envelope, LogIndex, NotLeader, Persist, Persisted, Raft, ReadReady, Term,
+    Config, Envelope, LogIndex, Message, NotLeader, Persist, Persisted, Raft, ReadReady, Role, Term,
 };
 
-/// Tags one client request inside a replica; the caller picks them and keeps them unique.
-pub type ClientId = u64;
+pub use node::runtime::ClientId;
 
 #[derive(Clone, Debug)]
 struct Pending {
@@ -23,13 +24,28 @@ struct Pending {
     acked: bool,
 }
 
-/// What one `take_ready` produced: write `persist` durably, call `advance`, then send
+/// What one [`Core::ready`] produced: write `persist` durably, call `advance`, then send
 /// `messages` and give `responses` to the waiting clients.
-#[derive(Debug, Default)]
-pub struct Output {
-    pub persist: Persist,
-    pub messages: Vec<Envelope>,
-    pub responses: Vec<(ClientId, OpResponse)>,
+pub type Output = Ready<Envelope, Persist>;
+
+impl PeerMessage for Envelope {
+    fn from(&self) -> NodeId {
+        self.from
+    }
+
+    fn to(&self) -> NodeId {
+        self.to
+    }
+
+    fn size_bytes(&self) -> usize {
+        64 + match &self.msg {
+            Message::AppendEntries { entries, .. } => {
+                entries.iter().map(|e| e.data.len() + 24).sum()
+            }
+            Message::InstallSnapshot { snapshot, .. } => snapshot.data.len(),
+            _ => 0,
+        }
+    }
 }
 
 pub struct Replica {
@@ -88,26 +104,71 @@ impl Replica {
         self.applied
     }
 
-    /// Why this replica must stop, if it must.
-    pub fn fatal(&self) -> Option<&str> {
+    fn apply(&mut self, index: LogIndex, term: Term, data: &[u8]) {
+        debug_assert_eq!(index, self.applied + 1, "entries are applied in order");
+        self.applied = index;
+        let result = if data.is_empty() {
+            None
+        } else {
+            match serde_json::from_slice::<OpRequest>(data) {
+                Ok(op) => Some(self.kv.apply(&op)),
+                Err(e) => {
+                    tracing::error!("entry {index} does not decode ({e}); applied as a no-op");
+                    None
+                }
+            }
+        };
+        if let Some(p) = self.pending.remove(&index) {
+            if p.acked {
+                return;
+            }
+            let response = if p.term != term {
+                // Log matching (section 5.3): another entry is committed at this index, so
+                // ours never will be.
+                OpResponse::fail("superseded: the leader that accepted it lost its leadership")
+            } else {
+                result.unwrap_or_else(|| OpResponse::info("entry did not decode"))
+            };
+            self.responses.push((p.client, response));
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.applied;
+        let kv = &self.kv;
+        let responses = &mut self.responses;
+        self.waiting_reads.retain(|(index, client, key)| {
+            if *index <= applied {
+                responses.push((*client, kv.read(key)));
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Core for Replica {
+    type Message = Envelope;
+    type Persist = Persist;
+
+    fn fatal(&self) -> Option<&str> {
         self.fatal.as_deref()
     }
 
-    pub fn tick(&mut self) {
+    fn tick(&mut self) {
         self.raft.tick();
     }
 
-    pub fn step(&mut self, env: Envelope) {
+    fn step(&mut self, env: Envelope) {
         self.raft.step(env);
     }
 
-    pub fn set_wall_ms(&mut self, ms: i64) {
+    fn set_wall_ms(&mut self, ms: i64) {
         self.raft.set_wall_ms(ms);
     }
 
-    /// Takes a client operation. `Err` means nothing was proposed here: the caller may
-    /// forward it to `leader` or answer `fail`.
-    pub fn submit(&mut self, client: ClientId, op: OpRequest) -> Result<(), NotLeader> {
+    fn submit(&mut self, client: ClientId, op: OpRequest) -> Result<(), NotLeader> {
         if let Err(e) = op.validate() {
             self.responses
                 .push((client, OpResponse::fail(format!("bad request: {e}"))));
@@ -148,11 +209,11 @@ impl Replica {
         Ok(())
     }
 
-    pub fn has_ready(&self) -> bool {
+    fn has_ready(&self) -> bool {
         self.raft.has_ready() || !self.responses.is_empty()
     }
 
-    pub fn take_ready(&mut self) -> Output {
+    fn ready(&mut self) -> Output {
         let rd = self.raft.take_ready();
         if let Some(snapshot) = rd.apply_snapshot {
             match KvStore::restore(&snapshot.data) {
@@ -212,8 +273,7 @@ impl Replica {
         }
     }
 
-    /// The `persist` of the last `Output` is on disk.
-    pub fn advance(&mut self) {
+    fn advance(&mut self) {
         self.raft.advance();
         let on_disk = self.raft.persisted_index();
         for p in self.pending.range_mut(..=on_disk).map(|(_, p)| p) {
@@ -225,46 +285,22 @@ impl Replica {
         }
     }
 
-    fn apply(&mut self, index: LogIndex, term: Term, data: &[u8]) {
-        debug_assert_eq!(index, self.applied + 1, "entries are applied in order");
-        self.applied = index;
-        let result = if data.is_empty() {
-            None
-        } else {
-            match serde_json::from_slice::<OpRequest>(data) {
-                Ok(op) => Some(self.kv.apply(&op)),
-                Err(e) => {
-                    tracing::error!("entry {index} does not decode ({e}); applied as a no-op");
-                    None
-                }
-            }
-        };
-        if let Some(p) = self.pending.remove(&index) {
-            if p.acked {
-                return;
-            }
-            let response = if p.term != term {
-                // Log matching (section 5.3): another entry is committed at this index, so
-                // ours never will be.
-                OpResponse::fail("superseded: the leader that accepted it lost its leadership")
-            } else {
-                result.unwrap_or_else(|| OpResponse::info("entry did not decode"))
-            };
-            self.responses.push((p.client, response));
+    fn status(&self) -> Status {
+        let raft = &self.raft;
+        Status {
+            role: match raft.role() {
+                Role::Leader => "leader",
+                Role::Candidate => "candidate",
+                Role::PreCandidate => "pre-candidate",
+                Role::Follower => "follower",
+            },
+            term: raft.term().0,
+            voted_for: raft.vote(),
+            leader: raft.leader(),
+            commit: raft.commit_index(),
+            applied: self.applied,
+            last_index: raft.log().last_index(),
+            snapshot_index: raft.log().snapshot_index(),
         }
-    }
-
-    fn serve_reads(&mut self) {
-        let applied = self.applied;
-        let kv = &self.kv;
-        let responses = &mut self.responses;
-        self.waiting_reads.retain(|(index, client, key)| {
-            if *index <= applied {
-                responses.push((*client, kv.read(key)));
-                false
-            } else {
-                true
-            }
-        });
     }
 }

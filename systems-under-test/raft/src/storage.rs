@@ -1,30 +1,17 @@
 //! Durable state of one server: a write-ahead log of hard-state changes, truncations and
-//! entries, plus the latest snapshot in its own file. [`MemStorage`] keeps the same in memory
-//! for the simulation, where a crash keeps exactly what was persisted.
+//! entries (the runtime's [`RecordLog`] of Raft's [`Record`]s), plus the latest snapshot in
+//! its own file. [`MemStorage`] keeps the same in memory for the simulation, where a crash
+//! keeps exactly what was persisted.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use node::wal::{Wal, WalError};
+use node::storage::RecordLog;
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Entry, HardState, LogIndex, Persist, Persisted, Snapshot, Term};
 
-/// Where a server writes what a `Ready` asks it to persist.
-pub trait Storage {
-    /// Writes `p` durably (fsync) before returning.
-    fn persist(&mut self, p: &Persist) -> Result<(), StorageError>;
-    /// Everything persisted so far, as the core restarts from it.
-    fn load(&self) -> Persisted;
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error(transparent)]
-    Wal(#[from] WalError),
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-}
+pub use node::storage::{Storage, StorageError};
 
 /// Applies a `Persist` to an in-memory image of the disk; both storages share it.
 #[derive(Clone, Debug, Default)]
@@ -85,6 +72,9 @@ pub struct MemStorage {
 }
 
 impl Storage for MemStorage {
+    type Persist = Persist;
+    type State = Persisted;
+
     fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
         self.image.apply(p);
         Ok(())
@@ -114,6 +104,7 @@ fn chunks_by_bytes(entries: &[Entry]) -> Vec<&[Entry]> {
     out
 }
 
+/// One record of `raft.wal`.
 #[derive(Serialize, Deserialize)]
 enum Record {
     HardState(HardState),
@@ -128,7 +119,7 @@ enum Record {
 
 /// `DIR/raft.wal` and `DIR/snapshot.bin`.
 pub struct FileStorage {
-    wal: Wal,
+    wal: RecordLog<Record>,
     snapshot_path: PathBuf,
     image: Image,
 }
@@ -160,19 +151,8 @@ impl FileStorage {
             }
         }
         let wal_path = dir.join("raft.wal");
-        let (wal, recovery) = Wal::open(&wal_path)?;
-        if recovery.torn_bytes > 0 {
-            tracing::warn!(
-                "{}: dropped a torn tail of {} bytes (a write the last run never acknowledged)",
-                wal_path.display(),
-                recovery.torn_bytes
-            );
-        }
-        for (n, bytes) in recovery.records.iter().enumerate() {
-            let record: Record = postcard::from_bytes(bytes).map_err(|e| StorageError::File {
-                path: wal_path.clone(),
-                message: format!("record {n} does not decode: {e}"),
-            })?;
+        let (wal, records) = RecordLog::open(&wal_path)?;
+        for record in records {
             match record {
                 Record::HardState(hs) => image.hard_state = hs,
                 Record::Truncate(from) => {
@@ -218,13 +198,12 @@ impl FileStorage {
             image,
         })
     }
-
-    fn encode(record: &Record) -> Vec<u8> {
-        postcard::to_allocvec(record).expect("records always serialise")
-    }
 }
 
 impl Storage for FileStorage {
+    type Persist = Persist;
+    type State = Persisted;
+
     fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
         if p.is_empty() {
             return Ok(());
@@ -241,29 +220,28 @@ impl Storage for FileStorage {
         self.image.apply(p);
         if p.snapshot.is_some() {
             // Compaction: the log is rewritten with only what the snapshot does not cover.
-            let mut records = vec![Self::encode(&Record::HardState(self.image.hard_state))];
+            let mut records = vec![Record::HardState(self.image.hard_state)];
             let entries: Vec<Entry> = self.image.entries.values().cloned().collect();
             for chunk in chunks_by_bytes(&entries) {
-                records.push(Self::encode(&Record::Entries(chunk.to_vec())));
+                records.push(Record::Entries(chunk.to_vec()));
             }
             if let Some(s) = &self.image.snapshot {
-                records.push(Self::encode(&Record::Snapshot {
+                records.push(Record::Snapshot {
                     last_index: s.last_index,
                     last_term: s.last_term,
-                }));
+                });
             }
-            self.wal.rewrite(records.iter().map(Vec::as_slice))?;
+            self.wal.rewrite(&records)?;
             return Ok(());
         }
         if let Some(hs) = p.hard_state {
-            self.wal.append(&Self::encode(&Record::HardState(hs)))?;
+            self.wal.append(&Record::HardState(hs))?;
         }
         if let Some(from) = p.truncate_from {
-            self.wal.append(&Self::encode(&Record::Truncate(from)))?;
+            self.wal.append(&Record::Truncate(from))?;
         }
         for chunk in chunks_by_bytes(&p.append) {
-            self.wal
-                .append(&Self::encode(&Record::Entries(chunk.to_vec())))?;
+            self.wal.append(&Record::Entries(chunk.to_vec()))?;
         }
         self.wal.sync()?;
         Ok(())

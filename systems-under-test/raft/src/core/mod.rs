@@ -142,11 +142,9 @@ pub enum Role {
     Leader,
 }
 
-/// The proposal could not be accepted here; `leader` is this server's best guess.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NotLeader {
-    pub leader: Option<NodeId>,
-}
+/// The proposal could not be accepted here; `leader` is this server's best guess. The
+/// runtime's type, so that the driver forwards Raft's refusals as it does any core's.
+pub use node::runtime::NotLeader;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ProgressState {

@@ -2,10 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A server of the cluster. The binary numbers servers by the sorted order of their `--peers`
-/// ids, so every server agrees on the numbering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(pub u64);
+/// A server of the cluster: the runtime's member number (the sorted order of the `--peers`
+/// ids), so the core, the transport and the simulation share one id type.
+pub use node::runtime::NodeId;
 
 /// A Raft term (section 5.1).
 #[derive(
@@ -15,12 +14,6 @@ pub struct Term(pub u64);
 
 /// A position in the replicated log; the first entry has index 1, 0 means "before the log".
 pub type LogIndex = u64;
-
-impl std::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
 
 impl std::fmt::Display for Term {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
