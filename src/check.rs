@@ -1,4 +1,5 @@
-//! `harness check`: read histories in any supported format and check them for linearizability.
+//! `harness check`: read histories in any supported format and check them with any checker of
+//! the registry (linearizability by default).
 
 use crate::units::{parse_duration, parse_memory_limit};
 use crate::Exit;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Check recorded histories for linearizability, key by key.
+/// Check recorded histories for linearizability, key by key (or with another checker).
 ///
 /// Reads harness JSONL histories, Jepsen EDN histories (including jepsen.independent
 /// [key value] tuples) and Porcupine's etcd logs and key-value files; the format is detected
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 ///   harness check store/latest/history.jsonl
 ///   harness check ../shared/conformance/porcupine/jepsen --brief
 ///   harness check c50-bad.txt --model string-kv --time-limit 10s --json
+///   harness check store/latest/history.jsonl --checker set
 ///
 /// Exit status:
 ///   0  every file checked is valid
@@ -46,7 +48,13 @@ pub struct CheckArgs {
     /// History files or directories of history files.
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
-    /// Sequential model: register, cas-register, string-kv (alias kv) or set.
+    /// Which checker: linearizability (the default), set (lost, unexpected and vanished
+    /// elements of grow-only sets) or counter (every read between what was surely added and
+    /// what may have been). --model, --strategy, --time-limit and --memory-limit are
+    /// linearizability's.
+    #[arg(long, default_value = "linearizability", value_parser = parse_checker, value_name = "NAME")]
+    checker: String,
+    /// Sequential model (linearizability): register, cas-register, string-kv (alias kv) or set.
     /// Default: cas-register for Porcupine etcd logs, string-kv for Porcupine kv files,
     /// otherwise guessed from the operations in the history.
     #[arg(long, value_parser = parse_model)]
@@ -79,6 +87,10 @@ pub struct CheckArgs {
     /// search otherwise) or search (always the search).
     #[arg(long, default_value = "auto", value_parser = parse_strategy)]
     strategy: Strategy,
+}
+
+fn parse_checker(s: &str) -> Result<String, String> {
+    checkers::registry::find(s).map(|c| c.name().to_owned())
 }
 
 fn parse_model(s: &str) -> Result<ModelKind, String> {
@@ -124,6 +136,9 @@ struct FileResult {
     check_us: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<Report>,
+    /// The result of a checker other than linearizability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<checkers::CheckerResult>,
 }
 
 impl FileResult {
@@ -140,6 +155,7 @@ impl FileResult {
             parse_us: 0,
             check_us: 0,
             report: None,
+            result: None,
         }
     }
 
@@ -519,6 +535,20 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => return fail(r, e.into()),
     };
     r.parse_us = t0.elapsed().as_micros() as u64;
+    let checker = checkers::registry::find(&args.checker).ok();
+    if let Some(checker) = checker.filter(|c| c.name() != "linearizability") {
+        let t1 = Instant::now();
+        let opts = Options::new(ModelKind::CasRegister);
+        match checker.check(&loaded.history, &paired, &opts) {
+            Ok(result) => {
+                r.check_us = t1.elapsed().as_micros() as u64;
+                r.verdict = result.verdict.name();
+                r.result = Some(result);
+            }
+            Err(e) => r.error = Some(e.into()),
+        }
+        return r;
+    }
     let model = match args.model {
         Some(m) => m,
         None => match loaded.format {
@@ -706,6 +736,9 @@ fn print_file(
     if let Some(reason) = &r.skipped {
         return put(out, "", &format!("{name}: skipped ({reason})"));
     }
+    if let Some(result) = &r.result {
+        return print_result(out, r, result, &name, args);
+    }
     let Some(report) = &r.report else {
         writeln!(out, "{}: ERROR", cut(&name))?;
         if let Some(e) = &r.error {
@@ -785,6 +818,43 @@ fn print_file(
             }
             Verdict::Unknown { reason } => put(out, "    ", reason)?,
             Verdict::Valid => {}
+        }
+    }
+    Ok(())
+}
+
+/// A checker other than linearizability: its verdict, summary and anomalies.
+fn print_result(
+    out: &mut impl Write,
+    r: &FileResult,
+    result: &checkers::CheckerResult,
+    name: &str,
+    args: &CheckArgs,
+) -> std::io::Result<()> {
+    let header = format!(
+        "{name}: {}  ({}, {}, {}, {}, parse {}, check {})",
+        r.verdict.to_uppercase(),
+        result.checker,
+        r.format.unwrap_or("?"),
+        plural(r.events as u64, "event"),
+        match result.anomalies.len() {
+            1 => "1 anomaly".to_owned(),
+            n => format!("{n} anomalies"),
+        },
+        ms(r.parse_us),
+        ms(r.check_us),
+    );
+    writeln!(out, "{}", cut(&header))?;
+    for s in &result.summary {
+        put(out, "  ", s)?;
+    }
+    if args.brief {
+        return Ok(());
+    }
+    for a in &result.anomalies {
+        put(out, "  ", &format!("{} ({})", a.title, a.kind))?;
+        for s in &a.sentences {
+            put(out, "    ", s)?;
         }
     }
     Ok(())

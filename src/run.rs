@@ -129,8 +129,8 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     let system = SystemDef::load(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
     let plan = NemesisPlan::parse(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
     system.check_faults(&plan.kinds()).map_err(usage)?;
-    let workload = workloads::registry::find(&args.workload)
-        .map_err(|e| usage(format!("--workload: {e}")))?;
+    let workload =
+        workloads::registry::find(&args.workload).map_err(|e| usage(format!("--workload: {e}")))?;
     system.check_workload(workload).map_err(usage)?;
     if let Some(bug) = &args.bug {
         if !system.bugs.contains(bug) {
@@ -1147,7 +1147,8 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let elapsed = t0.elapsed();
 
     // Checking.
-    let checked = crate::checking::check_run(&run_dir.join("history.jsonl"), p.workload, &p.system)?;
+    let checked =
+        crate::checking::check_run(&run_dir.join("history.jsonl"), p.workload, &p.system)?;
     write_json(&run_dir.join("results.json"), &checked.results)?;
     let counts = rec.counts();
     let load = &checked.load;

@@ -623,7 +623,6 @@ impl SystemDef {
         ))
     }
 
-
     /// Refuses faults this system does not support, naming where that is said.
     pub fn check_faults(&self, kinds: &[NemesisKind]) -> Result<(), String> {
         let missing: Vec<&str> = kinds
@@ -821,7 +820,9 @@ port = 9000
             e.contains("demo.toml:3:") && e.contains("'linearisable'") && e.contains("causal"),
             "{e}"
         );
-        let e = err(&format!("{GOOD}[workloads]\nsupported = [\"set\", \"regsiter\"]\n"));
+        let e = err(&format!(
+            "{GOOD}[workloads]\nsupported = [\"set\", \"regsiter\"]\n"
+        ));
         assert!(
             e.contains("demo.toml:9:") && e.contains("'regsiter'") && e.contains("counter"),
             "{e}"
@@ -838,8 +839,13 @@ port = 9000
         .unwrap();
         assert_eq!(def.promises, vec!["linearizable".to_string()]);
         assert!(def.check_workload(&workloads::set::WORKLOAD).is_ok());
-        let e = def.check_workload(&workloads::counter::WORKLOAD).unwrap_err();
-        assert!(e.contains("does not support counter") && e.contains("lists: set"), "{e}");
+        let e = def
+            .check_workload(&workloads::counter::WORKLOAD)
+            .unwrap_err();
+        assert!(
+            e.contains("does not support counter") && e.contains("lists: set"),
+            "{e}"
+        );
         // Not said: every workload.
         let def = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
         assert_eq!(def.workloads.len(), workloads::WORKLOADS.len());

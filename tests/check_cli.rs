@@ -634,3 +634,55 @@ fn output_that_cannot_be_written_exits_4() {
     assert!(err.contains("cannot write the output"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A set history with an acknowledged element missing from the final read.
+const LOST_SET: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"add","key":"s","value":1}
+{"index":1,"time":20,"process":0,"type":"ok","f":"add","key":"s","value":1}
+{"index":2,"time":30,"process":1,"type":"invoke","f":"read","key":"s","value":null}
+{"index":3,"time":40,"process":1,"type":"ok","f":"read","key":"s","value":[]}
+"#;
+
+/// A counter history whose final read misses an acknowledged increment.
+const LOST_INCR: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"incr","key":"c","value":2}
+{"index":1,"time":20,"process":0,"type":"ok","f":"incr","key":"c","value":2}
+{"index":2,"time":30,"process":0,"type":"invoke","f":"incr","key":"c","value":3}
+{"index":3,"time":40,"process":0,"type":"ok","f":"incr","key":"c","value":3}
+{"index":4,"time":50,"process":1,"type":"invoke","f":"read","key":"c","value":null}
+{"index":5,"time":60,"process":1,"type":"ok","f":"read","key":"c","value":3}
+"#;
+
+#[test]
+fn any_registered_checker_runs_by_name() {
+    let s = Scratch::new("checkers");
+    let set = s.file("set.jsonl", LOST_SET);
+    let (code, out, _) = harness(&["check", &set, "--checker", "set"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("INVALID") && out.contains("(lost)"), "{out}");
+    let (code, out, _) = harness(&["check", &set, "--checker", "set", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        json(&out)["files"][0]["result"]["anomalies"][0]["kind"],
+        "lost"
+    );
+
+    let counter = s.file("counter.jsonl", LOST_INCR);
+    let (code, out, _) = harness(&["check", &counter, "--checker", "counter"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("lower-than-acknowledged"), "{out}");
+    assert!(out.contains("must lie between 5 and 5"), "{out}");
+    // The same history with the increment seen is valid.
+    let seen = LOST_INCR.replace(
+        r#""type":"ok","f":"read","key":"c","value":3"#,
+        r#""type":"ok","f":"read","key":"c","value":5"#,
+    );
+    let fixed = s.file("fixed.jsonl", &seen);
+    let (code, out, _) = harness(&["check", &fixed, "--checker", "counter"]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, _, err) = harness(&["check", &set, "--checker", "sett"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown checker 'sett'") && err.contains("counter"),
+        "{err}"
+    );
+}

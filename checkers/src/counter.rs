@@ -116,7 +116,12 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
                 k.out_of_bounds,
                 k.reads
             ));
-            summary.extend(found.iter().take(3).filter_map(|a| a.sentences.first().cloned()));
+            summary.extend(
+                found
+                    .iter()
+                    .take(3)
+                    .filter_map(|a| a.sentences.first().cloned()),
+            );
         }
         anomalies.extend(found);
         keys.push(k);
@@ -180,7 +185,11 @@ fn check_key(
             reads.push(id);
         }
     }
-    k.acknowledged_sum = incrs.iter().filter(|i| i.ok_at.is_some()).map(|i| i.amount).sum();
+    k.acknowledged_sum = incrs
+        .iter()
+        .filter(|i| i.ok_at.is_some())
+        .map(|i| i.amount)
+        .sum();
     k.attempted_sum = incrs.iter().map(|i| i.amount).sum();
     let bounds = Bounds::new(&incrs);
     let mut found = Vec::new();
@@ -217,14 +226,24 @@ fn check_key(
         }
         k.out_of_bounds += 1;
         if found.len() < MAX_ANOMALIES_PER_KEY {
-            found.push(out_of_bounds(history, paired, key, id, value, (lo, hi), is_final, &incrs));
+            found.push(out_of_bounds(
+                history,
+                paired,
+                key,
+                id,
+                value,
+                (lo, hi),
+                is_final,
+                &incrs,
+            ));
         }
     }
     if k.out_of_bounds > 0 {
         k.verdict = Judgement::Invalid;
     } else if k.final_reads == 0 && !incrs.is_empty() {
         k.verdict = Judgement::Unknown;
-        k.reason = Some("no final read: no ok read began after the last increment completed".into());
+        k.reason =
+            Some("no final read: no ok read began after the last increment completed".into());
     }
     (k, found)
 }
@@ -245,8 +264,10 @@ struct Bounds {
 
 impl Bounds {
     fn new(incrs: &[Incr]) -> Bounds {
-        let mut sure: Vec<(usize, i64)> =
-            incrs.iter().filter_map(|i| i.ok_at.map(|c| (c, i.amount))).collect();
+        let mut sure: Vec<(usize, i64)> = incrs
+            .iter()
+            .filter_map(|i| i.ok_at.map(|c| (c, i.amount)))
+            .collect();
         sure.sort_unstable();
         let mut may: Vec<(usize, i64)> = incrs.iter().map(|i| (i.invoke, i.amount)).collect();
         may.sort_unstable();
@@ -357,7 +378,9 @@ fn out_of_bounds(
         ));
         (
             "higher-than-attempted",
-            format!("Key {key_name}: a {which} of {value}, above the {hi} that may have been added"),
+            format!(
+                "Key {key_name}: a {which} of {value}, above the {hi} that may have been added"
+            ),
         )
     };
     Anomaly {

@@ -129,6 +129,9 @@ mod tests {
         n.dedup();
         assert_eq!(n.len(), CHECKERS.len());
         let err = find("linearizable").err().unwrap_or_default();
-        assert!(err.contains("linearizability") && err.contains("set"), "{err}");
+        assert!(
+            err.contains("linearizability") && err.contains("set"),
+            "{err}"
+        );
     }
 }

@@ -804,11 +804,7 @@ impl Ctx<'_> {
     /// The sentences of each kind of anomaly, kind by kind (lost, unexpected, vanished,
     /// failed-but-present): one per listed element up to [`MAX_SENTENCES`], then one "... and
     /// N more" line when there are more.
-    fn sentences(
-        &self,
-        w: &SetWitness,
-        counts: &SetCounts,
-    ) -> Vec<(SetAnomalyKind, Vec<String>)> {
+    fn sentences(&self, w: &SetWitness, counts: &SetCounts) -> Vec<(SetAnomalyKind, Vec<String>)> {
         let key = self.key.map(str::to_owned);
         let mut out = Vec::new();
         for kind in SetAnomalyKind::ALL {

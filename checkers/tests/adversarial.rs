@@ -15,11 +15,11 @@
 
 mod common;
 
-use checkers::lin::unique::{check_unique, GraphOutcome};
 use checkers::lin::model::{new_model, AnyModel, Model, ModelKind};
 use checkers::lin::oracle::brute_force;
 use checkers::lin::search::{search, Budget, KeyOp, Outcome};
 use checkers::lin::strings::{register_view, StringView};
+use checkers::lin::unique::{check_unique, GraphOutcome};
 use common::{kops_of, seeds, window_of};
 use history::{Event, EventType, History, Process};
 use serde_json::{json, Value};

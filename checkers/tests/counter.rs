@@ -43,7 +43,11 @@ impl B {
         let paired = history::pair(&self.h).expect("test histories are well formed");
         let checker = registry::find("counter").expect("registered");
         let r = checker
-            .check(&self.h, &paired, &checkers::Options::new(checkers::ModelKind::CasRegister))
+            .check(
+                &self.h,
+                &paired,
+                &checkers::Options::new(checkers::ModelKind::CasRegister),
+            )
             .expect("counter histories check");
         serde_json::to_string(&r).expect("serialises");
         r
@@ -62,7 +66,12 @@ fn reads_within_bounds_pass_and_indeterminate_increments_may_count_or_not() {
         b.read(4, json!(final_value));
         b.read(5, json!(final_value));
         let r = b.check();
-        assert_eq!(r.verdict, Judgement::Valid, "{final_value}: {:?}", r.summary);
+        assert_eq!(
+            r.verdict,
+            Judgement::Valid,
+            "{final_value}: {:?}",
+            r.summary
+        );
         assert!(r.anomalies.is_empty());
         assert_eq!(r.detail["keys"][0]["acknowledged_sum"], json!(6));
         assert_eq!(r.detail["keys"][0]["final_reads"], json!(2));
@@ -84,8 +93,16 @@ fn a_lost_increment_is_rejected_with_the_final_read_and_the_increments_it_missed
     assert_eq!(a.key.as_deref(), Some("c0"));
     // The read first (invoked at event 6), then the acknowledged increments, latest first.
     assert_eq!(a.ops, vec![6, 4, 2, 0]);
-    assert!(a.title.contains("final read of 3, below the 7"), "{}", a.title);
-    assert!(a.sentences[0].contains("must lie between 7 and 7"), "{:?}", a.sentences);
+    assert!(
+        a.title.contains("final read of 3, below the 7"),
+        "{}",
+        a.title
+    );
+    assert!(
+        a.sentences[0].contains("must lie between 7 and 7"),
+        "{:?}",
+        a.sentences
+    );
     assert_eq!(a.span_ns, Some([0, 700_000_000]));
 }
 
@@ -117,7 +134,11 @@ fn a_read_during_the_run_must_see_increments_completed_before_it_began() {
     assert_eq!(r.verdict, Judgement::Invalid, "{:?}", r.summary);
     assert_eq!(r.anomalies.len(), 1);
     assert_eq!(r.anomalies[0].ops[0], 7);
-    assert!(r.anomalies[0].title.contains("a read of 0"), "{}", r.anomalies[0].title);
+    assert!(
+        r.anomalies[0].title.contains("a read of 0"),
+        "{}",
+        r.anomalies[0].title
+    );
 }
 
 #[test]

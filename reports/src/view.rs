@@ -11,10 +11,10 @@ use crate::plots;
 use crate::series;
 use crate::style;
 use crate::text::{clip, duration, plural, secs, stamp, thousands, CELL_CHARS, SENTENCE_CHARS};
+use checkers::lin::witness::{describe_view, short_view, LinWitness, OpView};
 use checkers::lin::{KeyResult, Verdict};
 use checkers::set::{ElementAnomaly, SetAnomalyKind, SetKeyResult};
 use checkers::{Anomaly, CheckerResult};
-use checkers::lin::witness::{describe_view, short_view, LinWitness, OpView};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Serialize;
 use serde_json::Value;
@@ -820,7 +820,11 @@ fn anomaly_view(ctx: &Ctx<'_>, c: &CheckerResult, a: &Anomaly) -> Found {
         kind: clip(&a.kind, 60),
         checker: clip(&c.checker, 60),
         promised: c.promised,
-        key: a.key.as_deref().map(|k| clip(k, CELL_CHARS)).unwrap_or_default(),
+        key: a
+            .key
+            .as_deref()
+            .map(|k| clip(k, CELL_CHARS))
+            .unwrap_or_default(),
         title: clip(&a.title, SENTENCE_CHARS),
         when: range.map(|(x, y)| when(x, y)).unwrap_or_default(),
         faults: range
@@ -847,8 +851,11 @@ fn anomaly_view(ctx: &Ctx<'_>, c: &CheckerResult, a: &Anomaly) -> Found {
                 .get(i)
                 .map_or_else(|| format!("#{i}"), |o| format!("{} (#{i})", o.label))
         };
-        let edges: Vec<(String, String)> =
-            a.cycle.iter().map(|e| (label(&e.from), label(&e.to))).collect();
+        let edges: Vec<(String, String)> = a
+            .cycle
+            .iter()
+            .map(|e| (label(&e.from), label(&e.to)))
+            .collect();
         view.cycle_svg = Some(draw::cycle(&edges));
         view.cycle = a
             .cycle
@@ -915,7 +922,12 @@ fn anomaly_ops(folder: &RunFolder, results: &[CheckerResult]) -> HashMap<u64, An
     let wanted: std::collections::HashSet<u64> = results
         .iter()
         .flat_map(|c| &c.anomalies)
-        .flat_map(|a| a.ops.iter().take(MAX_BARS).chain(a.cycle.iter().flat_map(|e| [&e.from, &e.to])))
+        .flat_map(|a| {
+            a.ops
+                .iter()
+                .take(MAX_BARS)
+                .chain(a.cycle.iter().flat_map(|e| [&e.from, &e.to]))
+        })
         .copied()
         .collect();
     let mut found: HashMap<u64, AnomalyOp> = HashMap::new();
@@ -1063,7 +1075,6 @@ fn run_info(page: &mut Page, run: &Value) {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     page.command = run["command"].as_str().map(|c| clip(c, 4_000));
-
 }
 
 /// What is missing or odd, and the counts of operations.
@@ -1110,7 +1121,6 @@ fn notices(page: &mut Page, folder: &RunFolder, ops: &Ops) {
         unmatched: ops.unmatched,
         nemesis: nemesis_events,
     };
-
 }
 
 /// Links to the files of the run folder; returns the nodes' names.
@@ -1206,9 +1216,8 @@ fn verdicts(
         }
     }
     page.keys_checker = checker_names.join(", ");
-    let verdict = checkers::Judgement::worst(
-        results.iter().filter(|c| c.promised).map(|c| c.verdict),
-    );
+    let verdict =
+        checkers::Judgement::worst(results.iter().filter(|c| c.promised).map(|c| c.verdict));
     (verdict.name(), anomalies, key_rows)
 }
 
@@ -1271,7 +1280,7 @@ fn key_table(page: &mut Page, mut key_rows: Vec<(u8, KeyRowDraft)>, number: &[us
     // Per-key verdicts, bad first.
     key_rows.sort_by_key(|(rank, _)| *rank);
     page.keys_total = key_rows.len();
-    
+
     page.keys_have_method = key_rows.iter().any(|(_, r)| !r.method.is_empty());
     if key_rows.len() > MAX_KEY_ROWS {
         page.summarised.push(format!(
@@ -1296,7 +1305,6 @@ fn key_table(page: &mut Page, mut key_rows: Vec<(u8, KeyRowDraft)>, number: &[us
             },
         })
         .collect();
-
 }
 
 fn headline(page: &Page, verdict: &str, results: &Results, ops: &Ops) -> String {
@@ -1321,7 +1329,6 @@ fn headline(page: &Page, verdict: &str, results: &Results, ops: &Ops) -> String 
         },
         _ => "Unknown: a checker could not decide within its budget.".to_string(),
     }
-
 }
 
 /// The fault timeline and table.
@@ -1378,7 +1385,6 @@ fn fault_table(page: &mut Page, nodes: &[String], faults: &Faults, end_ns: u64, 
             }
         ));
     }
-
 }
 
 /// Throughput and latency.

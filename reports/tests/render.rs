@@ -293,3 +293,65 @@ fn a_hostile_run_renders_escaped_and_the_page_stays_whole() {
     assert!(html.contains("nodes/..%2F..%2Fetc/node.log") || !html.contains("../../etc/node.log"));
     assert!(!html.contains("href=\"nodes/../"), "no link climbs out");
 }
+
+/// A checker the report has no code of its own for (the counter) still gets its anomaly
+/// drawn: title, sentences, its operations as bars, the faults active then.
+#[test]
+fn a_counter_anomaly_renders_from_the_shared_fields_alone() {
+    let dir = copy_of("valid");
+    // The fixture's history, with a counter's lost increment appended after it.
+    let history_path = dir.path().join("history.jsonl");
+    let mut text = std::fs::read_to_string(&history_path).expect("history");
+    let mut index = text.lines().count() as u64;
+    let t0 = 9_000_000_000u64;
+    for (p, kind, f, v) in [
+        (900, "invoke", "incr", json!(2)),
+        (900, "ok", "incr", json!(2)),
+        (901, "invoke", "read", Value::Null),
+        (901, "ok", "read", json!(0)),
+    ] {
+        text.push_str(
+            &json!({"index": index, "time": t0 + index, "process": p, "type": kind, "f": f,
+                    "key": "c0", "value": v, "node": "n1"})
+            .to_string(),
+        );
+        text.push('\n');
+        index += 1;
+    }
+    std::fs::write(&history_path, &text).expect("write history");
+    let h = history::read_file(&history_path, None)
+        .expect("reads")
+        .history;
+    let paired = history::pair(&h).expect("pairs");
+    let opts = checkers::Options::new(checkers::ModelKind::CasRegister);
+    let results = checkers::registry::run(
+        &["counter"],
+        &["linearizable".to_string()],
+        &h,
+        &paired,
+        &opts,
+    )
+    .expect("checks");
+    assert_eq!(results[0].verdict, checkers::Judgement::Invalid);
+    std::fs::write(
+        dir.path().join("results.json"),
+        serde_json::to_string(&results).expect("serialises"),
+    )
+    .expect("results.json");
+    let stats = reports::render_run(dir.path()).expect("renders");
+    assert_eq!(stats.verdict, "invalid");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("report.html");
+    assert!(html.contains(r#"data-anomaly="lower-than-acknowledged""#));
+    assert!(html.contains("Key c0: a final read of 0, below the 2 surely added before it"));
+    assert!(html.contains("must lie between 2 and 2"));
+    // The read and the increment it missed, drawn as bars and listed.
+    assert!(html.contains("The operations involved"));
+    assert!(
+        html.contains("<td>p901</td><td>read c0</td><td>ok</td>"),
+        "the read's row"
+    );
+    assert!(
+        html.contains("<td>p900</td><td>incr c0</td><td>ok</td>"),
+        "the increment's row"
+    );
+}

@@ -22,7 +22,9 @@ pub use client::{Completion, NodeRole, OpClient, Protocol, UnknownProtocol};
 pub use recorder::{Counts, Recorder};
 pub use register::RegisterGen;
 pub use registry::{Workload, WORKLOADS};
-pub use runner::{final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig};
+pub use runner::{
+    final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig,
+};
 pub use set::SetGen;
 
 /// One operation as the /op protocol carries it: `{"f","key","value"}`.

@@ -10,9 +10,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use workloads::{
-    final_reads, run_clients, OpClient, Recorder, RunStats, WorkloadConfig, Workload,
-};
+use workloads::{final_reads, run_clients, OpClient, Recorder, RunStats, Workload, WorkloadConfig};
 
 fn cfg(workload: &'static Workload, concurrency: usize, rate: Option<f64>) -> WorkloadConfig {
     WorkloadConfig {

@@ -17,10 +17,10 @@ pub mod synth;
 pub mod unique;
 pub mod witness;
 
-use crate::lin::unique::GraphOutcome;
 use crate::lin::model::{new_model, AnyModel, Model, ModelKind};
 use crate::lin::search::{Budget, KeyOp, Outcome};
 use crate::lin::strings::StringView;
+use crate::lin::unique::GraphOutcome;
 use crate::lin::witness::{describe_view, explain, Clues, LinWitness, OpView};
 use crate::registry::Checker;
 use crate::result::{widen, Anomaly, CheckerResult, Judgement};

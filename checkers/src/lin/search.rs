@@ -169,7 +169,8 @@ pub fn search<M: Model>(model: &mut M, ops: &[KeyOp], budget: &Budget) -> (Outco
     // Indeterminate operations with the same action are interchangeable once both are
     // invoked: only the earliest-invoked unlinearized one of each group is ever tried.
     let twin_prev: Vec<u32> = {
-        let mut last: hashbrown::HashMap<crate::lin::model::Action, u32> = hashbrown::HashMap::new();
+        let mut last: hashbrown::HashMap<crate::lin::model::Action, u32> =
+            hashbrown::HashMap::new();
         let mut by_call: Vec<usize> = (0..n).collect();
         by_call.sort_by_key(|&i| (ops[i].call, i));
         let mut tp = vec![NONE; n];

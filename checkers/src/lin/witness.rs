@@ -3,9 +3,9 @@
 //! placed after it and what each candidate would have done, the smallest set of operations that
 //! cannot be linearized together, and every order of that set with the state it reaches.
 
-use crate::lin::unique::CycleEdge;
 use crate::lin::model::{Model, INIT};
 use crate::lin::search::{search, Budget, Deepest, KeyOp, Outcome};
+use crate::lin::unique::CycleEdge;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 

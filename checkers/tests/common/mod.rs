@@ -1,7 +1,7 @@
 //! Helpers shared by the differential and adversarial tests.
 
-use checkers::lin::prepare;
 use checkers::lin::model::AnyModel;
+use checkers::lin::prepare;
 use checkers::lin::search::KeyOp;
 use history::History;
 
