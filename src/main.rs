@@ -5,9 +5,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod cluster;
 mod report;
 mod run;
-mod schedule;
 mod systems;
 mod units;
 

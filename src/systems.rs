@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::schedule::NemesisKind;
+use nemesis::{NemesisKind, Staged, StatusField};
 
 /// The bundled systems: name and definition.
 const BUNDLED: [(&str, &str); 1] = [("raft", include_str!("../systems-under-test/raft/raft.toml"))];
@@ -61,6 +61,9 @@ pub struct SystemDef {
     pub stop_grace: Duration,
     /// The faults this system supports.
     pub faults: Vec<NemesisKind>,
+    /// The fields its status call gives (`status.fields`); None when the file does not say,
+    /// and then the nodes are asked at run time.
+    pub status_fields: Option<Vec<StatusField>>,
     /// The `--bug` names the system accepts, and the argument that switches one on.
     pub bugs: Vec<String>,
     pub bug_flag: Option<String>,
@@ -92,6 +95,8 @@ struct File {
     stop: StopSection,
     #[serde(default)]
     faults: FaultsSection,
+    #[serde(default)]
+    status: StatusSection,
     #[serde(default)]
     bugs: BugsSection,
     #[serde(default)]
@@ -145,6 +150,13 @@ struct StopSection {
 struct FaultsSection {
     #[serde(default)]
     supported: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StatusSection {
+    #[serde(default)]
+    fields: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -403,6 +415,18 @@ impl SystemDef {
                 out
             }
         };
+        let status_fields = match &file.status.fields {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|f| {
+                        f.get_ref().parse::<StatusField>().map_err(|e| {
+                            format!("{}: status.fields: {e}", span_at(&f.span()))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
             return Err(format!(
                 "{origin}: bugs.flag: bugs.names is set, so bugs.flag must say which argument \
@@ -427,6 +451,7 @@ impl SystemDef {
             ready_timeout,
             stop_grace,
             faults,
+            status_fields,
             bugs: file.bugs.names,
             bug_flag: file.bugs.flag,
             cargo_package: file.build.cargo_package,
@@ -569,6 +594,38 @@ impl SystemDef {
             self.program,
             exe.display()
         )))
+    }
+
+    /// Refuses staged faults whose status fields the definition says the system's status
+    /// lacks (shared/DESIGN.md section 3), naming where that is said.
+    pub fn check_status(&self, staged: &[Staged]) -> Result<(), String> {
+        let Some(fields) = &self.status_fields else {
+            return Ok(());
+        };
+        for s in staged {
+            let missing: Vec<&str> = s
+                .needs()
+                .iter()
+                .filter(|f| !fields.contains(f))
+                .map(|f| f.name())
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "--nemesis: {s} needs the status field{} {}, which {}'s status lacks \
+                     (status.fields in {} lists: {})",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    self.name,
+                    self.origin,
+                    fields
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Refuses faults this system does not support, naming where that is said.
