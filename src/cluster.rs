@@ -65,9 +65,8 @@ impl Cluster {
         setup: &Setup<'_>,
         interrupted: impl Future<Output = ()>,
     ) -> Result<Cluster, StartError> {
-        let net = Network::create(setup.names).map_err(|e| {
-            StartError::Failure(format!("cannot build the sandbox network: {e}"))
-        })?;
+        let net = Network::create(setup.names)
+            .map_err(|e| StartError::Failure(format!("cannot build the sandbox network: {e}")))?;
         if setup.needs_drop_rules && net.mechanism() == Mechanism::Blackhole {
             return Err(StartError::Usage(
                 "--nemesis loss: not available here: packet loss needs nft or iptables \
@@ -80,7 +79,9 @@ impl Cluster {
         let mut sup = Supervisor::new(net.netns_paths());
         for (n, _) in &addrs {
             if let Err(e) = sup.start(&specs[n]) {
-                return Err(StartError::Failure(format!("node {n} would not start: {e}")));
+                return Err(StartError::Failure(format!(
+                    "node {n} would not start: {e}"
+                )));
             }
         }
         let grace = setup.system.stop_grace;

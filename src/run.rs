@@ -332,7 +332,8 @@ async fn inject_schedule(
         let applied = match injector.apply(&step.fault, i + seed as usize).await {
             Ok(a) => a,
             Err(e) => {
-                let e = anyhow::Error::new(e).context(format!("applying {}", step.fault.describe()));
+                let e =
+                    anyhow::Error::new(e).context(format!("applying {}", step.fault.describe()));
                 return (false, Some(e));
             }
         };

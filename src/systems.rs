@@ -420,9 +420,9 @@ impl SystemDef {
             Some(list) => Some(
                 list.iter()
                     .map(|f| {
-                        f.get_ref().parse::<StatusField>().map_err(|e| {
-                            format!("{}: status.fields: {e}", span_at(&f.span()))
-                        })
+                        f.get_ref()
+                            .parse::<StatusField>()
+                            .map_err(|e| format!("{}: status.fields: {e}", span_at(&f.span())))
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
@@ -823,6 +823,41 @@ port = 9000
             .check_faults(&[NemesisKind::Kill, NemesisKind::Clock])
             .unwrap_err();
         assert!(e.contains("clock") && e.contains("demo.toml"), "{e}");
+    }
+
+    #[test]
+    fn staged_faults_are_refused_when_the_status_lacks_their_fields() {
+        let raft = SystemDef::load("raft").unwrap();
+        assert!(raft
+            .check_status(&[Staged::AfterVote, Staged::Figure8])
+            .is_ok());
+        let etcd =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("systems-under-test/external/etcd.toml");
+        let etcd = SystemDef::load(etcd.to_str().unwrap()).unwrap();
+        let e = etcd.check_status(&[Staged::AfterVote]).unwrap_err();
+        assert!(
+            e.contains("kill:after-vote") && e.contains("voted_for") && e.contains("etcd.toml"),
+            "{e}"
+        );
+        let e = etcd.check_status(&[Staged::Figure8]).unwrap_err();
+        assert!(
+            e.contains("partition:figure-8") && e.contains("commit"),
+            "{e}"
+        );
+        // Without [status], the nodes are asked at run time instead.
+        let def = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
+        assert!(def.check_status(&[Staged::AfterVote]).is_ok());
+        let e = SystemDef::parse(
+            &format!("{GOOD}[status]\nfields = [\"role\", \"votedfor\"]\n"),
+            "demo.toml",
+            None,
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            e.contains("demo.toml:") && e.contains("status.fields") && e.contains("voted_for"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -213,7 +213,11 @@ mod tests {
             ("stop-kill", Phase::Stop, FaultKind::Kill),
             ("start-clock-strobe", Phase::Start, FaultKind::ClockStrobe),
             ("stop", Phase::Stop, FaultKind::Unnamed),
-            ("start-bitflip", Phase::Start, FaultKind::Other("bitflip".into())),
+            (
+                "start-bitflip",
+                Phase::Start,
+                FaultKind::Other("bitflip".into()),
+            ),
         ] {
             let ev = NemesisEvent {
                 phase,

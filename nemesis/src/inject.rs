@@ -167,7 +167,11 @@ impl Injector {
     }
 }
 
-fn apply<'a>(ctx: &'a Ctx, fault: &'a Fault, fallback: usize) -> Boxed<'a, Result<Undo, InjectError>> {
+fn apply<'a>(
+    ctx: &'a Ctx,
+    fault: &'a Fault,
+    fallback: usize,
+) -> Boxed<'a, Result<Undo, InjectError>> {
     // Boxed: faults run together apply each other.
     Box::pin(async move {
         Ok(match fault {

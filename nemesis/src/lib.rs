@@ -84,9 +84,9 @@ pub mod staged;
 pub mod status;
 
 pub use clock::ClockFile;
+pub use inject::{Applied, InjectError, Injector};
 pub use net::{Mechanism, NetError, Network};
 pub use process::{LogTail, NodeSpec, NodeState, ProcError, Supervisor};
-pub use inject::{Applied, InjectError, Injector};
 pub use sandbox::{Entered, SandboxError};
 pub use schedule::{Fault, NemesisKind, NemesisPlan, Schedule, Staged};
 pub use status::{ClusterView, NodeStatus, Record, StatusField};

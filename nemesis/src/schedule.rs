@@ -896,10 +896,7 @@ pub fn generate(
             }
         } else {
             let entry = &plan.entries[rng.below(plan.entries.len() as u64) as usize];
-            let mut faults: Vec<Fault> = entry
-                .iter()
-                .map(|p| draw(*p, &mut rng, nodes))
-                .collect();
+            let mut faults: Vec<Fault> = entry.iter().map(|p| draw(*p, &mut rng, nodes)).collect();
             if faults.len() == 1 {
                 faults.remove(0)
             } else {

@@ -27,7 +27,9 @@ use history::nemesis::{FaultKind, NemesisEvent};
 use history::rng::SplitMix64;
 use serde_json::{json, Value};
 
-use crate::inject::{grudge_value, highest_leader, isolating, Ctx, Grudge, Hold, InjectError, Undo};
+use crate::inject::{
+    grudge_value, highest_leader, isolating, Ctx, Grudge, Hold, InjectError, Undo,
+};
 use crate::schedule::{cut_between, Staged};
 use crate::status::{ClusterView, NodeStatus};
 
@@ -247,12 +249,7 @@ async fn settled(ctx: &Ctx) -> Option<Settled> {
 /// anything.
 ///
 /// [`Fault::Figure8`]: crate::schedule::Fault::Figure8
-async fn figure_8(
-    ctx: &Ctx,
-    rng: &mut SplitMix64,
-    delay_ms: u64,
-    hold_ms: u64,
-) -> bool {
+async fn figure_8(ctx: &Ctx, rng: &mut SplitMix64, delay_ms: u64, hold_ms: u64) -> bool {
     let Some(Settled {
         names,
         leader: a,
@@ -277,12 +274,9 @@ async fn figure_8(
     }
     // 2. The moment the others elect B, isolate B instead, before its first entry (held by the
     //    delay) reaches anyone; A's side comes back.
-    let Some(roles) = watch(
-        ctx,
-        Duration::from_secs(3),
-        Duration::from_millis(1),
-        |r| leader_above(r, term_a, &a).is_some_and(|(b, _)| !minority.contains(&b)),
-    )
+    let Some(roles) = watch(ctx, Duration::from_secs(3), Duration::from_millis(1), |r| {
+        leader_above(r, term_a, &a).is_some_and(|(b, _)| !minority.contains(&b))
+    })
     .await
     else {
         return true;
@@ -297,12 +291,9 @@ async fn figure_8(
     //    entries on. The moment its commit index moves, isolate it: with commit-old-term it
     //    has just committed (and acknowledged) entries of the old term that its new term's
     //    first entry does not protect yet.
-    let Some(roles) = watch(
-        ctx,
-        Duration::from_secs(3),
-        Duration::from_millis(1),
-        |r| leader_above(r, term_b, &b).is_some(),
-    )
+    let Some(roles) = watch(ctx, Duration::from_secs(3), Duration::from_millis(1), |r| {
+        leader_above(r, term_b, &b).is_some()
+    })
     .await
     else {
         return true;
@@ -311,24 +302,18 @@ async fn figure_8(
         return true;
     };
     let commit = role_of(&roles, &a2).and_then(|r| r.commit).unwrap_or(0);
-    let moved = watch(
-        ctx,
-        Duration::from_secs(2),
-        Duration::from_millis(1),
-        |r| role_of(r, &a2).is_some_and(|r| r.commit.unwrap_or(0) > commit),
-    )
+    let moved = watch(ctx, Duration::from_secs(2), Duration::from_millis(1), |r| {
+        role_of(r, &a2).is_some_and(|r| r.commit.unwrap_or(0) > commit)
+    })
     .await
     .is_some();
     if !moved || !set_cut(ctx, &alone(&a2)) {
         return true;
     }
     // 4. B, whose last entry's term is above all the others hold, wins and overwrites them.
-    let _ = watch(
-        ctx,
-        Duration::from_secs(3),
-        Duration::from_millis(5),
-        |r| leader_above(r, term_a2, &a2).is_some(),
-    )
+    let _ = watch(ctx, Duration::from_secs(3), Duration::from_millis(5), |r| {
+        leader_above(r, term_a2, &a2).is_some()
+    })
     .await;
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     true
@@ -336,12 +321,7 @@ async fn figure_8(
 
 /// One after-vote attempt. False when it gave up before the voter voted (nothing to let
 /// settle).
-async fn after_vote(
-    ctx: &Ctx,
-    rng: &mut SplitMix64,
-    delay_ms: u64,
-    hold_ms: u64,
-) -> bool {
+async fn after_vote(ctx: &Ctx, rng: &mut SplitMix64, delay_ms: u64, hold_ms: u64) -> bool {
     // 1. A leader, every node answering. The voter V is a follower with the shortest log, so
     //    that V's log check passes whichever side asks.
     let Some(Settled {
@@ -353,7 +333,8 @@ async fn after_vote(
     else {
         return false;
     };
-    let followers: Vec<&(String, NodeStatus)> = roles.iter().filter(|(n, _)| *n != leader).collect();
+    let followers: Vec<&(String, NodeStatus)> =
+        roles.iter().filter(|(n, _)| *n != leader).collect();
     let shortest = followers
         .iter()
         .map(|(_, r)| r.last_index.unwrap_or(0))
@@ -408,12 +389,9 @@ async fn after_vote(
     let voted = |r: &[(String, NodeStatus)]| {
         role_of(r, &v).and_then(|r| (r.term > term).then(|| r.voted_for.clone()).flatten())
     };
-    let Some(roles) = watch(
-        ctx,
-        Duration::from_secs(2),
-        Duration::from_millis(1),
-        |r| voted(r).is_some(),
-    )
+    let Some(roles) = watch(ctx, Duration::from_secs(2), Duration::from_millis(1), |r| {
+        voted(r).is_some()
+    })
     .await
     else {
         return false;
@@ -443,12 +421,9 @@ async fn after_vote(
     if !set_cut(ctx, &deaf_to(lost)) {
         return true;
     }
-    let leads = watch(
-        ctx,
-        Duration::from_secs(1),
-        Duration::from_millis(1),
-        |r| role_of(r, &winner).is_some_and(|r| r.leader && r.term > term),
-    )
+    let leads = watch(ctx, Duration::from_secs(1), Duration::from_millis(1), |r| {
+        role_of(r, &winner).is_some_and(|r| r.leader && r.term > term)
+    })
     .await
     .is_some();
     if !leads || !ctx.take_node(&v, Hold::Pause) {
@@ -464,16 +439,11 @@ async fn after_vote(
         return true;
     }
     // 6. The rival's retry reaches a V that kept its term but, with the bug, not its vote.
-    let regranted = watch(
-        ctx,
-        Duration::from_secs(1),
-        Duration::from_millis(2),
-        |r| {
-            role_of(r, &v)
-                .and_then(|r| r.voted_for.as_ref())
-                .is_some_and(|w| lost.contains(w))
-        },
-    )
+    let regranted = watch(ctx, Duration::from_secs(1), Duration::from_millis(2), |r| {
+        role_of(r, &v)
+            .and_then(|r| r.voted_for.as_ref())
+            .is_some_and(|w| lost.contains(w))
+    })
     .await
     .is_some();
     // 7. Two leaders of one term, if V voted twice: join V to both sides and let each commit

@@ -13,7 +13,11 @@ use crate::inject::{highest_leader, Ctx, InjectError, State, Undo};
 use crate::schedule::Target;
 use crate::status::Record;
 
-pub(crate) async fn apply(ctx: &Ctx, target: &Target, fallback: usize) -> Result<Undo, InjectError> {
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    target: &Target,
+    fallback: usize,
+) -> Result<Undo, InjectError> {
     let nodes = ctx.resolve(target, fallback).await;
     {
         let mut g = ctx.lock()?;
