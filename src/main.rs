@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 mod check;
 mod checking;
+mod cluster;
 mod report;
 mod run;
-mod schedule;
 mod systems;
 mod units;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::schedule::NemesisKind;
+use nemesis::{NemesisKind, Staged, StatusField};
 
 /// The bundled systems: name and definition.
 const BUNDLED: [(&str, &str); 1] = [("raft", include_str!("../systems-under-test/raft/raft.toml"))];
@@ -66,6 +66,9 @@ pub struct SystemDef {
     pub promises: Vec<String>,
     /// The workloads it supports (`[workloads] supported`; all of them when not said).
     pub workloads: Vec<&'static workloads::Workload>,
+    /// The fields its status call gives (`status.fields`); None when the file does not say,
+    /// and then the nodes are asked at run time.
+    pub status_fields: Option<Vec<StatusField>>,
     /// The `--bug` names the system accepts, and the argument that switches one on.
     pub bugs: Vec<String>,
     pub bug_flag: Option<String>,
@@ -100,6 +103,8 @@ struct File {
     consistency: Option<ConsistencySection>,
     #[serde(default)]
     workloads: WorkloadsSection,
+    #[serde(default)]
+    status: StatusSection,
     #[serde(default)]
     bugs: BugsSection,
     #[serde(default)]
@@ -166,6 +171,13 @@ struct ConsistencySection {
 struct WorkloadsSection {
     #[serde(default)]
     supported: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StatusSection {
+    #[serde(default)]
+    fields: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -435,6 +447,18 @@ impl SystemDef {
                 })
                 .collect::<Result<Vec<_>, String>>()?,
         };
+        let status_fields = match &file.status.fields {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|f| {
+                        f.get_ref()
+                            .parse::<StatusField>()
+                            .map_err(|e| format!("{}: status.fields: {e}", span_at(&f.span())))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
             return Err(format!(
                 "{origin}: bugs.flag: bugs.names is set, so bugs.flag must say which argument \
@@ -461,6 +485,7 @@ impl SystemDef {
             faults,
             promises,
             workloads,
+            status_fields,
             bugs: file.bugs.names,
             bug_flag: file.bugs.flag,
             cargo_package: file.build.cargo_package,
@@ -621,6 +646,38 @@ impl SystemDef {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    }
+
+    /// Refuses staged faults whose status fields the definition says the system's status
+    /// lacks (shared/DESIGN.md section 3), naming where that is said.
+    pub fn check_status(&self, staged: &[Staged]) -> Result<(), String> {
+        let Some(fields) = &self.status_fields else {
+            return Ok(());
+        };
+        for s in staged {
+            let missing: Vec<&str> = s
+                .needs()
+                .iter()
+                .filter(|f| !fields.contains(f))
+                .map(|f| f.name())
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "--nemesis: {s} needs the status field{} {}, which {}'s status lacks \
+                     (status.fields in {} lists: {})",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    self.name,
+                    self.origin,
+                    fields
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Refuses faults this system does not support, naming where that is said.
@@ -886,6 +943,41 @@ port = 9000
             .check_faults(&[NemesisKind::Kill, NemesisKind::Clock])
             .unwrap_err();
         assert!(e.contains("clock") && e.contains("demo.toml"), "{e}");
+    }
+
+    #[test]
+    fn staged_faults_are_refused_when_the_status_lacks_their_fields() {
+        let raft = SystemDef::load("raft").unwrap();
+        assert!(raft
+            .check_status(&[Staged::AfterVote, Staged::Figure8])
+            .is_ok());
+        let etcd =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("systems-under-test/external/etcd.toml");
+        let etcd = SystemDef::load(etcd.to_str().unwrap()).unwrap();
+        let e = etcd.check_status(&[Staged::AfterVote]).unwrap_err();
+        assert!(
+            e.contains("kill:after-vote") && e.contains("voted_for") && e.contains("etcd.toml"),
+            "{e}"
+        );
+        let e = etcd.check_status(&[Staged::Figure8]).unwrap_err();
+        assert!(
+            e.contains("partition:figure-8") && e.contains("commit"),
+            "{e}"
+        );
+        // Without [status], the nodes are asked at run time instead.
+        let def = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
+        assert!(def.check_status(&[Staged::AfterVote]).is_ok());
+        let e = SystemDef::parse(
+            &format!("{GOOD}[status]\nfields = [\"role\", \"votedfor\"]\n"),
+            "demo.toml",
+            None,
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            e.contains("demo.toml:") && e.contains("status.fields") && e.contains("voted_for"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -46,6 +46,29 @@ fn unknown_names_are_answered_with_the_valid_ones() {
     assert!(err.contains("--time-limit"), "{err}");
 }
 
+#[test]
+fn staged_faults_are_refused_for_a_system_whose_status_lacks_their_fields() {
+    // Refused before anything starts: etcd need not be installed.
+    let etcd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systems-under-test/external/etcd.toml"
+    );
+    let (code, err) = run_err(&["--system", etcd, "--nemesis", "kill:after-vote"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("kill:after-vote") && err.contains("voted_for"),
+        "{err}"
+    );
+    let (code, err) = run_err(&[
+        "--system",
+        etcd,
+        "--nemesis",
+        "partition,partition:figure-8",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("commit"), "{err}");
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

@@ -5,7 +5,9 @@
 //! (it happened), `fail` (it certainly did not happen) or `info` (unknown: it may take effect at
 //! any time after its invocation, or never). This crate holds those types, the streaming JSON
 //! Lines reader and writer, the validator that pairs invocations with completions, and importers
-//! for Jepsen EDN histories and Porcupine's log formats.
+//! for Jepsen EDN histories and Porcupine's log formats; the typed nemesis event
+//! ([`nemesis`]); and the small utilities every crate shares: the seeded generator ([`rng`])
+//! and UTC dates ([`time`]).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,8 +16,11 @@ use std::path::{Path, PathBuf};
 pub mod detect;
 pub mod edn;
 pub mod jsonl;
+pub mod nemesis;
 pub mod pair;
 pub mod porcupine;
+pub mod rng;
+pub mod time;
 
 pub use detect::{detect_format, read_file, read_from, Format, Loaded, STDIN_NAME};
 pub use pair::{pair, Op, Paired};

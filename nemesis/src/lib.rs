@@ -10,6 +10,14 @@
 //! - [`process`]: the cluster supervisor: start, stop, kill -9, restart, pause (SIGSTOP) and
 //!   resume (SIGCONT) of node process groups, readiness polling, log tails.
 //! - [`clock`]: the offset file bundled nodes read to skew their wall clock.
+//! - [`schedule`]: what `--nemesis` may ask for (kinds and their shapes, typed), and the
+//!   seeded schedule of faults a run injects.
+//! - [`inject`]: the [`Injector`] that applies and heals them, one module of `faults` per
+//!   fault kind, and the staged scenarios ([`staged`]) that set a bug's situation up step by
+//!   step.
+//! - [`status`]: what the injector needs to know of the cluster ([`ClusterView`]: each node's
+//!   role, term, vote and commit index) and where it writes what it did ([`Record`]), as
+//!   traits that `harness run` implements.
 //!
 //! How `harness run` is meant to use it:
 //!
@@ -66,11 +74,19 @@
 pub mod clock;
 mod cmd;
 mod delay;
+mod faults;
+pub mod inject;
 pub mod net;
 pub mod process;
 pub mod sandbox;
+pub mod schedule;
+pub mod staged;
+pub mod status;
 
 pub use clock::ClockFile;
+pub use inject::{Applied, InjectError, Injector};
 pub use net::{Mechanism, NetError, Network};
 pub use process::{LogTail, NodeSpec, NodeState, ProcError, Supervisor};
 pub use sandbox::{Entered, SandboxError};
+pub use schedule::{Fault, NemesisKind, NemesisPlan, Schedule, Staged};
+pub use status::{ClusterView, NodeStatus, Record, StatusField};

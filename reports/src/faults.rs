@@ -1,7 +1,9 @@
 //! Fault intervals from the nemesis's events in the history (shared/DESIGN.md section 2): each
-//! `start-<fault>` opens an interval and the matching `stop-<fault>` closes it.
+//! start of a fault opens an interval and the matching stop closes it. The events are read as
+//! `history::nemesis::NemesisEvent`s, whose kinds are grouped by family (every clock fault is
+//! `clock`).
 //!
-//! The values the harness writes (src/run.rs): `start-partition` carries the grudge
+//! The values the harness writes (nemesis/src/faults/): `start-partition` carries the grudge
 //! (`{"n1": ["n2", "n3"]}`: n1 stops hearing n2 and n3), `stop-partition` null; `start-pause`,
 //! `stop-pause`, `start-kill`, `stop-kill` and `stop-clock` carry the list of nodes;
 //! `start-clock` and `start-clock-strobe` carry `{"nodes": [...], "offset_ms": ..}`;
@@ -13,6 +15,7 @@
 //! a fault on nodes that are already under it replaces the old interval (a partition replaces
 //! the previous grudge). Other nemesis events (imported histories) become instants.
 
+use history::nemesis::{NemesisEvent, Phase};
 use history::{Event, EventType, Process};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -101,24 +104,6 @@ impl Faults {
         }
         out
     }
-}
-
-/// The fault family of a nemesis verb: `start-clock-strobe` → (`clock`, start).
-fn family(f: &str) -> Option<(String, bool)> {
-    let (rest, start) = if let Some(r) = f.strip_prefix("start-") {
-        (r, true)
-    } else if let Some(r) = f.strip_prefix("stop-") {
-        (r, false)
-    } else if f == "start" || f == "stop" {
-        ("fault", f == "start")
-    } else {
-        return None;
-    };
-    let kind = match rest {
-        "clock-strobe" | "clock-bump" | "clock" => "clock",
-        other => other,
-    };
-    Some((kind.to_string(), start))
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -257,9 +242,22 @@ pub fn intervals(events: &[Event], lines: &[usize]) -> Faults {
             continue;
         }
         let line = lines.get(i).copied().unwrap_or(i + 1);
-        match family(&e.f) {
-            Some((kind, true)) => {
-                let detail = targets(&kind, &e.value);
+        let Some(ev) = NemesisEvent::from_event(e) else {
+            if out.instants.len() >= MAX_INTERVALS {
+                out.dropped += 1;
+                continue;
+            }
+            out.instants.push(Instant {
+                f: e.f.clone(),
+                time_ns: e.time,
+                line,
+            });
+            continue;
+        };
+        let kind = ev.kind.family().to_string();
+        match ev.phase {
+            Phase::Start => {
+                let detail = targets(&kind, &ev.value);
                 let nodes: Vec<String> = detail.iter().map(|(n, _)| n.clone()).collect();
                 // The same fault started again on nodes it already holds replaces it.
                 open.retain(|&j| {
@@ -278,11 +276,11 @@ pub fn intervals(events: &[Event], lines: &[usize]) -> Faults {
                     continue;
                 }
                 let detail = if detail.is_empty() {
-                    cluster_detail(&kind, &e.value)
+                    cluster_detail(&kind, &ev.value)
                 } else {
                     detail
                 };
-                let summary = match (&e.value, kind.as_str()) {
+                let summary = match (&ev.value, kind.as_str()) {
                     (Value::Object(m), "partition") => partition_summary(m),
                     _ => None,
                 };
@@ -297,9 +295,9 @@ pub fn intervals(events: &[Event], lines: &[usize]) -> Faults {
                     line,
                 });
             }
-            Some((kind, false)) => {
-                let nodes = match &e.value {
-                    Value::Array(_) => strings(&e.value),
+            Phase::Stop => {
+                let nodes = match &ev.value {
+                    Value::Array(_) => strings(&ev.value),
                     _ => Vec::new(),
                 };
                 let matches = |iv: &Interval| {
@@ -315,17 +313,6 @@ pub fn intervals(events: &[Event], lines: &[usize]) -> Faults {
                         iv.stop_ns = Some(e.time);
                     }
                     !close
-                });
-            }
-            None => {
-                if out.instants.len() >= MAX_INTERVALS {
-                    out.dropped += 1;
-                    continue;
-                }
-                out.instants.push(Instant {
-                    f: e.f.clone(),
-                    time_ns: e.time,
-                    line,
                 });
             }
         }

@@ -11,35 +11,86 @@
 //! [`Fault::AfterVote`] for the steps. The cluster needs an odd size: only then can two
 //! sides that share one node each be a majority.
 //!
+//! `partition:figure-8` stages the Raft paper's Figure 8 the same way; see
+//! [`Fault::Figure8`].
+//!
+//! Each scenario declares the status fields it watches ([`Staged::needs`]); `harness run`
+//! refuses it for a system whose definition or status lacks them.
+//!
 //! [`Fault::AfterVote`]: crate::schedule::Fault::AfterVote
+//! [`Fault::Figure8`]: crate::schedule::Fault::Figure8
+//! [`Staged::needs`]: crate::schedule::Staged::needs
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use history::EventType;
+use history::nemesis::{FaultKind, NemesisEvent};
+use history::rng::SplitMix64;
 use serde_json::{json, Value};
-use workloads::client::NodeRole;
-use workloads::recorder::Recorder;
-use workloads::rng::SplitMix64;
-use workloads::OpClient;
 
-use super::{bounce, highest_leader, isolating, let_go, restart_held, roles_of, take_node, Faults};
-use crate::schedule::cut_between;
+use crate::inject::{
+    grudge_value, highest_leader, isolating, Ctx, Grudge, Hold, InjectError, Undo,
+};
+use crate::schedule::{cut_between, Staged};
+use crate::status::{ClusterView, NodeStatus};
 
-/// The network faults an after-vote task has set, so that its undo can lift them.
+/// The network faults a staged task has set, so that its undo can lift them.
 #[derive(Debug, Default)]
-pub(super) struct StagedNet {
+pub(crate) struct StagedNet {
     cut: bool,
     delayed: bool,
 }
 
-type Grudge = BTreeMap<String, BTreeSet<String>>;
+/// Which fields of `needs` the status of `nodes` lacks, asked of each node: the fields that no
+/// answering node gives. Err when no node answers.
+pub async fn missing_fields(
+    view: &dyn ClusterView,
+    nodes: &[String],
+    needs: &[crate::status::StatusField],
+) -> Result<Vec<crate::status::StatusField>, String> {
+    let mut answered = false;
+    let mut missing: Vec<crate::status::StatusField> = needs.to_vec();
+    for n in nodes {
+        if let Some(fields) = view.fields(n).await {
+            answered = true;
+            missing.retain(|f| !fields.contains(f));
+        }
+    }
+    if answered {
+        Ok(missing)
+    } else {
+        Err("no node answered its status call".into())
+    }
+}
+
+/// Which of the plan's staged scenarios the cluster's status cannot serve, with the reason.
+pub async fn refusal(
+    view: &dyn ClusterView,
+    nodes: &[String],
+    staged: &[Staged],
+) -> Option<String> {
+    for s in staged {
+        match missing_fields(view, nodes, s.needs()).await {
+            Ok(missing) if missing.is_empty() => {}
+            Ok(missing) => {
+                let names: Vec<&str> = missing.iter().map(|f| f.name()).collect();
+                return Some(format!(
+                    "{s} needs the status field{} {}, which the nodes' status does not give",
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ));
+            }
+            Err(e) => return Some(format!("{s}: cannot tell what the status gives: {e}")),
+        }
+    }
+    None
+}
 
 /// Replaces the task's partition with `grudge` (an empty one heals it), recording the change.
 /// False when the fault is being undone or the network refused.
-fn set_cut(f: &Mutex<Faults>, rec: &Recorder, grudge: &Grudge) -> bool {
-    let Ok(mut g) = f.lock() else { return false };
+fn set_cut(ctx: &Ctx, grudge: &Grudge) -> bool {
+    let Ok(mut g) = ctx.state.lock() else {
+        return false;
+    };
     if g.tasks_stopped {
         return false;
     }
@@ -49,19 +100,23 @@ fn set_cut(f: &Mutex<Faults>, rec: &Recorder, grudge: &Grudge) -> bool {
         return false;
     }
     if g.staged.cut {
-        rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+        ctx.record(NemesisEvent::stop(FaultKind::Partition, Value::Null));
     }
     g.staged.cut = !grudge.is_empty();
     if g.staged.cut {
-        let value = serde_json::to_value(grudge).unwrap_or(Value::Null);
-        rec.nemesis(EventType::Info, "start-partition", value);
+        ctx.record(NemesisEvent::start(
+            FaultKind::Partition,
+            grudge_value(grudge),
+        ));
     }
     true
 }
 
 /// Delays every message between nodes by `mean_ms` ± a quarter (0 lifts the delay).
-fn set_delay(f: &Mutex<Faults>, rec: &Recorder, mean_ms: u64, seed: u64) -> bool {
-    let Ok(mut g) = f.lock() else { return false };
+fn set_delay(ctx: &Ctx, mean_ms: u64, seed: u64) -> bool {
+    let Ok(mut g) = ctx.state.lock() else {
+        return false;
+    };
     if g.tasks_stopped {
         return false;
     }
@@ -75,25 +130,23 @@ fn set_delay(f: &Mutex<Faults>, rec: &Recorder, mean_ms: u64, seed: u64) -> bool
     g.staged.delayed = mean_ms > 0;
     if g.staged.delayed {
         let value = json!({"mean_ms": mean_ms, "jitter_ms": jitter_ms});
-        rec.nemesis(EventType::Info, "start-delay", value);
+        ctx.record(NemesisEvent::start(FaultKind::Delay, value));
     } else {
-        rec.nemesis(EventType::Info, "stop-delay", Value::Null);
+        ctx.record(NemesisEvent::stop(FaultKind::Delay, Value::Null));
     }
     true
 }
 
 /// Lifts whatever partition and delay the task left (the task itself is stopped).
-pub(super) fn lift(f: &Mutex<Faults>, rec: &Recorder) -> anyhow::Result<()> {
-    let mut g = f
-        .lock()
-        .map_err(|_| anyhow::anyhow!("fault state poisoned"))?;
+pub(crate) fn lift(ctx: &Ctx) -> Result<(), InjectError> {
+    let mut g = ctx.lock()?;
     if std::mem::take(&mut g.staged.cut) {
         g.net.partition(&Grudge::new())?;
-        rec.nemesis(EventType::Info, "stop-partition", Value::Null);
+        ctx.record(NemesisEvent::stop(FaultKind::Partition, Value::Null));
     }
     if std::mem::take(&mut g.staged.delayed) {
         g.net.delay(0, 0, 0)?;
-        rec.nemesis(EventType::Info, "stop-delay", Value::Null);
+        ctx.record(NemesisEvent::stop(FaultKind::Delay, Value::Null));
     }
     Ok(())
 }
@@ -101,16 +154,15 @@ pub(super) fn lift(f: &Mutex<Faults>, rec: &Recorder) -> anyhow::Result<()> {
 /// Asks every node's status every `every` until `done` holds of the answers, for at most
 /// `limit`. The answers that satisfied it, or None.
 async fn watch(
-    f: &Mutex<Faults>,
-    client: &OpClient,
+    ctx: &Ctx,
     limit: Duration,
     every: Duration,
-    mut done: impl FnMut(&[(String, NodeRole)]) -> bool,
-) -> Option<Vec<(String, NodeRole)>> {
+    mut done: impl FnMut(&[(String, NodeStatus)]) -> bool,
+) -> Option<Vec<(String, NodeStatus)>> {
     let until = Instant::now() + limit;
-    let addrs = f.lock().map(|g| g.addrs.clone()).ok()?;
+    let names = ctx.state.lock().map(|g| g.nodes.clone()).ok()?;
     while Instant::now() < until {
-        let roles = roles_of(&addrs, client).await;
+        let roles = ctx.statuses(&names).await;
         if done(&roles) {
             return Some(roles);
         }
@@ -119,38 +171,33 @@ async fn watch(
     None
 }
 
-fn role_of<'a>(roles: &'a [(String, NodeRole)], node: &str) -> Option<&'a NodeRole> {
+fn role_of<'a>(roles: &'a [(String, NodeStatus)], node: &str) -> Option<&'a NodeStatus> {
     roles.iter().find(|(n, _)| n == node).map(|(_, r)| r)
 }
 
-/// Which scenario a staged fault sets up.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Scenario {
-    /// `kill:after-vote`.
-    AfterVote,
-    /// `partition:figure-8`.
-    Figure8,
+/// Starts a staged fault's task, which runs attempts until the fault is undone (which aborts
+/// it).
+pub(crate) fn start(ctx: &Ctx, scenario: Staged, delay_ms: u64, hold_ms: u64, seed: u64) -> Undo {
+    ctx.start_holding();
+    Undo::Staged(tokio::spawn(attempts(
+        ctx.clone(),
+        scenario,
+        delay_ms,
+        hold_ms,
+        seed,
+    )))
 }
 
-/// Runs attempts until the fault is undone (which aborts the task).
-pub(super) async fn attempts(
-    f: std::sync::Arc<Mutex<Faults>>,
-    rec: Recorder,
-    client: OpClient,
-    scenario: Scenario,
-    delay_ms: u64,
-    hold_ms: u64,
-    seed: u64,
-) {
+async fn attempts(ctx: Ctx, scenario: Staged, delay_ms: u64, hold_ms: u64, seed: u64) {
     let mut rng = SplitMix64(seed);
     loop {
         let tried = match scenario {
-            Scenario::AfterVote => after_vote(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await,
-            Scenario::Figure8 => figure_8(&f, &rec, &client, &mut rng, delay_ms, hold_ms).await,
+            Staged::AfterVote => after_vote(&ctx, &mut rng, delay_ms, hold_ms).await,
+            Staged::Figure8 => figure_8(&ctx, &mut rng, delay_ms, hold_ms).await,
         };
         // Whatever happened, the next attempt starts from a healed network with every node
         // up, after a quiet moment in which the cluster settles on one leader.
-        if !set_cut(&f, &rec, &Grudge::new()) || !set_delay(&f, &rec, 0, 0) {
+        if !set_cut(&ctx, &Grudge::new()) || !set_delay(&ctx, 0, 0) {
             return;
         }
         let quiet = if tried { 1_000 } else { 100 };
@@ -159,7 +206,7 @@ pub(super) async fn attempts(
 }
 
 /// The node other than `except` that leads in a term above `above`, if one says so.
-fn leader_above(roles: &[(String, NodeRole)], above: u64, except: &str) -> Option<(String, u64)> {
+fn leader_above(roles: &[(String, NodeStatus)], above: u64, except: &str) -> Option<(String, u64)> {
     roles
         .iter()
         .filter(|(n, r)| n != except && r.leader && r.term > above)
@@ -170,27 +217,20 @@ fn leader_above(roles: &[(String, NodeRole)], above: u64, except: &str) -> Optio
 /// A cluster of at least three nodes, every one answering, one of them leading.
 struct Settled {
     names: Vec<String>,
-    roles: Vec<(String, NodeRole)>,
+    roles: Vec<(String, NodeStatus)>,
     leader: String,
     term: u64,
 }
 
 /// Waits up to 5 s for the cluster to be [`Settled`]; None if it is not (or is too small for a
 /// staged fault).
-async fn settled(f: &Mutex<Faults>, client: &OpClient) -> Option<Settled> {
-    let names: Vec<String> = f
-        .lock()
-        .ok()?
-        .addrs
-        .iter()
-        .map(|(n, _)| n.clone())
-        .collect();
+async fn settled(ctx: &Ctx) -> Option<Settled> {
+    let names: Vec<String> = ctx.state.lock().ok()?.nodes.clone();
     if names.len() < 3 {
         return None;
     }
     let roles = watch(
-        f,
-        client,
+        ctx,
         Duration::from_secs(5),
         Duration::from_millis(20),
         |r| r.len() == names.len() && highest_leader(r).is_some(),
@@ -209,20 +249,13 @@ async fn settled(f: &Mutex<Faults>, client: &OpClient) -> Option<Settled> {
 /// anything.
 ///
 /// [`Fault::Figure8`]: crate::schedule::Fault::Figure8
-async fn figure_8(
-    f: &Mutex<Faults>,
-    rec: &Recorder,
-    client: &OpClient,
-    rng: &mut SplitMix64,
-    delay_ms: u64,
-    hold_ms: u64,
-) -> bool {
+async fn figure_8(ctx: &Ctx, rng: &mut SplitMix64, delay_ms: u64, hold_ms: u64) -> bool {
     let Some(Settled {
         names,
         leader: a,
         term: term_a,
         ..
-    }) = settled(f, client).await
+    }) = settled(ctx).await
     else {
         return false;
     };
@@ -234,20 +267,16 @@ async fn figure_8(
     rng.shuffle(&mut followers);
     let mut minority = vec![a.clone()];
     minority.extend(followers.drain(..(names.len() - 3) / 2));
-    if !set_cut(f, rec, &isolating(&minority, &names))
-        || !set_delay(f, rec, delay_ms, rng.below(u64::MAX))
+    if !set_cut(ctx, &isolating(&minority, &names))
+        || !set_delay(ctx, delay_ms, rng.below(u64::MAX))
     {
         return true;
     }
     // 2. The moment the others elect B, isolate B instead, before its first entry (held by the
     //    delay) reaches anyone; A's side comes back.
-    let Some(roles) = watch(
-        f,
-        client,
-        Duration::from_secs(3),
-        Duration::from_millis(1),
-        |r| leader_above(r, term_a, &a).is_some_and(|(b, _)| !minority.contains(&b)),
-    )
+    let Some(roles) = watch(ctx, Duration::from_secs(3), Duration::from_millis(1), |r| {
+        leader_above(r, term_a, &a).is_some_and(|(b, _)| !minority.contains(&b))
+    })
     .await
     else {
         return true;
@@ -255,20 +284,16 @@ async fn figure_8(
     let Some((b, term_b)) = leader_above(&roles, term_a, &a) else {
         return true;
     };
-    if !set_cut(f, rec, &alone(&b)) {
+    if !set_cut(ctx, &alone(&b)) {
         return true;
     }
     // 3. A node of A's side, whose log is the longest, wins a later term and sends its old
     //    entries on. The moment its commit index moves, isolate it: with commit-old-term it
     //    has just committed (and acknowledged) entries of the old term that its new term's
     //    first entry does not protect yet.
-    let Some(roles) = watch(
-        f,
-        client,
-        Duration::from_secs(3),
-        Duration::from_millis(1),
-        |r| leader_above(r, term_b, &b).is_some(),
-    )
+    let Some(roles) = watch(ctx, Duration::from_secs(3), Duration::from_millis(1), |r| {
+        leader_above(r, term_b, &b).is_some()
+    })
     .await
     else {
         return true;
@@ -277,26 +302,18 @@ async fn figure_8(
         return true;
     };
     let commit = role_of(&roles, &a2).and_then(|r| r.commit).unwrap_or(0);
-    let moved = watch(
-        f,
-        client,
-        Duration::from_secs(2),
-        Duration::from_millis(1),
-        |r| role_of(r, &a2).is_some_and(|r| r.commit.unwrap_or(0) > commit),
-    )
+    let moved = watch(ctx, Duration::from_secs(2), Duration::from_millis(1), |r| {
+        role_of(r, &a2).is_some_and(|r| r.commit.unwrap_or(0) > commit)
+    })
     .await
     .is_some();
-    if !moved || !set_cut(f, rec, &alone(&a2)) {
+    if !moved || !set_cut(ctx, &alone(&a2)) {
         return true;
     }
     // 4. B, whose last entry's term is above all the others hold, wins and overwrites them.
-    let _ = watch(
-        f,
-        client,
-        Duration::from_secs(3),
-        Duration::from_millis(5),
-        |r| leader_above(r, term_a2, &a2).is_some(),
-    )
+    let _ = watch(ctx, Duration::from_secs(3), Duration::from_millis(5), |r| {
+        leader_above(r, term_a2, &a2).is_some()
+    })
     .await;
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     true
@@ -304,14 +321,7 @@ async fn figure_8(
 
 /// One after-vote attempt. False when it gave up before the voter voted (nothing to let
 /// settle).
-async fn after_vote(
-    f: &Mutex<Faults>,
-    rec: &Recorder,
-    client: &OpClient,
-    rng: &mut SplitMix64,
-    delay_ms: u64,
-    hold_ms: u64,
-) -> bool {
+async fn after_vote(ctx: &Ctx, rng: &mut SplitMix64, delay_ms: u64, hold_ms: u64) -> bool {
     // 1. A leader, every node answering. The voter V is a follower with the shortest log, so
     //    that V's log check passes whichever side asks.
     let Some(Settled {
@@ -319,11 +329,12 @@ async fn after_vote(
         roles,
         leader,
         term,
-    }) = settled(f, client).await
+    }) = settled(ctx).await
     else {
         return false;
     };
-    let followers: Vec<&(String, NodeRole)> = roles.iter().filter(|(n, _)| *n != leader).collect();
+    let followers: Vec<&(String, NodeStatus)> =
+        roles.iter().filter(|(n, _)| *n != leader).collect();
     let shortest = followers
         .iter()
         .map(|(_, r)| r.last_index.unwrap_or(0))
@@ -352,19 +363,18 @@ async fn after_vote(
     cut_between(&mut sides, &side_a, &side_b);
     // 3. Kill V and cut the sides apart: neither side can win now, so each campaigns, at the
     //    leader's term (pre-votes do not raise it).
-    if !take_node(f, rec, &v, "kill") {
+    if !ctx.take_node(&v, Hold::Kill) {
         return false;
     }
-    let cut = set_cut(f, rec, &sides);
-    let delayed = cut && set_delay(f, rec, delay_ms, rng.below(u64::MAX));
-    let campaigning = |r: &[(String, NodeRole)], side: &[String]| {
+    let cut = set_cut(ctx, &sides);
+    let delayed = cut && set_delay(ctx, delay_ms, rng.below(u64::MAX));
+    let campaigning = |r: &[(String, NodeStatus)], side: &[String]| {
         side.iter()
             .any(|n| role_of(r, n).is_some_and(|r| r.campaigning && r.term == term))
     };
     let both = delayed
         && watch(
-            f,
-            client,
+            ctx,
             Duration::from_secs(3),
             Duration::from_millis(10),
             |r| campaigning(r, &side_a) && campaigning(r, &side_b),
@@ -372,20 +382,16 @@ async fn after_vote(
         .await
         .is_some();
     // 4. Restart V; it grants both sides' pre-votes, then the first real request it reads.
-    let restarted = restart_held(f, rec, &v);
+    let restarted = ctx.restart_held(&v);
     if !both || !restarted {
         return false;
     }
-    let voted = |r: &[(String, NodeRole)]| {
+    let voted = |r: &[(String, NodeStatus)]| {
         role_of(r, &v).and_then(|r| (r.term > term).then(|| r.voted_for.clone()).flatten())
     };
-    let Some(roles) = watch(
-        f,
-        client,
-        Duration::from_secs(2),
-        Duration::from_millis(1),
-        |r| voted(r).is_some(),
-    )
+    let Some(roles) = watch(ctx, Duration::from_secs(2), Duration::from_millis(1), |r| {
+        voted(r).is_some()
+    })
     .await
     else {
         return false;
@@ -412,48 +418,37 @@ async fn after_vote(
         g.entry(v.clone()).or_default().extend(side.iter().cloned());
         g
     };
-    if !set_cut(f, rec, &deaf_to(lost)) {
+    if !set_cut(ctx, &deaf_to(lost)) {
         return true;
     }
-    let leads = watch(
-        f,
-        client,
-        Duration::from_secs(1),
-        Duration::from_millis(1),
-        |r| role_of(r, &winner).is_some_and(|r| r.leader && r.term > term),
-    )
+    let leads = watch(ctx, Duration::from_secs(1), Duration::from_millis(1), |r| {
+        role_of(r, &winner).is_some_and(|r| r.leader && r.term > term)
+    })
     .await
     .is_some();
-    if !leads || !take_node(f, rec, &v, "pause") {
+    if !leads || !ctx.take_node(&v, Hold::Pause) {
         return true;
     }
-    let moved = set_cut(f, rec, &deaf_to(won)) && set_delay(f, rec, 0, 0);
-    match let_go(f, &v) {
-        Some(_g) => rec.nemesis(EventType::Info, "stop-pause", json!([v])),
-        None => return true,
+    let moved = set_cut(ctx, &deaf_to(won)) && set_delay(ctx, 0, 0);
+    if !ctx.end_freeze(&v) {
+        return true;
     }
     // Killed and restarted even if the cut did not move: a frozen V must not be left behind.
-    let bounced = bounce(f, rec, &v, 0).await;
+    let bounced = ctx.bounce(&v, 0).await;
     if !moved || !bounced {
         return true;
     }
     // 6. The rival's retry reaches a V that kept its term but, with the bug, not its vote.
-    let regranted = watch(
-        f,
-        client,
-        Duration::from_secs(1),
-        Duration::from_millis(2),
-        |r| {
-            role_of(r, &v)
-                .and_then(|r| r.voted_for.as_ref())
-                .is_some_and(|w| lost.contains(w))
-        },
-    )
+    let regranted = watch(ctx, Duration::from_secs(1), Duration::from_millis(2), |r| {
+        role_of(r, &v)
+            .and_then(|r| r.voted_for.as_ref())
+            .is_some_and(|w| lost.contains(w))
+    })
     .await
     .is_some();
     // 7. Two leaders of one term, if V voted twice: join V to both sides and let each commit
     //    through it for a while.
-    if regranted && set_cut(f, rec, &sides) {
+    if regranted && set_cut(ctx, &sides) {
         tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     }
     true

@@ -1,13 +1,22 @@
 //! The fault schedule of a run: quiet periods and faults taking turns, drawn from the seed, so
 //! the same `--seed` gives the same schedule. Targets that exist only at run time (the current
 //! leader) are named here and resolved when the fault starts; the history records what was hit.
+//!
+//! What a user can ask for is typed: a [`NemesisKind`], maybe with one of its shapes
+//! ([`PartitionShape`], [`KillShape`], [`ClockShape`]), each with `FromStr` and `Display`, so
+//! a shape is known by its variant and never by its place in a list or its description.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
-use serde::Serialize;
+use history::rng::SplitMix64;
+use serde::{Serialize, Serializer};
+
+use crate::status::StatusField;
 
 /// The nemeses a user can ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NemesisKind {
     Partition,
@@ -54,6 +63,16 @@ impl NemesisKind {
         }
     }
 
+    /// The shapes `KIND:SHAPE` may name for this kind, as `--nemesis` spells them.
+    fn shape_names(self) -> Vec<&'static str> {
+        match self {
+            NemesisKind::Partition => PartitionShape::ALL.iter().map(|s| s.name()).collect(),
+            NemesisKind::Kill => KillShape::ALL.iter().map(|s| s.name()).collect(),
+            NemesisKind::Clock => ClockShape::ALL.iter().map(|s| s.name()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Parses `--nemesis`: a comma-separated list, `all`, or `none`.
     pub fn parse_list(s: &str) -> Result<Vec<NemesisKind>, String> {
         let s = s.trim();
@@ -65,13 +84,23 @@ impl NemesisKind {
         }
         let mut out = BTreeSet::new();
         for part in s.split(',').map(str::trim) {
-            out.insert(Self::from_name(part)?);
+            out.insert(part.parse::<NemesisKind>()?);
         }
         Ok(out.into_iter().collect())
     }
+}
+
+impl fmt::Display for NemesisKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NemesisKind {
+    type Err = String;
 
     /// The kind called `name`; an unknown name is answered with the valid ones.
-    fn from_name(name: &str) -> Result<NemesisKind, String> {
+    fn from_str(name: &str) -> Result<NemesisKind, String> {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == name)
@@ -84,34 +113,240 @@ impl NemesisKind {
     }
 }
 
+/// Declares a shape enum with its `--nemesis` names, `FromStr` and `Display`.
+macro_rules! shapes {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The shape as `--nemesis KIND:SHAPE` spells it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ();
+
+            fn from_str(s: &str) -> Result<$name, ()> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(()),
+                }
+            }
+        }
+    };
+}
+
+shapes! {
+    /// The shapes of `partition`.
+    PartitionShape {
+        /// Isolate each new leader as soon as it leads ([`Fault::LeaderChurn`]).
+        LeaderChurn = "leader-churn",
+        /// A majority and a minority.
+        Halves = "halves",
+        IsolateOne = "isolate-one",
+        IsolateLeader = "isolate-leader",
+        /// Jepsen's majorities ring: every node sees a majority, no two the same one.
+        MajoritiesRing = "majorities-ring",
+        /// Two sides that only one node connects.
+        Bridge = "bridge",
+        /// One node stops hearing everyone else, who still hear it.
+        OneWay = "one-way",
+        /// The Raft paper's Figure 8, staged ([`Fault::Figure8`]).
+        Figure8 = "figure-8",
+    }
+}
+
+shapes! {
+    /// The shapes of `kill`.
+    KillShape {
+        /// Kill the target for the whole window.
+        Down = "down",
+        CrashLoop = "crash-loop",
+        ElectionStorm = "election-storm",
+        /// A vote given twice, staged ([`Fault::AfterVote`]).
+        AfterVote = "after-vote",
+    }
+}
+
+shapes! {
+    /// The shapes of `clock`.
+    ClockShape {
+        Bump = "bump",
+        Strobe = "strobe",
+    }
+}
+
+impl PartitionShape {
+    /// The fixed cuts, in the order the schedule draws them from.
+    const DRAWN: [PartitionShape; 6] = [
+        PartitionShape::Halves,
+        PartitionShape::IsolateOne,
+        PartitionShape::IsolateLeader,
+        PartitionShape::MajoritiesRing,
+        PartitionShape::Bridge,
+        PartitionShape::OneWay,
+    ];
+
+    /// How run.json's schedule has always described a fixed cut.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            PartitionShape::IsolateOne => "isolate one node",
+            PartitionShape::IsolateLeader => "isolate the leader",
+            PartitionShape::MajoritiesRing => "majorities ring",
+            other => other.name(),
+        }
+    }
+}
+
+impl Serialize for PartitionShape {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.phrase())
+    }
+}
+
+/// A scenario that is set up step by step while watching the nodes' status
+/// ([`crate::staged`]), instead of drawn at random.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Staged {
+    /// `kill:after-vote`.
+    AfterVote,
+    /// `partition:figure-8`.
+    Figure8,
+}
+
+impl Staged {
+    /// The status fields the scenario watches, without which it cannot be staged (shared/
+    /// DESIGN.md section 3: faults aimed at voters are refused for a system whose status lacks
+    /// what they need).
+    pub fn needs(self) -> &'static [StatusField] {
+        match self {
+            Staged::AfterVote => &[StatusField::Role, StatusField::Term, StatusField::VotedFor],
+            Staged::Figure8 => &[StatusField::Role, StatusField::Term, StatusField::Commit],
+        }
+    }
+}
+
+impl fmt::Display for Staged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Staged::AfterVote => write!(f, "{}", Part::Kill(Some(KillShape::AfterVote))),
+            Staged::Figure8 => write!(f, "{}", Part::Partition(Some(PartitionShape::Figure8))),
+        }
+    }
+}
+
 /// One fault a user asked for: a kind, and maybe one of its shapes (`partition:bridge`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Part {
-    pub kind: NemesisKind,
-    pub shape: Option<String>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    Partition(Option<PartitionShape>),
+    Pause,
+    Kill(Option<KillShape>),
+    Clock(Option<ClockShape>),
+    Loss,
+    Slow,
+    Delay,
 }
 
 impl Part {
     fn plain(kind: NemesisKind) -> Part {
-        Part { kind, shape: None }
+        match kind {
+            NemesisKind::Partition => Part::Partition(None),
+            NemesisKind::Pause => Part::Pause,
+            NemesisKind::Kill => Part::Kill(None),
+            NemesisKind::Clock => Part::Clock(None),
+            NemesisKind::Loss => Part::Loss,
+            NemesisKind::Slow => Part::Slow,
+            NemesisKind::Delay => Part::Delay,
+        }
     }
 
-    fn shapes(kind: NemesisKind) -> &'static [&'static str] {
-        match kind {
-            NemesisKind::Partition => &PARTITION_SHAPES,
-            NemesisKind::Kill => &KILL_SHAPES,
-            NemesisKind::Clock => &CLOCK_SHAPES,
-            _ => &[],
+    pub fn kind(self) -> NemesisKind {
+        match self {
+            Part::Partition(_) => NemesisKind::Partition,
+            Part::Pause => NemesisKind::Pause,
+            Part::Kill(_) => NemesisKind::Kill,
+            Part::Clock(_) => NemesisKind::Clock,
+            Part::Loss => NemesisKind::Loss,
+            Part::Slow => NemesisKind::Slow,
+            Part::Delay => NemesisKind::Delay,
+        }
+    }
+
+    /// The shape it names, as `--nemesis` spells it.
+    fn shape_name(self) -> Option<&'static str> {
+        match self {
+            Part::Partition(s) => s.map(PartitionShape::name),
+            Part::Kill(s) => s.map(KillShape::name),
+            Part::Clock(s) => s.map(ClockShape::name),
+            _ => None,
+        }
+    }
+
+    /// The staged scenario this part names, if it names one.
+    pub fn staged(self) -> Option<Staged> {
+        match self {
+            Part::Kill(Some(KillShape::AfterVote)) => Some(Staged::AfterVote),
+            Part::Partition(Some(PartitionShape::Figure8)) => Some(Staged::Figure8),
+            _ => None,
         }
     }
 }
 
-impl std::fmt::Display for Part {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.shape {
-            Some(s) => write!(f, "{}:{s}", self.kind.name()),
-            None => f.write_str(self.kind.name()),
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.shape_name() {
+            Some(s) => write!(f, "{}:{s}", self.kind()),
+            None => write!(f, "{}", self.kind()),
         }
+    }
+}
+
+impl FromStr for Part {
+    type Err = String;
+
+    /// `KIND` or `KIND:SHAPE`; a mistake is answered with the valid names.
+    fn from_str(part: &str) -> Result<Part, String> {
+        let (name, shape) = match part.split_once(':') {
+            Some((n, s)) => (n.trim(), Some(s.trim())),
+            None => (part, None),
+        };
+        let kind: NemesisKind = name.parse()?;
+        let Some(shape) = shape else {
+            return Ok(Part::plain(kind));
+        };
+        let parsed = match kind {
+            NemesisKind::Partition => shape.parse().ok().map(|s| Part::Partition(Some(s))),
+            NemesisKind::Kill => shape.parse().ok().map(|s| Part::Kill(Some(s))),
+            NemesisKind::Clock => shape.parse().ok().map(|s| Part::Clock(Some(s))),
+            _ => None,
+        };
+        parsed.ok_or_else(|| {
+            let shapes = kind.shape_names();
+            if shapes.is_empty() {
+                format!("'{part}': {name} has no shapes to choose from")
+            } else {
+                format!(
+                    "'{part}': unknown shape of {name}; its shapes are: {}",
+                    shapes.join(", ")
+                )
+            }
+        })
     }
 }
 
@@ -140,50 +375,24 @@ impl NemesisPlan {
         let mut entries: Vec<Vec<Part>> = Vec::new();
         for entry in s.split(',').map(str::trim) {
             let mut parts: Vec<Part> = Vec::new();
-            for part in entry.split('+').map(str::trim) {
-                let (name, shape) = match part.split_once(':') {
-                    Some((n, s)) => (n.trim(), Some(s.trim())),
-                    None => (part, None),
-                };
-                let kind = NemesisKind::from_name(name)?;
-                let shapes = Part::shapes(kind);
-                if let Some(shape) = shape {
-                    if !shapes.contains(&shape) {
-                        return Err(if shapes.is_empty() {
-                            format!("'{part}': {name} has no shapes to choose from")
-                        } else {
-                            format!(
-                                "'{part}': unknown shape of {name}; its shapes are: {}",
-                                shapes.join(", ")
-                            )
-                        });
-                    }
-                }
-                if parts.iter().any(|p| p.kind == kind) {
+            for text in entry.split('+').map(str::trim) {
+                let part: Part = text.parse()?;
+                let kind = part.kind();
+                if parts.iter().any(|p| p.kind() == kind) {
                     return Err(format!(
-                        "'{entry}' names {name} twice; join different faults"
+                        "'{entry}' names {kind} twice; join different faults"
                     ));
                 }
-                if kind.is_process() && parts.iter().any(|p| p.kind.is_process()) {
+                if kind.is_process() && parts.iter().any(|p| p.kind().is_process()) {
                     return Err(format!(
                         "'{entry}': pause and kill cannot run at once (a killed node cannot be \
                          resumed); list them with a comma to take turns"
                     ));
                 }
-                parts.push(Part {
-                    kind,
-                    shape: shape.map(str::to_string),
-                });
+                parts.push(part);
             }
-            let staged = parts.iter().find(|p| {
-                matches!(
-                    (p.kind, p.shape.as_deref()),
-                    (NemesisKind::Kill, Some("after-vote"))
-                        | (NemesisKind::Partition, Some("figure-8"))
-                )
-            });
-            if let Some(staged) = staged {
-                if parts.iter().any(|p| p.kind.is_network() && p != staged) {
+            if let Some(staged) = parts.iter().find(|p| p.staged().is_some()) {
+                if parts.iter().any(|p| p.kind().is_network() && p != staged) {
                     return Err(format!(
                         "'{entry}': {staged} makes its own partitions and delay, so it cannot \
                          run with another network fault; list them with a comma to take turns"
@@ -197,22 +406,33 @@ impl NemesisPlan {
         let mut plan = NemesisPlan { entries };
         // A plain list reads the same in any order: keep the kinds' order, as before.
         if plan.is_plain() {
-            plan.entries.sort_by_key(|e| e[0].kind);
+            plan.entries.sort_by_key(|e| e[0].kind());
         }
         Ok(plan)
     }
 
     /// Every kind the plan uses, once, in order.
     pub fn kinds(&self) -> Vec<NemesisKind> {
-        let set: BTreeSet<NemesisKind> = self.entries.iter().flatten().map(|p| p.kind).collect();
+        let set: BTreeSet<NemesisKind> = self.entries.iter().flatten().map(|p| p.kind()).collect();
         set.into_iter().collect()
+    }
+
+    /// Every staged scenario the plan names, once.
+    pub fn staged(&self) -> Vec<Staged> {
+        let mut out: Vec<Staged> = Vec::new();
+        for s in self.entries.iter().flatten().filter_map(|p| p.staged()) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// Only single kinds without shapes: the schedule may then pair them itself.
     fn is_plain(&self) -> bool {
         self.entries
             .iter()
-            .all(|e| e.len() == 1 && e[0].shape.is_none())
+            .all(|e| e.len() == 1 && e[0] == Part::plain(e[0].kind()))
     }
 
     /// The plan as `--nemesis` would take it back.
@@ -259,7 +479,7 @@ pub enum Target {
 pub enum Fault {
     /// `grudge[x]`: the nodes x stops hearing from. `leader`: isolate the leader instead.
     Partition {
-        shape: &'static str,
+        shape: PartitionShape,
         grudge: BTreeMap<String, BTreeSet<String>>,
         isolate_leader: bool,
     },
@@ -378,7 +598,7 @@ impl Fault {
     /// A short description for the progress line and the summary.
     pub fn describe(&self) -> String {
         match self {
-            Fault::Partition { shape, .. } => format!("partition ({shape})"),
+            Fault::Partition { shape, .. } => format!("partition ({})", shape.phrase()),
             Fault::LeaderChurn { max_hold_ms, .. } => {
                 format!("partition (isolate each new leader, holding up to {max_hold_ms} ms)")
             }
@@ -449,7 +669,7 @@ pub struct Schedule {
 }
 
 /// The schedule must not depend on anything but the seed.
-struct Rng(workloads::rng::SplitMix64);
+struct Rng(SplitMix64);
 
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
@@ -470,63 +690,45 @@ pub fn cut_between(grudge: &mut BTreeMap<String, BTreeSet<String>>, a: &[String]
     }
 }
 
-/// The shapes `--nemesis KIND:SHAPE` can ask for, by kind.
-pub const PARTITION_SHAPES: [&str; 8] = [
-    "leader-churn",
-    "halves",
-    "isolate-one",
-    "isolate-leader",
-    "majorities-ring",
-    "bridge",
-    "one-way",
-    "figure-8",
-];
-pub const KILL_SHAPES: [&str; 4] = ["down", "crash-loop", "election-storm", "after-vote"];
-pub const CLOCK_SHAPES: [&str; 2] = ["bump", "strobe"];
-
-fn shape_index(shapes: &[&str], shape: Option<&str>) -> Option<u64> {
-    shape.and_then(|s| shapes.iter().position(|x| *x == s).map(|i| i as u64))
-}
-
-fn partition(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
+fn partition(rng: &mut Rng, nodes: &[String], shape: Option<PartitionShape>) -> Fault {
     let n = nodes.len();
     let mut shuffled = nodes.to_vec();
     rng.shuffle(&mut shuffled);
     let mut grudge = BTreeMap::new();
-    let choice = match shape_index(&PARTITION_SHAPES, shape) {
-        Some(i) => i,
+    let shape = match shape {
+        Some(s) => s,
         // One in three is leader churn; the rest are spread over the fixed shapes.
-        None if n >= 3 && rng.below(3) == 0 => 0,
-        None => 1 + rng.below(if n >= 3 { 6 } else { 2 }),
+        None if n >= 3 && rng.below(3) == 0 => PartitionShape::LeaderChurn,
+        None => PartitionShape::DRAWN[rng.below(if n >= 3 { 6 } else { 2 }) as usize],
     };
-    if choice == 7 {
+    let isolate_leader = match shape {
         // Only when named: it needs a system that reports its commit index.
-        return Fault::Figure8 {
-            delay_ms: 40 + rng.below(21),
-            hold_ms: 1_000 + rng.below(2_001),
-            seed: rng.below(u64::MAX),
-        };
-    }
-    if choice == 0 {
-        return Fault::LeaderChurn {
-            max_hold_ms: 200 + rng.below(600),
-            seed: rng.below(u64::MAX),
-        };
-    }
-    let (shape, isolate_leader) = match choice - 1 {
-        0 => {
-            // Halves: a majority and a minority (equal halves for an even count).
+        PartitionShape::Figure8 => {
+            return Fault::Figure8 {
+                delay_ms: 40 + rng.below(21),
+                hold_ms: 1_000 + rng.below(2_001),
+                seed: rng.below(u64::MAX),
+            }
+        }
+        PartitionShape::LeaderChurn => {
+            return Fault::LeaderChurn {
+                max_hold_ms: 200 + rng.below(600),
+                seed: rng.below(u64::MAX),
+            }
+        }
+        PartitionShape::Halves => {
+            // A majority and a minority (equal halves for an even count).
             let (a, b) = shuffled.split_at(n / 2);
             cut_between(&mut grudge, a, b);
-            ("halves", false)
+            false
         }
-        1 => {
+        PartitionShape::IsolateOne => {
             let (a, b) = shuffled.split_at(1);
             cut_between(&mut grudge, a, b);
-            ("isolate one node", false)
+            false
         }
-        2 => ("isolate the leader", true),
-        3 => {
+        PartitionShape::IsolateLeader => true,
+        PartitionShape::MajoritiesRing => {
             // Jepsen's majorities ring: every node sees a majority, no two the same one.
             let keep = n / 2; // neighbours seen on each side, at most
             for (i, x) in shuffled.iter().enumerate() {
@@ -538,20 +740,20 @@ fn partition(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
                     }
                 }
             }
-            ("majorities ring", false)
+            false
         }
-        4 => {
+        PartitionShape::Bridge => {
             // A bridge: two sides that only one node connects.
             let rest = &shuffled[1..];
             let (a, b) = rest.split_at(rest.len() / 2);
             cut_between(&mut grudge, a, b);
-            ("bridge", false)
+            false
         }
-        _ => {
-            // One-way: one node stops hearing from everyone else, who still hear it.
+        PartitionShape::OneWay => {
+            // One node stops hearing from everyone else, who still hear it.
             let x = shuffled[0].clone();
             grudge.insert(x, shuffled[1..].iter().cloned().collect());
-            ("one-way", false)
+            false
         }
     };
     Fault::Partition {
@@ -560,7 +762,6 @@ fn partition(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
         isolate_leader,
     }
 }
-
 fn process_target(rng: &mut Rng, nodes: &[String]) -> Target {
     let mut shuffled = nodes.to_vec();
     rng.shuffle(&mut shuffled);
@@ -576,14 +777,14 @@ fn process_target(rng: &mut Rng, nodes: &[String]) -> Target {
     }
 }
 
-fn clock(rng: &mut Rng, nodes: &[String], shape: Option<&str>) -> Fault {
+fn clock(rng: &mut Rng, nodes: &[String], shape: Option<ClockShape>) -> Fault {
     let target = match rng.below(2) {
         0 => Target::Leader,
         _ => Target::Nodes(vec![nodes[rng.below(nodes.len() as u64) as usize].clone()]),
     };
     let sign = if rng.below(2) == 0 { -1 } else { 1 };
-    let strobe = match shape_index(&CLOCK_SHAPES, shape) {
-        Some(i) => i == 1,
+    let strobe = match shape {
+        Some(s) => s == ClockShape::Strobe,
         None => rng.below(3) == 0,
     };
     if strobe {
@@ -612,37 +813,45 @@ fn storm(rng: &mut Rng) -> Fault {
 
 /// One fault of `part`'s kind, of its shape if it names one.
 fn draw(part: Part, rng: &mut Rng, nodes: &[String]) -> Fault {
-    let shape = part.shape.as_deref();
-    match part.kind {
-        NemesisKind::Partition => partition(rng, nodes, shape),
-        NemesisKind::Pause => Fault::Pause {
+    match part {
+        Part::Partition(shape) => partition(rng, nodes, shape),
+        Part::Pause => Fault::Pause {
             target: process_target(rng, nodes),
         },
-        NemesisKind::Kill => match shape_index(&KILL_SHAPES, shape).unwrap_or(rng.below(3)) {
-            1 => Fault::CrashLoop {
-                max_down_ms: 20 + rng.below(181),
-                max_up_ms: 50 + rng.below(451),
-                seed: rng.below(u64::MAX),
-            },
-            2 => storm(rng),
-            // Only when named: it needs a system that says whom its nodes voted for.
-            3 => Fault::AfterVote {
-                delay_ms: 15 + rng.below(11),
-                hold_ms: 1_000 + rng.below(2_001),
-                seed: rng.below(u64::MAX),
-            },
-            _ => Fault::Kill {
-                target: process_target(rng, nodes),
-            },
-        },
-        NemesisKind::Clock => clock(rng, nodes, shape),
-        NemesisKind::Loss => Fault::Loss {
+        Part::Kill(shape) => {
+            // Drawn even when a shape is named, so that a seed gives the same draws after it.
+            let drawn = rng.below(3);
+            let shape = shape.unwrap_or(match drawn {
+                1 => KillShape::CrashLoop,
+                2 => KillShape::ElectionStorm,
+                _ => KillShape::Down,
+            });
+            match shape {
+                KillShape::CrashLoop => Fault::CrashLoop {
+                    max_down_ms: 20 + rng.below(181),
+                    max_up_ms: 50 + rng.below(451),
+                    seed: rng.below(u64::MAX),
+                },
+                KillShape::ElectionStorm => storm(rng),
+                // Only when named: it needs a system that says whom its nodes voted for.
+                KillShape::AfterVote => Fault::AfterVote {
+                    delay_ms: 15 + rng.below(11),
+                    hold_ms: 1_000 + rng.below(2_001),
+                    seed: rng.below(u64::MAX),
+                },
+                KillShape::Down => Fault::Kill {
+                    target: process_target(rng, nodes),
+                },
+            }
+        }
+        Part::Clock(shape) => clock(rng, nodes, shape),
+        Part::Loss => Fault::Loss {
             percent: 10 + rng.below(41) as u8,
         },
-        NemesisKind::Slow => Fault::Slow {
+        Part::Slow => Fault::Slow {
             kbit: 100 + rng.below(901) as u32,
         },
-        NemesisKind::Delay => {
+        Part::Delay => {
             // Up to a fifth of the shortest election timeout of a typical Raft (250 ms): long
             // enough to open races, short enough that elections still finish.
             let mean_ms = 5 + rng.below(56);
@@ -665,7 +874,7 @@ pub fn generate(
     interval_ms: u64,
     seed: u64,
 ) -> Schedule {
-    let mut rng = Rng(workloads::rng::SplitMix64(seed ^ 0x005E_ED0F_FA17));
+    let mut rng = Rng(SplitMix64(seed ^ 0x005E_ED0F_FA17));
     let interval_ms = interval_ms.min(time_limit_ms / 3).max(100);
     let mut steps = Vec::new();
     let mut t = interval_ms;
@@ -687,10 +896,7 @@ pub fn generate(
             }
         } else {
             let entry = &plan.entries[rng.below(plan.entries.len() as u64) as usize];
-            let mut faults: Vec<Fault> = entry
-                .iter()
-                .map(|p| draw(p.clone(), &mut rng, nodes))
-                .collect();
+            let mut faults: Vec<Fault> = entry.iter().map(|p| draw(*p, &mut rng, nodes)).collect();
             if faults.len() == 1 {
                 faults.remove(0)
             } else {
@@ -757,10 +963,10 @@ mod tests {
 
     #[test]
     fn majorities_ring_leaves_every_node_a_majority() {
-        let mut rng = Rng(workloads::rng::SplitMix64(3));
+        let mut rng = Rng(SplitMix64(3));
         for _ in 0..200 {
             if let Fault::Partition { shape, grudge, .. } = partition(&mut rng, &nodes(5), None) {
-                if shape == "majorities ring" {
+                if shape == PartitionShape::MajoritiesRing {
                     for (x, cut) in &grudge {
                         assert!(5 - cut.len() >= 3, "{x} hears {} of 5", 5 - cut.len());
                     }
@@ -837,7 +1043,7 @@ mod tests {
                 panic!("not together: {:?}", step.fault);
             };
             assert!(
-                matches!(&faults[0], Fault::Partition { shape, .. } if *shape == "majorities ring")
+                matches!(&faults[0], Fault::Partition { shape, .. } if *shape == PartitionShape::MajoritiesRing)
             );
             assert!(matches!(faults[1], Fault::Delay { mean_ms, jitter_ms, .. }
                 if (5..=60).contains(&mean_ms) && jitter_ms <= mean_ms / 2));
