@@ -1334,7 +1334,7 @@ fn headline(page: &Page, verdict: &str, results: &Results, ops: &Ops) -> String 
 /// The fault timeline and table.
 fn fault_table(page: &mut Page, nodes: &[String], faults: &Faults, end_ns: u64, flags: &[Flag]) {
     // The fault timeline and table.
-    page.timeline = draw::timeline(&nodes, &faults, end_ns, &flags);
+    page.timeline = draw::timeline(nodes, faults, end_ns, flags);
     let mut kinds: Vec<String> = Vec::new();
     for iv in &faults.intervals {
         if !kinds.contains(&iv.kind) {
@@ -1390,7 +1390,7 @@ fn fault_table(page: &mut Page, nodes: &[String], faults: &Faults, end_ns: u64, 
 /// Throughput and latency.
 fn charts(page: &mut Page, ops: &Ops, faults: &Faults) {
     // Throughput and latency.
-    let s = series::compute(&ops);
+    let s = series::compute(ops);
     page.bucket = duration(s.bucket_ns);
     page.summarised.push(format!(
         "Throughput and latency: {} completed operations are summarised in {} buckets of {} each (by completion time); latency lines are each bucket's median, dashed lines its 99th percentile.",
@@ -1407,8 +1407,8 @@ fn charts(page: &mut Page, ops: &Ops, faults: &Faults) {
     }
     let names: Vec<String> = ops.fs.clone();
     for panel in &s.panels {
-        let tp = plots::throughput(panel, &s, &faults, &names);
-        let lt = plots::latency(panel, &s, &faults, &names);
+        let tp = plots::throughput(panel, &s, faults, &names);
+        let lt = plots::latency(panel, &s, faults, &names);
         page.charts.push(ChartPair {
             outcome: panel.outcome.name(),
             total: thousands(panel.total as u64),

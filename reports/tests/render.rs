@@ -302,21 +302,20 @@ fn a_counter_anomaly_renders_from_the_shared_fields_alone() {
     // The fixture's history, with a counter's lost increment appended after it.
     let history_path = dir.path().join("history.jsonl");
     let mut text = std::fs::read_to_string(&history_path).expect("history");
-    let mut index = text.lines().count() as u64;
+    let first = text.lines().count() as u64;
     let t0 = 9_000_000_000u64;
-    for (p, kind, f, v) in [
+    for (index, (p, kind, f, v)) in (first..).zip([
         (900, "invoke", "incr", json!(2)),
         (900, "ok", "incr", json!(2)),
         (901, "invoke", "read", Value::Null),
         (901, "ok", "read", json!(0)),
-    ] {
+    ]) {
         text.push_str(
             &json!({"index": index, "time": t0 + index, "process": p, "type": kind, "f": f,
                     "key": "c0", "value": v, "node": "n1"})
             .to_string(),
         );
         text.push('\n');
-        index += 1;
     }
     std::fs::write(&history_path, &text).expect("write history");
     let h = history::read_file(&history_path, None)

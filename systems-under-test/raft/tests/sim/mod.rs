@@ -226,8 +226,8 @@ pub fn check_history(history: &History) -> Result<(), String> {
 /// not proof, and is left out).
 pub fn invalid_keys(history: &History) -> Result<Vec<String>, String> {
     let paired = history::pair(history).map_err(|e| format!("history does not pair: {e}"))?;
-    let opts = checkers::linear::Options::new(checkers::ModelKind::CasRegister);
-    let report = checkers::linear::check(history, &paired, &opts)
+    let opts = checkers::lin::Options::new(checkers::ModelKind::CasRegister);
+    let report = checkers::lin::check(history, &paired, &opts)
         .map_err(|e| format!("checker failed: {e}"))?;
     Ok(report
         .keys
