@@ -917,7 +917,7 @@ port = 9000
         let def = SystemDef::parse(&text, "demo.toml", None).unwrap();
         let e = def.locate_program().unwrap_err();
         assert!(
-            e.starts_with("demo.toml:4:") && e.contains("node.program"),
+            e.starts_with("demo.toml:5:") && e.contains("node.program"),
             "{e}"
         );
         assert!(e.contains("apt-get install it"), "{e}");
