@@ -715,10 +715,10 @@ fn promises(
         return Err(format!(
             "{origin}: [consistency] promises is missing: say what the system promises, e.g. \
              promises = [\"linearizable\"]; the known promises are: {}",
-            checkers::registry::known_promises().join(", ")
+            checkers::registry::PROMISES.join(", ")
         ));
     };
-    let known = checkers::registry::known_promises();
+    let known = checkers::registry::PROMISES;
     let mut out = Vec::new();
     for p in &section.promises {
         if !known.contains(&p.get_ref().as_str()) {

@@ -20,7 +20,7 @@
 //! An absent counter reads as null, which counts as 0.
 
 use crate::registry::Checker;
-use crate::result::{widen, Anomaly, CheckerResult, Judgement};
+use crate::result::{natural_key, secs, widen, Anomaly, CheckerResult, Judgement};
 use crate::{CheckError, Options};
 use history::{EventType, History, Paired};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,9 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
     let mut keys = Vec::new();
     let mut anomalies = Vec::new();
     let mut summary = Vec::new();
-    for (key, ids) in by_key {
+    let mut groups: Vec<(Option<&str>, Vec<usize>)> = by_key.into_iter().collect();
+    groups.sort_by_cached_key(|(k, _)| natural_key(&k.map(str::to_owned)));
+    for (key, ids) in groups {
         let (k, found) = check_key(history, paired, key, &ids);
         if let Some(reason) = &k.reason {
             summary.push(format!("key {}: unknown: {reason}", key.unwrap_or("-")));
@@ -396,9 +398,4 @@ fn out_of_bounds(
 
 fn line(history: &History, pos: usize) -> usize {
     history.lines.get(pos).copied().unwrap_or(pos + 1)
-}
-
-/// Nanoseconds as seconds, for sentences.
-fn secs(ns: u64) -> String {
-    format!("{:.2} s", ns as f64 / 1e9)
 }

@@ -75,18 +75,15 @@ pub fn promised(promises: &[String], property: &str) -> bool {
     known.contains(&property)
 }
 
-/// Every promise name the checkers and the implications know, for definition-file errors.
-pub fn known_promises() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = CHECKERS.iter().map(|c| c.property()).collect();
-    for &(p, q) in IMPLIES {
-        out.push(p);
-        out.push(q);
-    }
-    out.extend(["convergent"]);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
+/// Every promise a system definition may make (`[consistency] promises`).
+pub const PROMISES: &[&str] = &[
+    "strict-serializable",
+    "serializable",
+    "linearizable",
+    "sequential",
+    "causal",
+    "convergent",
+];
 
 /// Runs the named checkers over one history, each marked promised or not.
 pub fn run(
@@ -120,6 +117,16 @@ mod tests {
         assert!(promised(&p(&["linearizable"]), "linearizable"));
         assert!(!promised(&p(&["causal", "convergent"]), "linearizable"));
         assert!(!promised(&[], "linearizable"));
+    }
+
+    #[test]
+    fn every_property_and_implication_is_a_known_promise() {
+        for c in CHECKERS {
+            assert!(PROMISES.contains(&c.property()), "{}", c.name());
+        }
+        for (p, q) in IMPLIES {
+            assert!(PROMISES.contains(p) && PROMISES.contains(q), "{p} {q}");
+        }
     }
 
     #[test]

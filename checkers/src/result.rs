@@ -101,3 +101,23 @@ pub fn widen(span: &mut Option<[u64; 2]>, from: u64, to: u64) {
         Some([a, b]) => [a.min(from), b.max(to)],
     });
 }
+
+/// Orders keys as a person would: "k2" before "k10", keyless operations first.
+pub(crate) fn natural_key(k: &Option<String>) -> (bool, String, u64, String) {
+    match k {
+        None => (false, String::new(), 0, String::new()),
+        Some(s) => {
+            let digits = s.trim_start_matches(|c: char| !c.is_ascii_digit());
+            let prefix = &s[..s.len() - digits.len()];
+            match digits.parse::<u64>() {
+                Ok(n) => (true, prefix.to_owned(), n, s.clone()),
+                Err(_) => (true, s.clone(), 0, s.clone()),
+            }
+        }
+    }
+}
+
+/// Nanoseconds as seconds, for sentences.
+pub(crate) fn secs(ns: u64) -> String {
+    format!("{:.2} s", ns as f64 / 1e9)
+}

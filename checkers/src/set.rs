@@ -27,7 +27,7 @@
 
 use crate::lin::Verdict;
 use crate::registry::Checker;
-use crate::result::{widen, Anomaly, CheckerResult, Judgement};
+use crate::result::{natural_key, secs, widen, Anomaly, CheckerResult, Judgement};
 use history::{EventType, History, Paired};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -211,21 +211,6 @@ pub fn check(history: &History, paired: &Paired) -> SetReport {
         verdict,
         keys,
         elapsed_us: started.elapsed().as_micros() as u64,
-    }
-}
-
-/// Sorts "s2" before "s10".
-fn natural_key(k: &Option<String>) -> (bool, String, u64, String) {
-    match k {
-        None => (false, String::new(), 0, String::new()),
-        Some(s) => {
-            let digits = s.trim_start_matches(|c: char| !c.is_ascii_digit());
-            let prefix = &s[..s.len() - digits.len()];
-            match digits.parse::<u64>() {
-                Ok(n) => (true, prefix.to_owned(), n, s.clone()),
-                Err(_) => (true, s.clone(), 0, s.clone()),
-            }
-        }
     }
 }
 
@@ -1001,11 +986,6 @@ fn show_key(k: &Option<String>) -> String {
         Some(k) => format!("key {k}"),
         None => "the set".to_owned(),
     }
-}
-
-/// Nanoseconds as seconds, for sentences.
-fn secs(ns: u64) -> String {
-    format!("{:.2} s", ns as f64 / 1e9)
 }
 
 fn brief(v: &Value) -> String {

@@ -761,15 +761,16 @@ impl Extras {
         }
     }
 
-    /// Adds this checker's own view of `a` to `view`.
-    fn attach(&self, ctx: &Ctx<'_>, a: &Anomaly, view: &mut AnomalyView) {
+    /// Adds this checker's own view of `a` to `view`; true when that view draws the
+    /// anomaly's operations itself (so the plain bars are not needed).
+    fn attach(&self, ctx: &Ctx<'_>, a: &Anomaly, view: &mut AnomalyView) -> bool {
         let same_key = |k: &Option<String>| k.as_deref() == a.key.as_deref();
         match self {
             Extras::Lin(keys) => {
                 let Some(Verdict::Invalid { witness }) =
                     keys.iter().find(|k| same_key(&k.key)).map(|k| &k.verdict)
                 else {
-                    return;
+                    return false;
                 };
                 let lin = lin_extra(witness);
                 view.lead = witness
@@ -777,30 +778,27 @@ impl Extras {
                     .as_deref()
                     .map(|r| clip(&format!("{r}."), SENTENCE_CHARS));
                 view.sentences_open = lin.window_svg.is_none() && lin.stuck_svg.is_none();
-                // The window drawing shows these operations better than plain bars.
-                view.bars_svg = None;
-                view.ops.clear();
                 view.lin = Some(lin);
+                // The window drawing shows these operations better than plain bars.
+                true
             }
             Extras::Set(keys) => {
                 let (Some(kind), Some(kr)) = (
                     SetAnomalyKind::from_name(&a.kind),
                     keys.iter().find(|k| same_key(&k.key)),
                 ) else {
-                    return;
+                    return false;
                 };
                 let Verdict::Invalid { witness } = &kr.verdict else {
-                    return;
+                    return false;
                 };
                 let (list, total) = kind.of(witness, &kr.counts);
                 view.set = Some(set_extra(ctx, total, list));
-                view.sentences_open = true;
                 // The element drawing places every add and read; faults are shaded in it.
-                view.bars_svg = None;
-                view.ops.clear();
                 view.faults.clear();
+                true
             }
-            Extras::None => {}
+            Extras::None => false,
         }
     }
 }
@@ -809,13 +807,6 @@ impl Extras {
 /// sentences, its operations as bars, its cycle, the faults active in its span.
 fn anomaly_view(ctx: &Ctx<'_>, c: &CheckerResult, a: &Anomaly) -> Found {
     let range = a.span_ns.map(|[x, y]| (x, y.max(x)));
-    let bars: Vec<Bar> = a
-        .ops
-        .iter()
-        .take(MAX_BARS)
-        .filter_map(|i| ctx.ops.get(i))
-        .map(|o| o.bar())
-        .collect();
     let mut view = AnomalyView {
         kind: clip(&a.kind, 60),
         checker: clip(&c.checker, 60),
@@ -835,14 +826,6 @@ fn anomaly_view(ctx: &Ctx<'_>, c: &CheckerResult, a: &Anomaly) -> Found {
             .collect(),
         sentences: sentences(a.sentences.iter().map(String::as_str)),
         sentences_open: true,
-        bars_svg: (!bars.is_empty()).then(|| draw::bars(&bars)),
-        ops: a
-            .ops
-            .iter()
-            .take(MAX_BARS)
-            .filter_map(|i| ctx.ops.get(i))
-            .map(AnomalyOp::row)
-            .collect(),
         ..AnomalyView::default()
     };
     if !a.cycle.is_empty() {
@@ -870,6 +853,22 @@ fn anomaly_view(ctx: &Ctx<'_>, c: &CheckerResult, a: &Anomaly) -> Found {
             .collect();
     }
     (view, range)
+}
+
+/// The anomaly's operations as bars and as a table, for checkers without a view of their own.
+fn draw_ops(ctx: &Ctx<'_>, a: &Anomaly, view: &mut AnomalyView) {
+    let found: Vec<&AnomalyOp> = a
+        .ops
+        .iter()
+        .take(MAX_BARS)
+        .filter_map(|i| ctx.ops.get(i))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    let bars: Vec<Bar> = found.iter().map(|o| o.bar()).collect();
+    view.bars_svg = Some(draw::bars(&bars));
+    view.ops = found.iter().map(|o| o.row()).collect();
 }
 
 /// An operation of some anomaly, found in the history by its invocation's index.
@@ -1202,7 +1201,9 @@ fn verdicts(
         let first = anomalies.len();
         for a in &c.anomalies {
             let (mut view, range) = anomaly_view(ctx, c, a);
-            extras.attach(ctx, a, &mut view);
+            if !extras.attach(ctx, a, &mut view) {
+                draw_ops(ctx, a, &mut view);
+            }
             anomalies.push((view, range));
         }
         let rows = extras.rows();

@@ -23,7 +23,7 @@ use crate::lin::strings::StringView;
 use crate::lin::unique::GraphOutcome;
 use crate::lin::witness::{describe_view, explain, Clues, LinWitness, OpView};
 use crate::registry::Checker;
-use crate::result::{widen, Anomaly, CheckerResult, Judgement};
+use crate::result::{natural_key, widen, Anomaly, CheckerResult, Judgement};
 use crate::CheckError;
 use history::{History, Paired};
 use rayon::prelude::*;
@@ -210,21 +210,6 @@ pub fn check(history: &History, paired: &Paired, opts: &Options) -> Result<Repor
         keys,
         elapsed_us: started.elapsed().as_micros() as u64,
     })
-}
-
-/// Sorts "k2" before "k10".
-fn natural_key(k: &Option<String>) -> (bool, String, u64, String) {
-    match k {
-        None => (false, String::new(), 0, String::new()),
-        Some(s) => {
-            let digits = s.trim_start_matches(|c: char| !c.is_ascii_digit());
-            let prefix = &s[..s.len() - digits.len()];
-            match digits.parse::<u64>() {
-                Ok(n) => (true, prefix.to_owned(), n, s.clone()),
-                Err(_) => (true, s.clone(), 0, s.clone()),
-            }
-        }
-    }
 }
 
 /// Turns one key's operations into the checker's form; errors name the line and field.
