@@ -220,6 +220,69 @@ fn placeholders(template: &str) -> Result<Vec<(usize, &str)>, usize> {
     Ok(out)
 }
 
+/// `node.port` or `node.peer_port`: a TCP port other than 0.
+fn tcp_port(v: &Spanned<i64>, field: &str, at: &dyn Fn(usize) -> String) -> Result<u16, String> {
+    u16::try_from(*v.get_ref())
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            format!(
+                "{}: {field}: {} is not a TCP port (1..=65535)",
+                at(v.span().start),
+                v.get_ref()
+            )
+        })
+}
+
+/// `faults.supported`, each a known fault; every fault when the file does not say.
+fn supported_faults(
+    faults: &FaultsSection,
+    at: &dyn Fn(usize) -> String,
+) -> Result<Vec<NemesisKind>, String> {
+    Ok(match &faults.supported {
+        None => NemesisKind::ALL.to_vec(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for f in list {
+                let kind = NemesisKind::parse_list(f.get_ref())
+                    .ok()
+                    .filter(|k| k.len() == 1)
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: faults.supported: unknown fault '{}'; the faults are: {}",
+                            at(f.span().start),
+                            f.get_ref(),
+                            NemesisKind::ALL.map(NemesisKind::name).join(", ")
+                        )
+                    })?;
+                out.extend(kind);
+            }
+            out.sort();
+            out.dedup();
+            out
+        }
+    })
+}
+
+/// `status.fields`, each a known status field; None when the file does not say.
+fn status_fields(
+    status: &StatusSection,
+    at: &dyn Fn(usize) -> String,
+) -> Result<Option<Vec<StatusField>>, String> {
+    Ok(match &status.fields {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|f| {
+                    f.get_ref()
+                        .parse::<StatusField>()
+                        .map_err(|e| format!("{}: status.fields: {e}", at(f.span().start)))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    })
+}
+
 /// Parses a duration such as `500ms`, `15s` or `2m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -296,30 +359,10 @@ impl SystemDef {
             ));
         }
         let node = file.node;
-        let port = u16::try_from(*node.port.get_ref())
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| {
-                format!(
-                    "{}: node.port: {} is not a TCP port (1..=65535)",
-                    span_at(&node.port.span()),
-                    node.port.get_ref()
-                )
-            })?;
+        let port = tcp_port(&node.port, "node.port", &at)?;
         let peer_port = match &node.peer_port {
             None => None,
-            Some(p) => Some(
-                u16::try_from(*p.get_ref())
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| {
-                        format!(
-                            "{}: node.peer_port: {} is not a TCP port (1..=65535)",
-                            span_at(&p.span()),
-                            p.get_ref()
-                        )
-                    })?,
-            ),
+            Some(p) => Some(tcp_port(p, "node.peer_port", &at)?),
         };
         // Placeholders: known names only, and {peer_port} only with node.peer_port.
         let check = |value: &Spanned<String>, field: &str, allowed: &[&str]| {
@@ -413,52 +456,10 @@ impl SystemDef {
             Duration::from_secs(15),
         )?;
         let stop_grace = duration(&file.stop.grace, "stop.grace", Duration::from_secs(5))?;
-        let faults = match &file.faults.supported {
-            None => NemesisKind::ALL.to_vec(),
-            Some(list) => {
-                let mut out = Vec::new();
-                for f in list {
-                    let kind = NemesisKind::parse_list(f.get_ref())
-                        .ok()
-                        .filter(|k| k.len() == 1)
-                        .ok_or_else(|| {
-                            format!(
-                                "{}: faults.supported: unknown fault '{}'; the faults are: {}",
-                                span_at(&f.span()),
-                                f.get_ref(),
-                                NemesisKind::ALL.map(NemesisKind::name).join(", ")
-                            )
-                        })?;
-                    out.extend(kind);
-                }
-                out.sort();
-                out.dedup();
-                out
-            }
-        };
-        let promises = promises(origin, file.consistency.as_ref(), &span_at)?;
-        let workloads = match &file.workloads.supported {
-            None => workloads::WORKLOADS.to_vec(),
-            Some(list) => list
-                .iter()
-                .map(|w| {
-                    workloads::registry::find(w.get_ref())
-                        .map_err(|e| format!("{}: workloads.supported: {e}", span_at(&w.span())))
-                })
-                .collect::<Result<Vec<_>, String>>()?,
-        };
-        let status_fields = match &file.status.fields {
-            None => None,
-            Some(list) => Some(
-                list.iter()
-                    .map(|f| {
-                        f.get_ref()
-                            .parse::<StatusField>()
-                            .map_err(|e| format!("{}: status.fields: {e}", span_at(&f.span())))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
+        let faults = supported_faults(&file.faults, &at)?;
+        let status_fields = status_fields(&file.status, &at)?;
+        let promises = promises(origin, file.consistency.as_ref(), &at)?;
+        let workloads = supported_workloads(&file.workloads, &at)?;
         if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
             return Err(format!(
                 "{origin}: bugs.flag: bugs.names is set, so bugs.flag must say which argument \
@@ -704,12 +705,29 @@ impl SystemDef {
     }
 }
 
+/// `[workloads] supported`, every workload when not said.
+fn supported_workloads(
+    section: &WorkloadsSection,
+    at: &dyn Fn(usize) -> String,
+) -> Result<Vec<&'static workloads::Workload>, String> {
+    match &section.supported {
+        None => Ok(workloads::WORKLOADS.to_vec()),
+        Some(list) => list
+            .iter()
+            .map(|w| {
+                workloads::registry::find(w.get_ref())
+                    .map_err(|e| format!("{}: workloads.supported: {e}", at(w.span().start)))
+            })
+            .collect(),
+    }
+}
+
 /// `[consistency] promises`: required, since a system that promises nothing can fail no
 /// check; every promise must be one the checkers know.
 fn promises(
     origin: &str,
     section: Option<&ConsistencySection>,
-    span_at: &dyn Fn(&std::ops::Range<usize>) -> String,
+    at: &dyn Fn(usize) -> String,
 ) -> Result<Vec<String>, String> {
     let Some(section) = section else {
         return Err(format!(
@@ -724,7 +742,7 @@ fn promises(
         if !known.contains(&p.get_ref().as_str()) {
             return Err(format!(
                 "{}: consistency.promises: unknown promise '{}'; the known promises are: {}",
-                span_at(&p.span()),
+                at(p.span().start),
                 p.get_ref(),
                 known.join(", ")
             ));
