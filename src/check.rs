@@ -1,16 +1,15 @@
 //! `harness check`: read histories in any supported format and check them with any checker of
 //! the registry (linearizability by default).
 
-use crate::units::{parse_duration, parse_memory_limit};
 use crate::Exit;
 use checkers::lin::{KeyResult, Method};
 use checkers::{CheckError, ModelKind, Options, Report, Strategy, Verdict};
+use history::units::{parse_duration, parse_memory_limit};
+use history::walk::{triage, Found, Triage};
 use history::{Format, HistoryError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, IsTerminal, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -112,9 +111,6 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
 
 /// Printed lines longer than this (witness sentences quoting a huge value) are cut.
 const MAX_LINE_CHARS: usize = 400;
-
-/// File name endings that are always meant as histories: such a file is never skipped.
-const HISTORY_EXTENSIONS: [&str; 3] = ["jsonl", "edn", "log"];
 
 #[derive(Serialize)]
 struct FileResult {
@@ -233,142 +229,17 @@ struct Summary {
     exit: u8,
 }
 
-/// What the walk over the command-line paths found, in order.
-enum Input {
-    /// A file to check; `from_dir` when it was found in a directory rather than named.
-    File { path: PathBuf, from_dir: bool },
-    /// Settled without reading it: skipped, or an entry the walk could not get at.
-    Done(Box<FileResult>),
-}
-
-/// Collects the files to check, following no symbolic link to a directory inside a directory
-/// and taking each file (by device and inode) once.
-#[derive(Default)]
-struct Walk {
-    inputs: Vec<Input>,
-    files: HashMap<(u64, u64), PathBuf>,
-    dirs: HashSet<(u64, u64)>,
-}
-
-impl Walk {
-    fn arg(&mut self, path: &Path) {
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => self.dir(path, &m),
-            Ok(m) if m.is_file() => self.file(path, &m, false),
-            // Missing files, pipes and `-` (standard input): the reader says what it makes of them.
-            _ => self.inputs.push(Input::File {
-                path: path.to_path_buf(),
-                from_dir: false,
-            }),
-        }
-    }
-
-    fn file(&mut self, path: &Path, meta: &std::fs::Metadata, from_dir: bool) {
-        match self.files.get(&(meta.dev(), meta.ino())) {
-            Some(first) => {
-                let reason = format!("same file as {}", first.display());
-                self.inputs
-                    .push(Input::Done(Box::new(FileResult::skipped(path, reason))));
-            }
-            None => {
-                self.files
-                    .insert((meta.dev(), meta.ino()), path.to_path_buf());
-                self.inputs.push(Input::File {
-                    path: path.to_path_buf(),
-                    from_dir,
-                });
-            }
-        }
-    }
-
-    fn error(&mut self, path: &Path, what: impl std::fmt::Display) {
-        let r = FileResult::failed(path, FileError::whole(path, what));
-        self.inputs.push(Input::Done(Box::new(r)));
-    }
-
-    fn dir(&mut self, dir: &Path, meta: &std::fs::Metadata) {
-        if !self.dirs.insert((meta.dev(), meta.ino())) {
-            return;
-        }
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) => return self.error(dir, format_args!("cannot read the directory: {e}")),
-        };
-        let mut found = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(entry) => found.push(entry),
-                Err(e) => {
-                    self.error(dir, format_args!("cannot list the directory: {e}"));
-                    break;
-                }
-            }
-        }
-        found.sort_by_key(|e| e.file_name());
-        for entry in found {
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            let kind = match entry.file_type() {
-                Ok(kind) => kind,
-                Err(e) => {
-                    self.error(&path, format_args!("cannot read the entry: {e}"));
-                    continue;
-                }
-            };
-            if kind.is_dir() {
-                match entry.metadata() {
-                    Ok(m) => self.dir(&path, &m),
-                    Err(e) => self.error(&path, format_args!("cannot read the directory: {e}")),
-                }
-                continue;
-            }
-            // `fs::metadata` follows a symbolic link; `entry.metadata` does not.
-            let meta = match std::fs::metadata(&path) {
-                Ok(m) => m,
-                Err(e) if kind.is_symlink() => {
-                    let target = std::fs::read_link(&path)
-                        .map(|t| format!(" to {}", t.display()))
-                        .unwrap_or_default();
-                    self.error(
-                        &path,
-                        format_args!("cannot follow the symbolic link{target}: {e}"),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    self.error(&path, format_args!("cannot read the file: {e}"));
-                    continue;
-                }
-            };
-            if meta.is_file() {
-                self.file(&path, &meta, true);
-            } else if meta.is_dir() {
-                let r = FileResult::skipped(&path, "symbolic link to a directory, not followed");
-                self.inputs.push(Input::Done(Box::new(r)));
-            } else {
-                let r = FileResult::skipped(&path, "not a regular file");
-                self.inputs.push(Input::Done(Box::new(r)));
-            }
-        }
-    }
-}
-
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
-    let mut walk = Walk::default();
-    for p in &args.paths {
-        walk.arg(p);
-    }
-    let inputs = walk.inputs;
+    let inputs = history::walk::walk(&args.paths);
     let many = inputs.len() > 1;
     let mut out = std::io::stdout().lock();
     let write_failed = |e: std::io::Error| anyhow::anyhow!("cannot write the output: {e}");
     let mut results = Vec::with_capacity(inputs.len());
     for input in inputs {
         let r = match input {
-            Input::File { path, from_dir } => check_file(&path, from_dir, &args),
-            Input::Done(r) => *r,
+            Found::File { path, from_dir } => check_file(&path, from_dir, &args),
+            Found::Skipped { path, reason } => FileResult::skipped(&path, reason),
+            Found::Error(e) => FileResult::failed(&e.file.clone(), e.into()),
         };
         if !args.json {
             print_file(&mut out, &r, &args, many).map_err(write_failed)?;
@@ -451,58 +322,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-/// A reader that remembers whether reading failed, to tell "not a history" from "unreadable".
-struct Watched<R> {
-    inner: R,
-    failed: bool,
-}
-
-impl<R: Read> Read for Watched<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let r = self.inner.read(buf);
-        self.failed |= r.is_err();
-        r
-    }
-}
-
-/// What a file found in a directory looks like, before it is read in full.
-enum Triage {
-    History,
-    /// Readable, but not a history at all (a README): skipped.
-    NotHistory,
-    /// Cannot be read, is empty, or is named as a history but is not one: an error.
-    Unusable(FileError),
-}
-
-/// Sorts a file found in a directory (with no --format) into [`Triage`].
-fn triage(path: &Path) -> Triage {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            return Triage::Unusable(FileError::whole(
-                path,
-                format_args!("cannot open the file: {e}"),
-            ))
-        }
-    };
-    let mut watched = Watched {
-        inner: file,
-        failed: false,
-    };
-    let Err(e) = history::detect::detect_format_from(BufReader::new(&mut watched), path) else {
-        return Triage::History;
-    };
-    let meant_as_history = path
-        .extension()
-        .and_then(|x| x.to_str())
-        .is_some_and(|x| HISTORY_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()));
-    if watched.failed || meant_as_history || e.message.contains("empty") {
-        Triage::Unusable(e.into())
-    } else {
-        Triage::NotHistory
-    }
-}
-
 fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
     let mut r = FileResult::new(path);
     let t0 = Instant::now();
@@ -515,7 +334,7 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         match triage(path) {
             Triage::History => {}
             Triage::NotHistory => return FileResult::skipped(path, "not a history"),
-            Triage::Unusable(e) => return fail(r, e),
+            Triage::Unusable(e) => return fail(r, e.into()),
         }
     }
     let loaded = match history::read_file(path, args.format) {

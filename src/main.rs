@@ -1,16 +1,8 @@
-//! `harness`: the command line. Glue over the `history`, `checkers`, `workloads`, `nemesis`
-//! and `reports` crates.
+//! `harness`: the command line over the `harness` library (src/lib.rs).
 
 use clap::{Parser, Subcommand};
+use harness::{check, report, run, Exit, STARTED};
 use std::process::ExitCode;
-
-mod check;
-mod checking;
-mod cluster;
-mod report;
-mod run;
-mod systems;
-mod units;
 
 /// Test distributed systems the way Jepsen does, on one machine.
 ///
@@ -31,52 +23,6 @@ enum Command {
     Serve(report::ServeArgs),
 }
 
-/// Exit codes of shared/DESIGN.md section 6.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Exit {
-    Valid = 0,
-    Anomaly = 1,
-    BadInput = 2,
-    Unknown = 3,
-    Failure = 4,
-}
-
-impl Exit {
-    /// The exit status of a verdict.
-    pub fn of(verdict: checkers::Judgement) -> Exit {
-        match verdict {
-            checkers::Judgement::Valid => Exit::Valid,
-            checkers::Judgement::Invalid => Exit::Anomaly,
-            checkers::Judgement::Unknown => Exit::Unknown,
-        }
-    }
-}
-
-/// `harness run`: checks what can be checked outside, then enters the sandbox (which must
-/// happen while this process has a single thread) and runs there.
-fn start_run(args: run::RunArgs) -> anyhow::Result<Exit> {
-    let prepared = match run::prepare(args) {
-        Ok(p) => p,
-        Err((code, message)) => {
-            eprintln!("harness: {message}");
-            return Ok(code);
-        }
-    };
-    match nemesis::sandbox::enter() {
-        Ok(nemesis::sandbox::Entered::Inside) => run::run_inside(prepared),
-        Ok(nemesis::sandbox::Entered::ParentDone(code)) => {
-            std::process::exit(code);
-        }
-        Err(e) => {
-            eprintln!("harness: cannot create the sandbox: {e}");
-            Ok(Exit::Failure)
-        }
-    }
-}
-
-/// When this process started, for measuring how long a run takes to serve its first operation.
-pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-
 fn main() -> ExitCode {
     STARTED.get_or_init(std::time::Instant::now);
     // Die quietly when the reader of our output goes away (`harness check … | head`), as
@@ -91,7 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Check(args) => check::run(args),
-        Command::Run(args) => start_run(args),
+        Command::Run(args) => harness::start_run(args),
         Command::Report(args) => report::report(args),
         Command::Serve(args) => report::serve(args),
     };

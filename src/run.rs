@@ -16,8 +16,8 @@ use workloads::runner::WorkloadConfig;
 
 use crate::cluster::{Cluster, HistoryRecord, Probe, Setup, StartError};
 use crate::systems::SystemDef;
-use crate::units::parse_duration;
 use crate::Exit;
+use history::units::parse_duration;
 use workloads::OpClient;
 
 /// Start a cluster, run a workload against it while faults come and go, then check the history.

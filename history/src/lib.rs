@@ -21,6 +21,8 @@ pub mod pair;
 pub mod porcupine;
 pub mod rng;
 pub mod time;
+pub mod units;
+pub mod walk;
 
 pub use detect::{detect_format, read_file, read_from, Format, Loaded, STDIN_NAME};
 pub use pair::{pair, Op, Paired};

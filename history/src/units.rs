@@ -1,4 +1,5 @@
-//! Parsing of durations ("30s", "500ms", "2m") and sizes ("1GiB", "512MiB") on the command line.
+//! Parsing of durations ("30s", "500ms", "2m") and sizes ("1GiB", "512MiB"), for the command
+//! line and for system definition files: one parser, one set of units.
 
 use std::time::Duration;
 
@@ -88,6 +89,7 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
         assert!(parse_duration("99999999999999999999s").is_err());
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
     }
 
     #[test]

@@ -1,0 +1,210 @@
+//! System definition files (src/systems.rs) through the harness library: the bundled and
+//! shipped definitions load, and every mistake names the file, line and field.
+
+use harness::systems::{NodeVars, SystemDef};
+use nemesis::{NemesisKind, Staged};
+use std::path::{Path, PathBuf};
+
+fn vars() -> NodeVars<'static> {
+    NodeVars {
+        node: "n2",
+        index: 2,
+        ip: "10.77.0.12",
+        data_dir: Path::new("/r/nodes/n2/data"),
+        peers: "n1=10.77.0.11:8000,n2=10.77.0.12:8000",
+        clock_offset_file: Path::new("/r/nodes/n2/clock-offset"),
+        op_timeout_ms: 1500,
+    }
+}
+
+#[test]
+fn bundled_raft_fills_every_placeholder() {
+    let def = SystemDef::load("raft").unwrap();
+    assert_eq!(def.protocol, workloads::Protocol::Op);
+    assert_eq!(def.cargo_package.as_deref(), Some("raft-node"));
+    let (args, env) = def.render(&vars(), Some("early-ack"));
+    assert!(args.iter().all(|a| !a.contains('{')), "{args:?}");
+    assert!(env.iter().all(|(_, v)| !v.contains('{')), "{env:?}");
+    assert!(args
+        .windows(2)
+        .any(|w| w == ["--listen", "10.77.0.12:8000"]));
+    assert_eq!(args[args.len() - 2..], ["--bug", "early-ack"]);
+    assert_eq!(def.peer_entry("n1", 1, "10.77.0.11"), "n1=10.77.0.11:8000");
+}
+
+#[test]
+fn shipped_external_definitions_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems-under-test/external");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            SystemDef::load(p.to_str().unwrap()).unwrap();
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "expected etcd.toml and etcd-serializable.toml in {dir:?}"
+    );
+}
+
+const GOOD: &str = r#"
+name = "demo"
+consistency.promises = ["linearizable"]
+[node]
+program = "/bin/true"
+args = ["--id", "{node}", "--listen", "{ip}:{port}"]
+port = 9000
+"#;
+
+fn err(text: &str) -> String {
+    SystemDef::parse(text, "demo.toml", None).unwrap_err()
+}
+
+#[test]
+fn mistakes_name_the_file_line_and_field() {
+    assert!(SystemDef::parse(GOOD, "demo.toml", None).is_ok());
+    // An unknown placeholder, on line 5, column of the brace.
+    let e = err(&GOOD.replace("{ip}:{port}", "{ip}:{prot}"));
+    assert!(e.starts_with("demo.toml:6:"), "{e}");
+    assert!(e.contains("node.args[3]") && e.contains("{prot}"), "{e}");
+    assert!(e.contains("{peer_port}"), "lists the valid ones: {e}");
+    // A typo in a field name.
+    let e = err(&GOOD.replace("port = 9000", "prot = 9000"));
+    assert!(e.starts_with("demo.toml:") && e.contains("prot"), "{e}");
+    // {peer_port} without node.peer_port.
+    let e = err(&GOOD.replace("{ip}:{port}", "{ip}:{peer_port}"));
+    assert!(e.contains("node.peer_port is not set"), "{e}");
+    // A port out of range.
+    let e = err(&GOOD.replace("9000", "70000"));
+    assert!(e.contains("demo.toml:7:") && e.contains("node.port"), "{e}");
+    // An unknown protocol and an unknown fault.
+    let e = err(&format!("{GOOD}[client]\nprotocol = \"grpc\"\n"));
+    assert!(e.contains("demo.toml:9:") && e.contains("op, etcd"), "{e}");
+    let e = err(&format!(
+        "{GOOD}[faults]\nsupported = [\"partition\", \"klil\"]\n"
+    ));
+    assert!(e.contains("demo.toml:9:") && e.contains("'klil'"), "{e}");
+    // An unclosed brace and a bad duration.
+    let e = err(&GOOD.replace("{node}", "{node"));
+    assert!(e.contains("without a closing"), "{e}");
+    let e = err(&format!("{GOOD}[stop]\ngrace = \"soon\"\n"));
+    assert!(e.contains("stop.grace"), "{e}");
+    // No promises at all, an unknown promise, an unknown workload.
+    let e = err(&GOOD.replace("consistency.promises = [\"linearizable\"]\n", ""));
+    assert!(e.contains("[consistency] promises is missing"), "{e}");
+    let e = err(&GOOD.replace("\"linearizable\"]", "\"linearisable\"]"));
+    assert!(
+        e.contains("demo.toml:3:") && e.contains("'linearisable'") && e.contains("causal"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{GOOD}[workloads]\nsupported = [\"set\", \"regsiter\"]\n"
+    ));
+    assert!(
+        e.contains("demo.toml:9:") && e.contains("'regsiter'") && e.contains("counter"),
+        "{e}"
+    );
+}
+
+#[test]
+fn promises_and_workloads_are_read() {
+    let def = SystemDef::parse(
+        &format!("{GOOD}[workloads]\nsupported = [\"set\"]\n"),
+        "demo.toml",
+        None,
+    )
+    .unwrap();
+    assert_eq!(def.promises, vec!["linearizable".to_string()]);
+    assert!(def.check_workload(&workloads::set::WORKLOAD).is_ok());
+    let e = def
+        .check_workload(&workloads::counter::WORKLOAD)
+        .unwrap_err();
+    assert!(
+        e.contains("does not support counter") && e.contains("lists: set"),
+        "{e}"
+    );
+    // Not said: every workload.
+    let def = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
+    assert_eq!(def.workloads.len(), workloads::WORKLOADS.len());
+}
+
+#[test]
+fn a_missing_program_is_named_with_the_hint() {
+    let text = GOOD.replace("/bin/true", "no-such-program-here").replace(
+        "port = 9000",
+        "port = 9000\ninstall_hint = \"apt-get install it\"",
+    );
+    let def = SystemDef::parse(&text, "demo.toml", None).unwrap();
+    let e = def.locate_program().unwrap_err();
+    assert!(
+        e.starts_with("demo.toml:5:") && e.contains("node.program"),
+        "{e}"
+    );
+    assert!(e.contains("apt-get install it"), "{e}");
+    let def = SystemDef::parse(
+        &GOOD.replace("/bin/true", "./missing"),
+        "demo.toml",
+        Some(PathBuf::from("/tmp")),
+    )
+    .unwrap();
+    assert!(def.locate_program().unwrap_err().contains("/tmp/./missing"));
+}
+
+#[test]
+fn unsupported_faults_are_refused() {
+    let def = SystemDef::parse(
+        &format!("{GOOD}[faults]\nsupported = [\"partition\", \"kill\"]\n"),
+        "demo.toml",
+        None,
+    )
+    .unwrap();
+    assert!(def.check_faults(&[NemesisKind::Kill]).is_ok());
+    let e = def
+        .check_faults(&[NemesisKind::Kill, NemesisKind::Clock])
+        .unwrap_err();
+    assert!(e.contains("clock") && e.contains("demo.toml"), "{e}");
+}
+
+#[test]
+fn staged_faults_are_refused_when_the_status_lacks_their_fields() {
+    let raft = SystemDef::load("raft").unwrap();
+    assert!(raft
+        .check_status(&[Staged::AfterVote, Staged::Figure8])
+        .is_ok());
+    let etcd = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems-under-test/external/etcd.toml");
+    let etcd = SystemDef::load(etcd.to_str().unwrap()).unwrap();
+    let e = etcd.check_status(&[Staged::AfterVote]).unwrap_err();
+    assert!(
+        e.contains("kill:after-vote") && e.contains("voted_for") && e.contains("etcd.toml"),
+        "{e}"
+    );
+    let e = etcd.check_status(&[Staged::Figure8]).unwrap_err();
+    assert!(
+        e.contains("partition:figure-8") && e.contains("commit"),
+        "{e}"
+    );
+    // Without [status], the nodes are asked at run time instead.
+    let def = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
+    assert!(def.check_status(&[Staged::AfterVote]).is_ok());
+    let e = SystemDef::parse(
+        &format!("{GOOD}[status]\nfields = [\"role\", \"votedfor\"]\n"),
+        "demo.toml",
+        None,
+    )
+    .err()
+    .unwrap_or_default();
+    assert!(
+        e.contains("demo.toml:") && e.contains("status.fields") && e.contains("voted_for"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_systems_list_the_valid_ones() {
+    let e = SystemDef::load("rafty").unwrap_err();
+    assert!(e.contains("raft") && e.contains("FILE.toml"), "{e}");
+    let e = SystemDef::load("/nonexistent/x.toml").unwrap_err();
+    assert!(e.contains("/nonexistent/x.toml"), "{e}");
+}
