@@ -25,6 +25,7 @@ mod plots;
 mod series;
 pub mod serve;
 mod style;
+pub mod terminal;
 mod text;
 mod view;
 
