@@ -29,6 +29,7 @@ use workloads::OpClient;
 /// Examples:
 ///   harness run --system raft --nemesis partition
 ///   harness run --system raft --workload set --nemesis all --time-limit 60s
+///   harness run --system raft --workload counter --nemesis partition,kill
 ///   harness run --system raft --nemesis clock --bug stale-read --seed 7
 ///   harness run --system raft --nemesis partition:majorities-ring+delay+kill:election-storm
 ///   harness run --system raft --nodes 3 --nemesis kill:after-vote --bug forget-vote
@@ -49,9 +50,8 @@ pub struct RunArgs {
     /// The system under test: raft.
     #[arg(long, default_value = "raft")]
     pub system: String,
-    /// register (compare-and-set registers, checked for linearizability) or set (adds, then a
-    /// final read from every node, checked for lost and unexpected elements).
-    #[arg(long, default_value = "register")]
+    // The help lists the workloads' registry, so a new workload needs no line here.
+    #[arg(long, default_value = "register", help = workloads::registry::help())]
     pub workload: String,
     /// Faults that take turns, comma-separated: partition, pause, kill, clock, loss, slow,
     /// delay; or all; or none. A list with a network fault (partition, loss, slow, delay) and a

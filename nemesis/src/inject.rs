@@ -328,6 +328,22 @@ pub(crate) fn highest_leader(statuses: &[(String, NodeStatus)]) -> Option<(Strin
         .map(|(n, r)| (n.clone(), r.term))
 }
 
+/// Undoes what [`Ctx::on_targets`] did: `act` (resume, restart) on each of `nodes`, and
+/// records the stop of `kind`.
+pub(crate) fn off_targets(
+    g: &mut State,
+    rec: &dyn Record,
+    nodes: &[String],
+    kind: FaultKind,
+    act: fn(&mut Supervisor, &str) -> Result<(), ProcError>,
+) -> Result<(), InjectError> {
+    for n in nodes {
+        act(&mut g.sup, n)?;
+    }
+    rec.nemesis(NemesisEvent::stop(kind, json!(nodes)));
+    Ok(())
+}
+
 impl Ctx {
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, State>, InjectError> {
         self.state.lock().map_err(|_| InjectError::Poisoned)
@@ -393,6 +409,26 @@ impl Ctx {
                 }
             },
         }
+    }
+
+    /// Does `act` (pause, kill) to every node `target` names now, under one lock, and records
+    /// the start of `kind` on them.
+    pub(crate) async fn on_targets(
+        &self,
+        target: &Target,
+        fallback: usize,
+        kind: FaultKind,
+        act: fn(&mut Supervisor, &str) -> Result<(), ProcError>,
+    ) -> Result<Vec<String>, InjectError> {
+        let nodes = self.resolve(target, fallback).await;
+        {
+            let mut g = self.lock()?;
+            for n in &nodes {
+                act(&mut g.sup, n)?;
+            }
+        }
+        self.record(NemesisEvent::start(kind, json!(nodes)));
+        Ok(nodes)
     }
 
     /// Takes `node` for a fault task: freezes or kills it and notes it in `held`, under one

@@ -65,11 +65,11 @@ pub fn names() -> Vec<&'static str> {
     WORKLOADS.iter().map(|w| w.name).collect()
 }
 
-/// One line per workload, for `--help`.
+/// `--workload`'s help: every workload with its line.
 pub fn help() -> String {
-    WORKLOADS
+    let each: Vec<String> = WORKLOADS
         .iter()
-        .map(|w| format!("{}: {}", w.name, w.about))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .map(|w| format!("{} ({})", w.name, w.about))
+        .collect();
+    format!("The workload: {}.", each.join("; or "))
 }

@@ -5,11 +5,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use history::nemesis::{FaultKind, NemesisEvent};
+use history::nemesis::FaultKind;
 use history::rng::SplitMix64;
-use serde_json::json;
 
-use crate::inject::{highest_leader, Ctx, InjectError, State, Undo};
+use crate::inject::{highest_leader, off_targets, Ctx, InjectError, State, Undo};
+use crate::process::Supervisor;
 use crate::schedule::Target;
 use crate::status::Record;
 
@@ -18,23 +18,14 @@ pub(crate) async fn apply(
     target: &Target,
     fallback: usize,
 ) -> Result<Undo, InjectError> {
-    let nodes = ctx.resolve(target, fallback).await;
-    {
-        let mut g = ctx.lock()?;
-        for n in &nodes {
-            g.sup.kill(n)?;
-        }
-    }
-    ctx.record(NemesisEvent::start(FaultKind::Kill, json!(nodes)));
+    let nodes = ctx
+        .on_targets(target, fallback, FaultKind::Kill, Supervisor::kill)
+        .await?;
     Ok(Undo::Killed(nodes))
 }
 
 pub(crate) fn heal(g: &mut State, rec: &dyn Record, nodes: &[String]) -> Result<(), InjectError> {
-    for n in nodes {
-        g.sup.restart(n)?;
-    }
-    rec.nemesis(NemesisEvent::stop(FaultKind::Kill, json!(nodes)));
-    Ok(())
+    off_targets(g, rec, nodes, FaultKind::Kill, Supervisor::restart)
 }
 
 /// Kills one node at a time, over and over (see `Fault::CrashLoop`).
