@@ -123,6 +123,10 @@ pub struct Completion {
     pub value: Value,
     /// Why the operation failed or is unknown.
     pub error: Option<String>,
+    /// A `fail` because the system would not even try (no leader known, a connection refused),
+    /// as opposed to its answer (a cas whose precondition did not hold): the runner backs off
+    /// after instant refusals. Not recorded in the history.
+    pub refused: bool,
 }
 
 impl Completion {
@@ -132,27 +136,26 @@ impl Completion {
             kind: EventType::Info,
             value: op.value.clone(),
             error: Some(error),
+            refused: false,
         }
     }
 
-    /// `fail` (certainly did not happen) with the invocation's value.
+    /// `fail` (certainly did not happen) with the invocation's value: a refusal.
     pub(crate) fn fail(op: &Op, error: String) -> Completion {
         Completion {
             kind: EventType::Fail,
             value: op.value.clone(),
             error: Some(error),
+            refused: true,
         }
     }
 
-    /// Whether this is a refusal: a `fail` that is not a failed precondition (a cas that found
-    /// another value is the system's answer; "no leader", a refused connection are not). The
-    /// /op protocol says "precondition"; the etcd adapter says "cas: KEY is X, not Y".
-    pub fn is_refusal(&self) -> bool {
-        let precondition = self
-            .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("precondition") || e.starts_with("cas: "));
-        self.kind == EventType::Fail && !precondition
+    /// `fail` because the operation's precondition did not hold: the system's answer.
+    pub(crate) fn precondition_failed(op: &Op, error: String) -> Completion {
+        Completion {
+            refused: false,
+            ..Completion::fail(op, error)
+        }
     }
 
     /// `ok` with `value`.
@@ -161,6 +164,7 @@ impl Completion {
             kind: EventType::Ok,
             value,
             error: None,
+            refused: false,
         }
     }
 }
@@ -278,15 +282,15 @@ impl OpClient {
             other => other.to_string(),
         });
         match wire.kind {
-            WireKind::Ok => Completion {
-                kind: EventType::Ok,
-                value: match wire.value {
-                    Some(v) => v,
-                    None if op.f == "read" => Value::Null,
-                    None => op.value.clone(),
-                },
-                error: None,
-            },
+            WireKind::Ok => Completion::ok(match wire.value {
+                Some(v) => v,
+                None if op.f == "read" => Value::Null,
+                None => op.value.clone(),
+            }),
+            // DESIGN section 3: a cas whose value did not match says "precondition".
+            WireKind::Fail if error.as_deref() == Some("precondition") => {
+                Completion::precondition_failed(op, "precondition".to_owned())
+            }
             WireKind::Fail => Completion::fail(
                 op,
                 error.unwrap_or_else(|| "fail (no reason given)".to_owned()),

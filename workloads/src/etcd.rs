@@ -309,7 +309,9 @@ fn complete(op: &Op, call: &Call, status: u16, body: &[u8]) -> Completion {
             Ok(TxnResponse { header: None, .. }) => Completion::info(op, no_header(body)),
             Ok(txn) if txn.succeeded => Completion::ok(op.value.clone()),
             // The txn ran and its compare was false: the put in `success` did not.
-            Ok(txn) => Completion::fail(op, cas_reason(key, expected.as_deref(), &txn)),
+            Ok(txn) => {
+                Completion::precondition_failed(op, cas_reason(key, expected.as_deref(), &txn))
+            }
             Err(e) => Completion::info(op, unparseable(e, body)),
         },
     }

@@ -226,9 +226,9 @@ impl Backoff {
     }
 
     /// How long to wait before the next operation, after `c` came back in `took`: nothing
-    /// unless it was refused at once ([`Completion::is_refusal`]).
+    /// unless it was refused at once ([`Completion::refused`]).
     fn after(&mut self, c: &Completion, took: Duration) -> Option<Duration> {
-        if !c.is_refusal() || took >= INSTANT_REFUSAL {
+        if !c.refused || took >= INSTANT_REFUSAL {
             self.streak = 0;
             return None;
         }

@@ -239,3 +239,21 @@ async fn the_etcd_adapter_classifies_transport_failures_as_op_does() {
     assert_eq!(r.kind, EventType::Fail, "{r:?}");
     assert_eq!(etcd.role(s.addr).await, None);
 }
+
+/// A refusal (the node would not even try) is told apart from the system's answer that a
+/// cas's precondition did not hold: the runner backs off only after the first.
+#[tokio::test]
+async fn refusals_are_told_apart_from_failed_preconditions() {
+    let c = OpClient::new(Duration::from_secs(2));
+    let refused = c
+        .invoke(refused_addr().await, &op("write", "k", json!(1)))
+        .await;
+    assert!(refused.refused, "{refused:?}");
+    let s = serve().await;
+    let cas = c
+        .invoke(s.addr, &op("cas", "nothing-here", json!([5, 6])))
+        .await;
+    assert_eq!(cas.kind, EventType::Fail, "{cas:?}");
+    assert_eq!(cas.error.as_deref(), Some("precondition"));
+    assert!(!cas.refused, "{cas:?}");
+}

@@ -53,6 +53,7 @@ fn observations_change_only_cas_expectations() {
                 kind: EventType::Ok,
                 value: json!(900_000_000 + n),
                 error: None,
+                refused: false,
             };
             told.observe(&b, &c);
         }

@@ -45,6 +45,7 @@ async fn many_writers_make_one_ordered_history() {
                     kind,
                     value: op.value.clone(),
                     error: (kind == EventType::Fail).then(|| "precondition".to_owned()),
+                    refused: false,
                 };
                 rec.complete(t, &op, "n1", &c);
             }
@@ -90,6 +91,7 @@ async fn events_reach_the_file_within_a_second_without_close() {
         kind: EventType::Info,
         value: json!(null),
         error: Some("timeout".into()),
+        refused: false,
     };
     rec.complete(0, &op, "n1", &c);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -160,6 +162,7 @@ fn a_killed_process_leaves_a_readable_prefix() {
                 kind: EventType::Ok,
                 value: json!(p),
                 error: None,
+                refused: false,
             };
             rec.complete(p, &op, "n1", &c);
             if p % 100 == 0 {

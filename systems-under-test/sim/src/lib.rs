@@ -9,9 +9,10 @@
 //! What is particular to a protocol (how a server boots from its disk, the invariants of its
 //! paper, how its state reads in a trace) comes in through [`System`]; the protocol's own
 //! tests check the invariants after every step and feed the history to a checker.
-
-pub mod history;
-pub mod rng;
+//!
+//! The history is recorded in the harness's own vocabulary (`history::History`), and the one
+//! seeded generator is `history::rng`'s: a test library may share the harness's leaf crate,
+//! though the servers themselves know nothing of it.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
@@ -21,8 +22,8 @@ use node::runtime::{Core, PeerMessage};
 use node::storage::Storage;
 use serde_json::{json, Value};
 
-pub use history::{Event, EventKind};
-pub use rng::SplitMix64 as Rng;
+pub use history::rng::SplitMix64 as Rng;
+use history::{Event, EventType, History, Process};
 
 /// Milliseconds of wall clock per tick.
 const TICK_MS: i64 = 10;
@@ -152,7 +153,7 @@ pub struct SimResult<S> {
     /// The first invariant broken, with the seed and the tick it broke at.
     pub violation: Option<String>,
     /// The clients' history.
-    pub history: Vec<Event>,
+    pub history: History,
     /// Every event of the run, for comparing two runs of one seed.
     pub trace: Vec<String>,
     /// Operations that completed `ok`, `fail`, `info`.
@@ -184,7 +185,7 @@ pub struct Sim<S: System> {
     by_client_id: HashMap<u64, usize>,
     next_value: i64,
     written: Vec<Vec<i64>>,
-    history: Vec<Event>,
+    history: History,
     time_ns: u64,
     violation: Option<String>,
     trace: Vec<String>,
@@ -229,7 +230,7 @@ impl<S: System> Sim<S> {
             by_client_id: HashMap::new(),
             next_value: 1,
             written: vec![Vec::new(); keys],
-            history: Vec::new(),
+            history: History::new(format!("simulation seed {}", cfg.seed)),
             time_ns: 0,
             violation: None,
             trace: Vec::new(),
@@ -277,7 +278,7 @@ impl<S: System> Sim<S> {
                 self.complete(c, OpResponse::info("simulation ended"));
             }
         }
-        let (ops_fail, ops_info) = (self.count(EventKind::Fail), self.count(EventKind::Info));
+        let (ops_fail, ops_info) = (self.count(EventType::Fail), self.count(EventType::Info));
         SimResult {
             violation: self.violation,
             history: self.history,
@@ -289,8 +290,12 @@ impl<S: System> Sim<S> {
         }
     }
 
-    fn count(&self, kind: EventKind) -> usize {
-        self.history.iter().filter(|e| e.kind == kind).count()
+    fn count(&self, kind: EventType) -> usize {
+        self.history
+            .events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .count()
     }
 
     fn step_tick(&mut self) {
@@ -533,7 +538,7 @@ impl<S: System> Sim<S> {
         let process = self.clients[c].process;
         self.record(
             process,
-            EventKind::Invoke,
+            EventType::Invoke,
             f,
             &key,
             value.clone(),
@@ -594,10 +599,10 @@ impl<S: System> Sim<S> {
                 } else {
                     o.value.clone()
                 };
-                (EventKind::Ok, v)
+                (EventType::Ok, v)
             }
-            Outcome::Fail => (EventKind::Fail, o.value.clone()),
-            Outcome::Info => (EventKind::Info, o.value.clone()),
+            Outcome::Fail => (EventType::Fail, o.value.clone()),
+            Outcome::Info => (EventType::Info, o.value.clone()),
         };
         self.trace
             .push(format!("{} complete p{process} {resp:?}", self.now));
@@ -610,7 +615,7 @@ impl<S: System> Sim<S> {
             Some(o.node),
             resp.error.clone(),
         );
-        if kind == EventKind::Info {
+        if kind == EventType::Info {
             // DESIGN section 2: an `info` retires the process id.
             self.clients[c].process = self.next_process;
             self.next_process += 1;
@@ -621,7 +626,7 @@ impl<S: System> Sim<S> {
     fn record(
         &mut self,
         process: u64,
-        kind: EventKind,
+        kind: EventType,
         f: OpKind,
         key: &str,
         value: Value,
@@ -629,18 +634,21 @@ impl<S: System> Sim<S> {
         error: Option<String>,
     ) {
         self.time_ns += 1_000;
-        let index = self.history.len() as u64;
-        self.history.push(Event {
-            index,
-            time: self.now * 1_000_000 + self.time_ns % 1_000_000,
-            process,
-            kind,
-            f,
-            key: key.to_string(),
-            value,
-            node,
-            error,
-        });
+        let index = self.history.events.len();
+        self.history.push(
+            Event {
+                index: index as u64,
+                time: self.now * 1_000_000 + self.time_ns % 1_000_000,
+                process: Process::Client(process),
+                kind,
+                f: f.as_str().to_string(),
+                key: Some(key.to_string()),
+                value,
+                node: node.map(|n| format!("n{n}")),
+                error: error.map(Value::String),
+            },
+            index + 1,
+        );
     }
 }
 

@@ -4,12 +4,13 @@
 //! trace, a crash keeps exactly what was persisted, refusals are forwarded to the leader,
 //! and the history is well formed.
 
+use history::EventType;
 use node::kv::KvStore;
 use node::op::{OpKind, OpRequest, OpResponse};
 use node::runtime::{ClientId, Core, NodeId, NotLeader, PeerMessage, Ready, Status};
 use node::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
-use sim::{EventKind, Sim, SimConfig, System};
+use sim::{Sim, SimConfig, System};
 
 /// The leader's heartbeat, so the network has something to carry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -168,7 +169,7 @@ fn run(seed: u64, crash: f64, partition: f64) -> sim::SimResult<Fixed> {
 fn a_seed_replays_exactly() {
     let (a, b, c) = (run(7, 0.01, 0.01), run(7, 0.01, 0.01), run(8, 0.01, 0.01));
     assert_eq!(a.trace, b.trace);
-    assert_eq!(a.history, b.history);
+    assert_eq!(a.history.events, b.history.events);
     assert_ne!(a.trace, c.trace, "different seeds give different runs");
 }
 
@@ -184,18 +185,19 @@ fn the_history_is_well_formed_and_refusals_are_forwarded() {
     assert!(r.ops_fail > 0);
     assert!(r
         .history
+        .events
         .iter()
-        .filter(|e| e.kind == EventKind::Fail)
-        .all(|e| e.f == OpKind::Cas));
+        .filter(|e| e.kind == EventType::Fail)
+        .all(|e| e.f == OpKind::Cas.as_str()));
     let mut open = std::collections::HashMap::new();
-    for (i, e) in r.history.iter().enumerate() {
+    for (i, e) in r.history.events.iter().enumerate() {
         assert_eq!(e.index, i as u64);
         match e.kind {
-            EventKind::Invoke => assert!(open.insert(e.process, e.f).is_none(), "{e:?}"),
-            _ => assert_eq!(open.remove(&e.process), Some(e.f), "{e:?}"),
+            EventType::Invoke => assert!(open.insert(e.process, &e.f).is_none(), "{e:?}"),
+            _ => assert_eq!(open.remove(&e.process), Some(&e.f), "{e:?}"),
         }
     }
-    assert!(r.history.iter().any(|e| e.f == OpKind::Cas));
+    assert!(r.history.events.iter().any(|e| e.f == OpKind::Cas.as_str()));
 }
 
 #[test]
@@ -210,8 +212,9 @@ fn crashes_restart_from_what_was_persisted() {
     // The leader's state survives its crashes: every read after a write sees some write.
     let reads_after_writes = r
         .history
+        .events
         .iter()
-        .filter(|e| e.kind == EventKind::Ok && e.f == OpKind::Read && !e.value.is_null())
+        .filter(|e| e.kind == EventType::Ok && e.f == OpKind::Read.as_str() && !e.value.is_null())
         .count();
     assert!(reads_after_writes > 0);
 }

@@ -10,12 +10,11 @@ pub mod invariants;
 
 use std::ops::{Deref, DerefMut};
 
-use harness_sim::{EventKind, System};
-use history::{Event, EventType, History, Process};
+use harness_sim::System;
+use history::History;
 use raft::core::{Bugs, Config, NodeId, Persist, ReadMode};
 use raft::replica::Replica;
 use raft::storage::{MemStorage, Storage};
-use serde_json::Value;
 
 use invariants::Invariants;
 
@@ -157,10 +156,9 @@ impl Sim {
     /// Runs the whole simulation.
     pub fn run(self) -> SimResult {
         let r = self.sim.run();
-        let seed = r.system.cfg.seed;
         SimResult {
             violation: r.violation,
-            history: to_history(seed, &r.history),
+            history: r.history,
             trace: r.trace,
             ops_ok: r.ops_ok,
             ops_fail: r.ops_fail,
@@ -169,37 +167,6 @@ impl Sim {
             snapshots_installed: r.system.inv.snapshots_installed(),
         }
     }
-}
-
-/// The simulation's history in the harness's own types, for its checker.
-fn to_history(seed: u64, events: &[harness_sim::Event]) -> History {
-    let mut history = History::new(format!("simulation seed {seed}"));
-    for (n, e) in events.iter().enumerate() {
-        let f = serde_json::to_value(e.f)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        history.push(
-            Event {
-                index: e.index,
-                time: e.time,
-                process: Process::Client(e.process),
-                kind: match e.kind {
-                    EventKind::Invoke => EventType::Invoke,
-                    EventKind::Ok => EventType::Ok,
-                    EventKind::Fail => EventType::Fail,
-                    EventKind::Info => EventType::Info,
-                },
-                f,
-                key: Some(e.key.clone()),
-                value: e.value.clone(),
-                node: e.node.map(|n| format!("n{n}")),
-                error: e.error.clone().map(Value::String),
-            },
-            n + 1,
-        );
-    }
-    history
 }
 
 /// Checks a simulated history for linearizability, per key, with our own checker.
