@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The workspace's one seeded generator, so that test data and kill timing replay exactly.
+use history::rng::SplitMix64 as SplitMix;
 use node::wal::{Wal, WalError, HEADER_BYTES};
 
 /// Set in the child's environment to the log path; without it `child_writer` does nothing.
@@ -21,23 +23,6 @@ const MAX_BATCH: u64 = 3;
 /// The child stops by itself after this many records, a bound in case the parent never kills.
 const CHILD_MAX_RECORDS: u64 = 200_000;
 
-/// SplitMix64: a tiny seeded generator, so that test data and kill timing replay exactly.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Record `i`'s payload: a function of `i` alone, so the parent knows what the child wrote.
 /// Sizes vary from 1 byte to ~200 KB; the large ones span many pages, so a kill can land in
 /// the middle of their write() and tear the record (rarely: most of the child's time goes to
@@ -49,7 +34,7 @@ fn payload(i: u64) -> Vec<u8> {
         1..=3 => 1 + rng.below(16_384),
         _ => 1 + rng.below(300),
     };
-    (0..len).map(|_| rng.next() as u8).collect()
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
 fn build_log(path: &Path, records: &[&[u8]]) -> Vec<u8> {
