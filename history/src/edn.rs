@@ -789,6 +789,27 @@ fn to_json(v: &Edn, colons: bool) -> Value {
     }
 }
 
+/// A txn's value: each `[:f key value]` micro-op becomes `["f", "key", value]`, with the
+/// micro-op's name and key as bare names (shared/DESIGN.md section 2); anything else converts
+/// as a value, for `txn::parse_mops` to judge.
+fn txn_to_json(v: &Edn) -> Value {
+    let (Edn::Vector(mops) | Edn::List(mops)) = v.untagged() else {
+        return edn_to_json(v);
+    };
+    Value::Array(
+        mops.iter()
+            .map(|m| match m.untagged() {
+                Edn::Vector(parts) | Edn::List(parts) if parts.len() == 3 => Value::Array(vec![
+                    Value::String(key_string(&parts[0])),
+                    Value::String(key_string(&parts[1])),
+                    edn_to_json(&parts[2]),
+                ]),
+                other => edn_to_json(other),
+            })
+            .collect(),
+    )
+}
+
 /// A map key inside a value: a keyword keeps its colon when `colons` (as in [`edn_to_json`]).
 fn map_key_string(k: &Edn, colons: bool) -> String {
     match k.untagged() {
@@ -957,6 +978,7 @@ pub fn parse_edn_history(
                 let k = kv.pop().expect("length checked");
                 (Some(key_string(&k)), edn_to_json(&v))
             }
+            (_, _, v) if op.f == "txn" => (op.key, txn_to_json(&v)),
             (_, _, v) => (op.key, edn_to_json(&v)),
         };
         let time = op.time.unwrap_or(pos as u64);
@@ -1398,7 +1420,21 @@ mod tests {
         let text = "#jepsen.history.Op{:index 0, :time 5, :type :invoke, :process 0, :f :txn, :value [[:r :x nil]]}\n";
         let h = import(text).unwrap();
         assert_eq!(h.events[0].f, "txn");
-        assert_eq!(h.events[0].value, json!([[":r", ":x", null]]));
+        assert_eq!(h.events[0].value, json!([["r", "x", null]]));
+    }
+
+    #[test]
+    fn txn_micro_ops_import_as_bare_names() {
+        let text = "{:type :invoke, :process 0, :f :txn, :value [[:append 1 2] [:r :y nil] [:w \"z\" 3]]}\n\
+                    {:type :ok, :process 0, :f :txn, :value [[:append 1 2] [:r :y [1 2]] [:w \"z\" 3]]}\n";
+        let h = import(text).unwrap();
+        assert_eq!(
+            h.events[1].value,
+            json!([["append", "1", 2], ["r", "y", [1, 2]], ["w", "z", 3]])
+        );
+        let p = crate::pair(&h).unwrap();
+        let t = crate::txn::txns(&h, &p).unwrap();
+        assert_eq!(t[0].mops[1].to_string(), "r(y)=[1 2]");
     }
 
     #[test]

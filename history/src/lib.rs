@@ -21,6 +21,7 @@ pub mod pair;
 pub mod porcupine;
 pub mod rng;
 pub mod time;
+pub mod txn;
 pub mod units;
 pub mod walk;
 
