@@ -30,6 +30,8 @@ pub static CHECKERS: &[&dyn Checker] = &[
     &crate::lin::Linearizability,
     &crate::set::SetChecker,
     &crate::counter::CounterChecker,
+    &crate::txn::ListAppend,
+    &crate::txn::RwRegister,
 ];
 
 /// The checker called `name`; an unknown name is answered with the valid ones.
