@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 ///   harness check ../shared/conformance/porcupine/jepsen --brief
 ///   harness check c50-bad.txt --model string-kv --time-limit 10s --json
 ///   harness check store/latest/history.jsonl --checker set
+///   harness check elle-history.edn --checker list-append --consistency-model serializable
 ///
 /// Exit status:
 ///   0  every file checked is valid
@@ -46,12 +47,32 @@ pub struct CheckArgs {
     /// History files or directories of history files.
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
-    /// Which checker: linearizability (the default), set (lost, unexpected and vanished
-    /// elements of grow-only sets) or counter (every read between what was surely added and
-    /// what may have been). --model, --strategy, --time-limit and --memory-limit are
-    /// linearizability's.
-    #[arg(long, default_value = "linearizability", value_parser = parse_checker, value_name = "NAME")]
-    checker: String,
+    /// Which checker: linearizability, set (lost, unexpected and vanished elements of
+    /// grow-only sets), counter (every read between what was surely added and what may have
+    /// been), list-append or rw-register (transactions: Elle's dependency cycles and the
+    /// consistency models they rule out). Default: list-append or rw-register for a history of
+    /// transactions (list-append when it appends), linearizability otherwise. --model,
+    /// --strategy, --time-limit and --memory-limit are linearizability's.
+    #[arg(long, value_parser = parse_checker, value_name = "NAME")]
+    checker: Option<String>,
+    /// The consistency model list-append and rw-register check (default strict-serializable):
+    /// strict-serializable, serializable, strong-session-serializable, snapshot-isolation,
+    /// repeatable-read, read-committed, read-uncommitted, and the others Elle names. The
+    /// verdict lists every anomaly found and the weakest models it rules out.
+    #[arg(long, value_parser = parse_consistency_model, value_name = "MODEL")]
+    consistency_model: Option<String>,
+    /// rw-register: also infer each key's version order from each process's order of
+    /// transactions (assumes every key is sequentially consistent; Elle's sequential-keys).
+    #[arg(long)]
+    sequential_keys: bool,
+    /// rw-register: also infer each key's version order from real-time order (assumes every
+    /// key is linearizable; Elle's linearizable-keys).
+    #[arg(long)]
+    linearizable_keys: bool,
+    /// rw-register: do not infer that a transaction's write of a key follows the value it
+    /// read of that key first (Elle's wfr-keys, on by default here).
+    #[arg(long)]
+    no_wfr_keys: bool,
     /// Sequential model (linearizability): register, cas-register, string-kv (alias kv) or set.
     /// Default: cas-register for Porcupine etcd logs, string-kv for Porcupine kv files,
     /// otherwise guessed from the operations in the history.
@@ -89,6 +110,10 @@ pub struct CheckArgs {
 
 fn parse_checker(s: &str) -> Result<String, String> {
     checkers::registry::find(s).map(|c| c.name().to_owned())
+}
+
+fn parse_consistency_model(s: &str) -> Result<String, String> {
+    checkers::txn::model::find(s).map(str::to_owned)
 }
 
 fn parse_model(s: &str) -> Result<ModelKind, String> {
@@ -243,10 +268,21 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => return fail(r, e.into()),
     };
     r.parse_us = t0.elapsed().as_micros() as u64;
-    let checker = checkers::registry::find(&args.checker).ok();
+    let name = args
+        .checker
+        .as_deref()
+        .unwrap_or_else(|| default_checker(&paired));
+    let checker = checkers::registry::find(name).ok();
     if let Some(checker) = checker.filter(|c| c.name() != "linearizability") {
         let t1 = Instant::now();
-        let opts = Options::new(ModelKind::CasRegister);
+        let mut opts = Options::new(ModelKind::CasRegister);
+        opts.txn = checkers::txn::TxnOptions {
+            model: args.consistency_model.clone(),
+            sequential_keys: args.sequential_keys,
+            linearizable_keys: args.linearizable_keys,
+            wfr_keys: !args.no_wfr_keys,
+            ..Default::default()
+        };
         match checker.check(&loaded.history, &paired, &opts) {
             Ok(result) => {
                 r.check_us = t1.elapsed().as_micros() as u64;
@@ -303,6 +339,26 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => r.error = Some(e.into()),
     }
     r
+}
+
+/// The checker for a history when none is named: a history of transactions gets the
+/// transactional checker its micro-ops call for, anything else linearizability.
+fn default_checker(paired: &history::Paired) -> &'static str {
+    let txn = |o: &history::Op| o.f == "txn";
+    if paired.ops.is_empty() || !paired.ops.iter().all(txn) {
+        return "linearizability";
+    }
+    let appends = paired.ops.iter().any(|o| {
+        o.input.as_array().is_some_and(|m| {
+            m.iter()
+                .any(|m| m.get(0).and_then(|f| f.as_str()) == Some("append"))
+        })
+    });
+    if appends {
+        "list-append"
+    } else {
+        "rw-register"
+    }
 }
 
 /// A progress bar over the keys of one file, on stderr, shown only when stderr is a terminal

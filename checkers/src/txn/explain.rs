@@ -168,7 +168,7 @@ pub fn cycle(txns: &Txns, kind: Kind, class: &str, steps: &[Dep], scc: usize) ->
         txns,
         class,
         None,
-        format!("{class}: {}", names.join(" → ")),
+        format!("{} → {}", names.join(" → "), names[0]),
         sentences,
         &ids,
     );

@@ -249,6 +249,9 @@ impl Checker for ListAppend {
     ) -> Result<CheckerResult, CheckError> {
         check(Kind::ListAppend, history, paired, &opts.txn)
     }
+    fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
+        promised_model(promises, opts)
+    }
 }
 
 impl Checker for RwRegister {
@@ -269,6 +272,31 @@ impl Checker for RwRegister {
         opts: &Options,
     ) -> Result<CheckerResult, CheckError> {
         check(Kind::RwRegister, history, paired, &opts.txn)
+    }
+    fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
+        promised_model(promises, opts)
+    }
+}
+
+/// The strongest transactional model among a system's promises becomes the model checked
+/// (unless `--consistency-model` chose one); a system that promises none is checked for
+/// strict-serializable, as information.
+fn promised_model(promises: &[String], opts: &mut Options) -> bool {
+    let promised: Vec<&'static str> = promises
+        .iter()
+        .filter_map(|p| model::find(p).ok())
+        .collect();
+    let strongest = promised
+        .iter()
+        .copied()
+        .find(|m| promised.iter().all(|o| model::implies(m, o)));
+    let chosen = strongest.or(promised.first().copied());
+    if opts.txn.model.is_none() {
+        opts.txn.model = chosen.map(str::to_owned);
+    }
+    match &opts.txn.model {
+        Some(m) => model::find(m).is_ok_and(|m| promised.iter().any(|p| model::implies(p, m))),
+        None => false,
     }
 }
 

@@ -270,6 +270,11 @@ pub fn boundary(found: &[&'static str]) -> (Vec<&'static str>, Vec<&'static str>
     (weakest, also)
 }
 
+/// Whether a history that satisfies `stronger` satisfies `weaker` (every model implies itself).
+pub fn implies(stronger: &'static str, weaker: &'static str) -> bool {
+    closure(MODELS, &[stronger], true).contains(weaker)
+}
+
 /// `anomaly` and every anomaly it implies.
 pub fn implied(anomaly: &'static str) -> BTreeSet<&'static str> {
     closure(IMPLIES, &[anomaly], true)
