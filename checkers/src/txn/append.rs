@@ -532,7 +532,9 @@ fn edges(
             continue;
         }
         if let Some(&next) = order.get(seen.len()) {
-            if let Some(w) = writer(next) {
+            // When the same transaction appended both, the read saw it half done: that is
+            // G1b, reported as such, not a cycle.
+            if let Some(w) = writer(next).filter(|&w| last.and_then(writer) != Some(w)) {
                 deps.push(dep(r.txn, w, Rel::Rw, k, last, Some(next), 0));
             }
         }
@@ -562,15 +564,16 @@ fn unobserved(
         for r in reads {
             let Some(len) = r.external else { continue };
             let l = list(&txns.txns[r.txn as usize].mops[r.mop as usize].value);
-            deps.push(dep(
-                r.txn,
-                t,
-                Rel::Rw,
-                k,
-                l[..len as usize].last().copied(),
-                Some(e),
-                UNOBSERVED,
-            ));
+            let seen_last = l[..len as usize].last().copied();
+            // A read that ended at an earlier append of the same transaction saw it half
+            // done (G1b), which is no anti-dependency.
+            if seen_last
+                .and_then(|x| writers.get(&(k, x)))
+                .is_some_and(|w| w.txn == t)
+            {
+                continue;
+            }
+            deps.push(dep(r.txn, t, Rel::Rw, k, seen_last, Some(e), UNOBSERVED));
         }
     }
 }
