@@ -16,12 +16,16 @@
 //! - [`graph`]: the dependency graph on petgraph, its strongly connected components (Tarjan)
 //!   and, in each, the shortest cycle of every class.
 //! - [`explain`]: the sentences of a witness, one per edge.
+//! - [`oracle`]: the brute-force reference (every serial order) for small histories, and
+//!   [`synth`]: random small histories and large benchmark histories.
 
 pub mod append;
 pub mod explain;
 pub mod graph;
 pub mod model;
+pub mod oracle;
 pub mod register;
+pub mod synth;
 
 use crate::registry::Checker;
 use crate::result::{Anomaly, CheckerResult, Judgement};
