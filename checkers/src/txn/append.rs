@@ -44,6 +44,8 @@ struct Writer {
     last: bool,
     /// Some read saw it.
     observed: bool,
+    /// The element its transaction appended to this key just before it.
+    prev: Option<i64>,
 }
 
 /// One read of a key by an ok transaction.
@@ -130,10 +132,16 @@ pub fn infer(txns: &Txns) -> Result<Inferred, CheckError> {
                 (MopKind::Append, MopValue::Int(e)) => {
                     let last = !last_of_key.contains(&m.key);
                     last_of_key.push(m.key);
+                    let prev = tx.mops[..i]
+                        .iter()
+                        .rev()
+                        .find(|n| n.key == m.key && n.f == MopKind::Append)
+                        .and_then(|n| n.value.int());
                     let w = Writer {
                         txn: t,
                         last,
                         observed: false,
+                        prev,
                     };
                     if let Some(prev) = writers.insert((m.key, *e), w) {
                         return Err(CheckError {
@@ -420,6 +428,30 @@ fn order_of<'a>(
                     }
                 }
             }
+        }
+        // A transaction's appends to a key land together and in order: no version holds one
+        // of them without the one before it right ahead of it.
+        let torn = l.iter().enumerate().find_map(|(i, e)| {
+            let p = writers.get(&(k, *e))?.prev?;
+            (i == 0 || l[i - 1] != p).then_some((*e, p))
+        });
+        if let Some((e, p)) = torn.filter(|_| r.prefix) {
+            r.prefix = false;
+            let w = writers[&(k, e)].txn;
+            found.push(anomaly(
+                txns,
+                "incompatible-order",
+                Some(k),
+                format!("impossible version of {key}"),
+                vec![format!(
+                    "{} read {key} = {}, but {} appended {p} to {key} right before {e}: no \
+                     version of {key} holds {e} without {p} just ahead of it.",
+                    name(txns, r.txn),
+                    show_list(l),
+                    name(txns, w)
+                )],
+                &[r.txn, w],
+            ));
         }
         if r.prefix && !order.starts_with(l) {
             r.prefix = false;
