@@ -251,6 +251,21 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
             Triage::Unusable(e) => return fail(r, e.into()),
         }
     }
+    if let Some(streamed) = stream(path, args) {
+        return match streamed {
+            Ok(s) => {
+                r.format = Some(Format::Jsonl.name());
+                r.events = s.events;
+                r.warnings = s.warnings.iter().map(|w| w.to_string()).collect();
+                r.parse_us = s.read_us;
+                r.check_us = s.result.elapsed_us.saturating_sub(s.read_us);
+                r.verdict = s.result.verdict.name();
+                r.result = Some(s.result);
+                r
+            }
+            Err(e) => fail(r, e.into()),
+        };
+    }
     let loaded = match history::read_file(path, args.format) {
         Ok(l) => l,
         Err(e) => return fail(r, e.into()),
@@ -275,14 +290,7 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
     let checker = checkers::registry::find(name).ok();
     if let Some(checker) = checker.filter(|c| c.name() != "linearizability") {
         let t1 = Instant::now();
-        let mut opts = Options::new(ModelKind::CasRegister);
-        opts.txn = checkers::txn::TxnOptions {
-            model: args.consistency_model.clone(),
-            sequential_keys: args.sequential_keys,
-            linearizable_keys: args.linearizable_keys,
-            wfr_keys: !args.no_wfr_keys,
-            ..Default::default()
-        };
+        let opts = options(args, ModelKind::CasRegister);
         match checker.check(&loaded.history, &paired, &opts) {
             Ok(result) => {
                 r.check_us = t1.elapsed().as_micros() as u64;
@@ -344,21 +352,74 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
 /// The checker for a history when none is named: a history of transactions gets the
 /// transactional checker its micro-ops call for, anything else linearizability.
 fn default_checker(paired: &history::Paired) -> &'static str {
-    let txn = |o: &history::Op| o.f == "txn";
-    if paired.ops.is_empty() || !paired.ops.iter().all(txn) {
-        return "linearizability";
-    }
-    let appends = paired.ops.iter().any(|o| {
-        o.input.as_array().is_some_and(|m| {
+    txn_checker(paired.ops.iter().map(|o| (o.f.as_str(), &o.input))).unwrap_or("linearizability")
+}
+
+/// list-append or rw-register for operations that are all transactions (list-append when
+/// one appends); `None` otherwise.
+fn txn_checker<'a>(
+    ops: impl Iterator<Item = (&'a str, &'a serde_json::Value)>,
+) -> Option<&'static str> {
+    let (mut any, mut appends) = (false, false);
+    for (f, value) in ops {
+        if f != "txn" {
+            return None;
+        }
+        any = true;
+        appends |= value.as_array().is_some_and(|m| {
             m.iter()
                 .any(|m| m.get(0).and_then(|f| f.as_str()) == Some("append"))
-        })
-    });
-    if appends {
+        });
+    }
+    any.then_some(if appends {
         "list-append"
     } else {
         "rw-register"
+    })
+}
+
+/// Checks a JSON Lines file as it is read, when the checker can: a named one, or the
+/// transactional checker the first thousand client events call for.
+fn stream(
+    path: &Path,
+    args: &CheckArgs,
+) -> Option<Result<checkers::registry::Streamed, checkers::CheckError>> {
+    if path.as_os_str() == "-" || !matches!(args.format, None | Some(Format::Jsonl)) {
+        return None;
     }
+    if args.format.is_none() && history::detect_format(path).ok()? != Format::Jsonl {
+        return None;
+    }
+    let name = match args.checker.as_deref() {
+        Some(n) => n,
+        None => {
+            let f = std::fs::File::open(path).ok()?;
+            let head: Vec<history::Event> =
+                history::jsonl::JsonlReader::new(std::io::BufReader::new(f), path)
+                    .take(1000)
+                    .map_while(Result::ok)
+                    .map(|(e, _)| e)
+                    .filter(|e| e.process != history::Process::Nemesis)
+                    .collect();
+            txn_checker(head.iter().map(|e| (e.f.as_str(), &e.value)))?
+        }
+    };
+    checkers::registry::find(name)
+        .ok()?
+        .check_jsonl(path, &options(args, ModelKind::CasRegister))
+}
+
+/// The options every checker but linearizability takes from the command line.
+fn options(args: &CheckArgs, model: ModelKind) -> Options {
+    let mut opts = Options::new(model);
+    opts.txn = checkers::txn::TxnOptions {
+        model: args.consistency_model.clone(),
+        sequential_keys: args.sequential_keys,
+        linearizable_keys: args.linearizable_keys,
+        wfr_keys: !args.no_wfr_keys,
+        ..Default::default()
+    };
+    opts
 }
 
 /// A progress bar over the keys of one file, on stderr, shown only when stderr is a terminal

@@ -5,6 +5,7 @@
 use crate::result::CheckerResult;
 use crate::{CheckError, Options};
 use history::{History, Paired};
+use std::path::Path;
 
 /// A consistency checker over a paired history.
 pub trait Checker: Sync {
@@ -29,6 +30,23 @@ pub trait Checker: Sync {
     fn promised_by(&self, promises: &[String], _opts: &mut Options) -> bool {
         promised(promises, self.property())
     }
+    /// Checks a JSON Lines history file as it is read, without holding its events, when this
+    /// checker can (the transactional ones: a million transactions take gigabytes as events);
+    /// `None` when it needs the whole history.
+    fn check_jsonl(&self, _path: &Path, _opts: &Options) -> Option<Result<Streamed, CheckError>> {
+        None
+    }
+}
+
+/// What [`Checker::check_jsonl`] returns: the result, the number of events read, and the
+/// warnings met while reading.
+#[derive(Debug)]
+pub struct Streamed {
+    pub result: CheckerResult,
+    pub events: usize,
+    pub warnings: Vec<history::Warning>,
+    /// How long reading took, within the result's `elapsed_us`.
+    pub read_us: u64,
 }
 
 /// Every checker, by name.

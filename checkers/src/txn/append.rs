@@ -26,9 +26,9 @@ use super::explain::{anomaly, name};
 use super::{Dep, Inferred, Rel, Txns};
 use crate::result::Anomaly;
 use crate::CheckError;
+use hashbrown::{HashMap, HashSet};
 use history::txn::{MopKind, MopValue};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 /// `Dep::source` of the edges to an append nobody read.
 pub const UNOBSERVED: u8 = 1;
@@ -329,7 +329,11 @@ fn own_reads(txns: &Txns, t: u32, reads: &mut [Vec<Read>], found: &mut Found) {
                         }
                     }
                 }
-                state[s].1 = Some(l.to_vec());
+                // What the list must be at the next read of the key, if there is one.
+                let again = tx.mops[i + 1..]
+                    .iter()
+                    .any(|n| n.key == m.key && n.f == MopKind::Read);
+                state[s].1 = Some(if again { l.to_vec() } else { Vec::new() });
                 reads[m.key as usize].push(Read {
                     txn: t,
                     mop: i as u32,
@@ -368,90 +372,15 @@ fn order_of<'a>(
             Cow::Owned(full.iter().copied().filter(|e| once.insert(*e)).collect())
         }
     };
+    // Everything a prefix of the longest read holds, the longest holds too: its elements are
+    // checked once, and each other read's only when it is not such a prefix.
     for r in reads.iter_mut() {
         let l = value(r);
-        let mut seen: HashSet<i64> = HashSet::with_capacity(l.len());
-        let mut reported_dup = false;
-        for &e in l {
-            if !seen.insert(e) && !reported_dup {
-                reported_dup = true;
+        let is_longest = r.txn == longest.txn && r.mop == longest.mop;
+        if is_longest || !full.starts_with(l) {
+            if !elements(txns, k, r, l, writers, found) {
                 r.prefix = false;
-                let n = l.iter().filter(|&&x| x == e).count();
-                found.push(anomaly(
-                    txns,
-                    "duplicate-elements",
-                    Some(k),
-                    format!("duplicate elements: {e} appears {n} times in {key}"),
-                    vec![format!(
-                        "{} read {key} = {}, in which {e} appears {n} times; it was appended \
-                         once.",
-                        name(txns, r.txn),
-                        show_list(l)
-                    )],
-                    &[r.txn],
-                ));
             }
-            match writers.get_mut(&(k, e)) {
-                None => found.push(anomaly(
-                    txns,
-                    "garbage-read",
-                    Some(k),
-                    format!("garbage read: {e} in {key} was never appended"),
-                    vec![format!(
-                        "{} read {key} = {}, which holds {e}, but no transaction appended {e} to \
-                         {key}.",
-                        name(txns, r.txn),
-                        show_list(l)
-                    )],
-                    &[r.txn],
-                )),
-                Some(w) => {
-                    w.observed = true;
-                    if txns.txns[w.txn as usize].failed() {
-                        found.push(anomaly(
-                            txns,
-                            "G1a",
-                            Some(k),
-                            format!(
-                                "aborted read: {} saw {e} in {key} from a failed transaction",
-                                name(txns, r.txn)
-                            ),
-                            vec![format!(
-                                "{} read {key} = {}, which holds {e}, appended by {}, which \
-                                 failed: it never happened, so nobody may see it.",
-                                name(txns, r.txn),
-                                show_list(l),
-                                name(txns, w.txn)
-                            )],
-                            &[r.txn, w.txn],
-                        ));
-                    }
-                }
-            }
-        }
-        // A transaction's appends to a key land together and in order: no version holds one
-        // of them without the one before it right ahead of it.
-        let torn = l.iter().enumerate().find_map(|(i, e)| {
-            let p = writers.get(&(k, *e))?.prev?;
-            (i == 0 || l[i - 1] != p).then_some((*e, p))
-        });
-        if let Some((e, p)) = torn.filter(|_| r.prefix) {
-            r.prefix = false;
-            let w = writers[&(k, e)].txn;
-            found.push(anomaly(
-                txns,
-                "incompatible-order",
-                Some(k),
-                format!("impossible version of {key}"),
-                vec![format!(
-                    "{} read {key} = {}, but {} appended {p} to {key} right before {e}: no \
-                     version of {key} holds {e} without {p} just ahead of it.",
-                    name(txns, r.txn),
-                    show_list(l),
-                    name(txns, w)
-                )],
-                &[r.txn, w],
-            ));
         }
         if r.prefix && !order.starts_with(l) {
             r.prefix = false;
@@ -533,6 +462,105 @@ fn order_of<'a>(
         }
     }
     Some(order)
+}
+
+/// Checks the elements of one read `l` of key `k` by `r`: repeated, never appended, appended
+/// by a failed transaction, or tearing one transaction's appends apart; marks them observed.
+/// False when the read cannot be a version (a repeat or a tear).
+fn elements(
+    txns: &Txns,
+    k: u32,
+    r: &Read,
+    l: &[i64],
+    writers: &mut HashMap<(u32, i64), Writer>,
+    found: &mut Found,
+) -> bool {
+    let key = txns.key(k);
+    let mut clean = true;
+    let mut seen: HashSet<i64> = HashSet::with_capacity(l.len());
+    let mut reported_dup = false;
+    for &e in l {
+        if !seen.insert(e) && !reported_dup {
+            reported_dup = true;
+            clean = false;
+            let n = l.iter().filter(|&&x| x == e).count();
+            found.push(anomaly(
+                txns,
+                "duplicate-elements",
+                Some(k),
+                format!("duplicate elements: {e} appears {n} times in {key}"),
+                vec![format!(
+                    "{} read {key} = {}, in which {e} appears {n} times; it was appended \
+                     once.",
+                    name(txns, r.txn),
+                    show_list(l)
+                )],
+                &[r.txn],
+            ));
+        }
+        match writers.get_mut(&(k, e)) {
+            None => found.push(anomaly(
+                txns,
+                "garbage-read",
+                Some(k),
+                format!("garbage read: {e} in {key} was never appended"),
+                vec![format!(
+                    "{} read {key} = {}, which holds {e}, but no transaction appended {e} to \
+                     {key}.",
+                    name(txns, r.txn),
+                    show_list(l)
+                )],
+                &[r.txn],
+            )),
+            Some(w) => {
+                w.observed = true;
+                if txns.txns[w.txn as usize].failed() {
+                    found.push(anomaly(
+                        txns,
+                        "G1a",
+                        Some(k),
+                        format!(
+                            "aborted read: {} saw {e} in {key} from a failed transaction",
+                            name(txns, r.txn)
+                        ),
+                        vec![format!(
+                            "{} read {key} = {}, which holds {e}, appended by {}, which \
+                             failed: it never happened, so nobody may see it.",
+                            name(txns, r.txn),
+                            show_list(l),
+                            name(txns, w.txn)
+                        )],
+                        &[r.txn, w.txn],
+                    ));
+                }
+            }
+        }
+    }
+    // A transaction's appends to a key land together and in order: no version holds one
+    // of them without the one before it right ahead of it.
+    let torn = l.iter().enumerate().find_map(|(i, e)| {
+        let p = writers.get(&(k, *e))?.prev?;
+        (i == 0 || l[i - 1] != p).then_some((*e, p))
+    });
+    if let Some((e, p)) = torn.filter(|_| r.prefix) {
+        clean = false;
+        let w = writers[&(k, e)].txn;
+        found.push(anomaly(
+            txns,
+            "incompatible-order",
+            Some(k),
+            format!("impossible version of {key}"),
+            vec![format!(
+                "{} read {key} = {}, but {} appended {p} to {key} right before {e}: no \
+                 version of {key} holds {e} without {p} just ahead of it.",
+                name(txns, r.txn),
+                show_list(l),
+                name(txns, w)
+            )],
+            &[r.txn, w],
+        ));
+    }
+    clean
 }
 
 /// The ww, wr and rw edges of key `k` from its version order.

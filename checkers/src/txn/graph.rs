@@ -24,9 +24,10 @@
 use super::explain;
 use super::{model, Dep, Rel, Txns};
 use crate::result::Anomaly;
+use hashbrown::{HashMap, HashSet};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Cycles of one class reported per class, across all components (the rest are counted).

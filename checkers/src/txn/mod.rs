@@ -27,12 +27,14 @@ pub mod oracle;
 pub mod register;
 pub mod synth;
 
-use crate::registry::Checker;
+use crate::registry::{Checker, Streamed};
 use crate::result::{Anomaly, CheckerResult, Judgement};
 use crate::{CheckError, Options};
-use history::txn::{MopKind, MopValue};
-use history::{EventType, History, Paired};
-use std::collections::HashMap;
+use hashbrown::HashMap;
+use history::jsonl::JsonlReader;
+use history::txn::{check_completion, parse_mops, MopKind, MopValue};
+use history::{EventType, History, HistoryError, Paired, Pairing, Step, Warning};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// What the transactional checkers take beyond the history.
@@ -121,26 +123,11 @@ impl Txns {
             file: history.file.clone(),
             ..Txns::default()
         };
-        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut ids = Interner::default();
         out.txns.reserve(typed.len());
         for t in typed {
             let inv = &history.events[t.invoke];
-            let mops = t
-                .mops
-                .into_iter()
-                .map(|m| {
-                    let next = ids.len() as u32;
-                    let key = *ids.entry(m.key).or_insert_with_key(|k| {
-                        out.keys.push(k.clone());
-                        next
-                    });
-                    Mop {
-                        f: m.f,
-                        key,
-                        value: m.value,
-                    }
-                })
-                .collect();
+            let mops = ids.mops(t.mops, &mut out.keys);
             out.txns.push(Txn {
                 index: inv.index,
                 process: t.process,
@@ -159,6 +146,118 @@ impl Txns {
 
     pub fn key(&self, k: u32) -> &str {
         &self.keys[k as usize]
+    }
+
+    /// The transactions of a JSON Lines history file, read one line at a time: the events are
+    /// paired by the same rules as `history::pair` and typed as they come, and none is kept,
+    /// so a history of millions of transactions fits in a fraction of what its events would
+    /// take. Other operations are skipped. Also returns the number of events and the
+    /// warnings (a truncated last line).
+    pub fn read_jsonl(path: &Path) -> Result<(Txns, usize, Vec<Warning>), CheckError> {
+        let err = |e: HistoryError| CheckError {
+            file: e.file.clone(),
+            line: e.line,
+            field: e.field.clone().unwrap_or_default(),
+            message: e.message,
+        };
+        let f = std::fs::File::open(path).map_err(|e| {
+            err(HistoryError::new(
+                path,
+                0,
+                None,
+                format!("cannot open the file: {e}"),
+            ))
+        })?;
+        let mut reader = JsonlReader::new(std::io::BufReader::with_capacity(1 << 20, f), path);
+        let mut rules = Pairing::new(path);
+        let mut out = Txns {
+            file: path.to_path_buf(),
+            ..Txns::default()
+        };
+        let mut ids = Interner::default();
+        // Operation id -> its transaction's position, and the invoked micro-ops of those
+        // still outstanding.
+        let mut slot: Vec<u32> = Vec::new();
+        let mut invoked: HashMap<usize, Vec<history::txn::Mop>> = HashMap::new();
+        let mut events = 0;
+        for item in &mut reader {
+            let (ev, line) = item.map_err(err)?;
+            events += 1;
+            let bad = |msg: String| err(HistoryError::new(path, line, Some("value"), msg));
+            match rules.next(&ev, line, slot.len()).map_err(err)? {
+                Step::Nemesis => {}
+                Step::Invoke(process) if ev.f == "txn" => {
+                    invoked.insert(slot.len(), parse_mops(&ev.value).map_err(bad)?);
+                    slot.push(out.txns.len() as u32);
+                    out.txns.push(Txn {
+                        index: ev.index,
+                        process,
+                        kind: EventType::Info,
+                        invoke_ns: ev.time,
+                        complete_ns: None,
+                        line,
+                        mops: Vec::new(),
+                    });
+                }
+                Step::Invoke(_) => slot.push(u32::MAX),
+                Step::Complete(id) => {
+                    let Some(t) = out.txns.get_mut(slot[id] as usize) else {
+                        continue;
+                    };
+                    let asked = invoked.remove(&id).unwrap_or_default();
+                    let mops = if ev.kind == EventType::Ok {
+                        let done = parse_mops(&ev.value).map_err(bad)?;
+                        check_completion(&asked, &done).map_err(bad)?;
+                        done
+                    } else {
+                        asked
+                    };
+                    t.kind = ev.kind;
+                    t.complete_ns = (ev.kind != EventType::Info).then_some(ev.time);
+                    t.mops = ids.mops(mops, &mut out.keys);
+                }
+            }
+        }
+        for (id, asked) in invoked {
+            out.txns[slot[id] as usize].mops = ids.mops(asked, &mut out.keys);
+        }
+        if events == 0 {
+            return Err(err(HistoryError::new(
+                path,
+                0,
+                None,
+                "the file is empty: no events",
+            )));
+        }
+        Ok((out, events, reader.take_warnings()))
+    }
+}
+
+/// Key names to numbers.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn key(&mut self, name: String, keys: &mut Vec<String>) -> u32 {
+        if let Some(&k) = self.ids.get(&name) {
+            return k;
+        }
+        let k = keys.len() as u32;
+        keys.push(name.clone());
+        self.ids.insert(name, k);
+        k
+    }
+
+    fn mops(&mut self, mops: Vec<history::txn::Mop>, keys: &mut Vec<String>) -> Vec<Mop> {
+        mops.into_iter()
+            .map(|m| Mop {
+                f: m.f,
+                key: self.key(m.key, keys),
+                value: m.value,
+            })
+            .collect()
     }
 }
 
@@ -256,6 +355,9 @@ impl Checker for ListAppend {
     fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
         promised_model(promises, opts)
     }
+    fn check_jsonl(&self, path: &Path, opts: &Options) -> Option<Result<Streamed, CheckError>> {
+        Some(stream(Kind::ListAppend, path, &opts.txn))
+    }
 }
 
 impl Checker for RwRegister {
@@ -280,6 +382,9 @@ impl Checker for RwRegister {
     fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
         promised_model(promises, opts)
     }
+    fn check_jsonl(&self, path: &Path, opts: &Options) -> Option<Result<Streamed, CheckError>> {
+        Some(stream(Kind::RwRegister, path, &opts.txn))
+    }
 }
 
 /// The strongest transactional model among a system's promises becomes the model checked
@@ -302,6 +407,21 @@ fn promised_model(promises: &[String], opts: &mut Options) -> bool {
         Some(m) => model::find(m).is_ok_and(|m| promised.iter().any(|p| model::implies(p, m))),
         None => false,
     }
+}
+
+/// Reads and checks a JSON Lines history file without keeping its events.
+fn stream(kind: Kind, path: &Path, opts: &TxnOptions) -> Result<Streamed, CheckError> {
+    let started = Instant::now();
+    let (txns, events, warnings) = Txns::read_jsonl(path)?;
+    let read_us = started.elapsed().as_micros() as u64;
+    let mut result = check_txns(kind, &txns, opts)?;
+    result.elapsed_us = started.elapsed().as_micros() as u64;
+    Ok(Streamed {
+        result,
+        events,
+        warnings,
+        read_us,
+    })
 }
 
 /// Checks the transactions of `history` with `kind`'s inference.
@@ -347,13 +467,29 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
                 message,
             }
         })?;
+    let t0 = Instant::now();
     let inferred = match kind {
         Kind::ListAppend => append::infer(txns)?,
         Kind::RwRegister => register::infer(txns, opts)?,
     };
     let (process, realtime) = model::needs(model);
+    let t1 = Instant::now();
     let g = graph::Graph::build(txns, &inferred.deps, process && !realtime, realtime);
+    let t2 = Instant::now();
     let cycles = g.cycles(txns, opts.cycle_search_time, kind);
+    if std::env::var("TXN_PROFILE").is_ok() {
+        let mut by: HashMap<&str, usize> = HashMap::new();
+        for d in &inferred.deps {
+            *by.entry(d.rel.name()).or_default() += 1;
+        }
+        eprintln!(
+            "infer {:?} build {:?} cycles {:?} deps {:?}",
+            t1 - t0,
+            t2 - t1,
+            t2.elapsed(),
+            by
+        );
+    }
     let mut anomalies = inferred.anomalies;
     anomalies.extend(cycles.anomalies);
     let prohibited = model::prohibited(model);

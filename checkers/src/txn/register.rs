@@ -22,8 +22,8 @@ use super::append::{Found, MAX_PER_KIND};
 use super::explain::{anomaly, name};
 use super::{Dep, Inferred, Rel, TxnOptions, Txns};
 use crate::CheckError;
+use hashbrown::{HashMap, HashSet};
 use history::txn::{MopKind, MopValue};
-use std::collections::{HashMap, HashSet};
 
 /// How a version order edge was learnt (`Dep::source`).
 pub const INITIAL: u8 = 1;
