@@ -125,7 +125,10 @@ fn main() {
 
     // End to end from a file, in a fresh process so its peak memory is its own.
     let dir = tempdir();
-    let file = dir.join("history.jsonl");
+    // TXN_BENCH_KEEP=PATH keeps the history file there (to time `harness check` on it).
+    let file = std::env::var("TXN_BENCH_KEEP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.join("history.jsonl"));
     {
         let f = std::fs::File::create(&file).expect("temp file");
         let mut w = std::io::BufWriter::new(f);

@@ -226,15 +226,7 @@ pub fn infer(txns: &Txns) -> Result<Inferred, CheckError> {
 }
 
 fn dep(from: u32, to: u32, rel: Rel, key: u32, a: Option<i64>, b: Option<i64>, source: u8) -> Dep {
-    Dep {
-        from,
-        to,
-        rel,
-        key,
-        a,
-        b,
-        source,
-    }
+    Dep::new(from, to, rel, key, a, b, source)
 }
 
 /// Checks an ok transaction's reads against its own appends, and records them.
@@ -363,14 +355,11 @@ fn order_of<'a>(
     let key = txns.key(k);
     let longest = *reads.iter().max_by_key(|r| value(r).len())?;
     let full = value(&longest);
-    let order: Cow<'a, [i64]> = {
-        let mut seen = HashSet::with_capacity(full.len());
-        if full.iter().all(|e| seen.insert(*e)) {
-            Cow::Borrowed(full)
-        } else {
-            let mut once = HashSet::new();
-            Cow::Owned(full.iter().copied().filter(|e| once.insert(*e)).collect())
-        }
+    let order: Cow<'a, [i64]> = if repeated(full).is_none() {
+        Cow::Borrowed(full)
+    } else {
+        let mut once = HashSet::new();
+        Cow::Owned(full.iter().copied().filter(|e| once.insert(*e)).collect())
     };
     // Everything a prefix of the longest read holds, the longest holds too: its elements are
     // checked once, and each other read's only when it is not such a prefix.
@@ -477,27 +466,23 @@ fn elements(
 ) -> bool {
     let key = txns.key(k);
     let mut clean = true;
-    let mut seen: HashSet<i64> = HashSet::with_capacity(l.len());
-    let mut reported_dup = false;
+    if let Some(e) = repeated(l) {
+        clean = false;
+        let n = l.iter().filter(|&&x| x == e).count();
+        found.push(anomaly(
+            txns,
+            "duplicate-elements",
+            Some(k),
+            format!("duplicate elements: {e} appears {n} times in {key}"),
+            vec![format!(
+                "{} read {key} = {}, in which {e} appears {n} times; it was appended once.",
+                name(txns, r.txn),
+                show_list(l)
+            )],
+            &[r.txn],
+        ));
+    }
     for &e in l {
-        if !seen.insert(e) && !reported_dup {
-            reported_dup = true;
-            clean = false;
-            let n = l.iter().filter(|&&x| x == e).count();
-            found.push(anomaly(
-                txns,
-                "duplicate-elements",
-                Some(k),
-                format!("duplicate elements: {e} appears {n} times in {key}"),
-                vec![format!(
-                    "{} read {key} = {}, in which {e} appears {n} times; it was appended \
-                     once.",
-                    name(txns, r.txn),
-                    show_list(l)
-                )],
-                &[r.txn],
-            ));
-        }
         match writers.get_mut(&(k, e)) {
             None => found.push(anomaly(
                 txns,
@@ -563,6 +548,16 @@ fn elements(
     clean
 }
 
+/// An element that appears more than once in `l`, if any (reads are short: a key retires
+/// after a few appends, so pairs are compared directly below a few dozen elements).
+fn repeated(l: &[i64]) -> Option<i64> {
+    if l.len() <= 48 {
+        return (1..l.len()).find_map(|i| l[..i].contains(&l[i]).then_some(l[i]));
+    }
+    let mut seen = HashSet::with_capacity(l.len());
+    l.iter().copied().find(|e| !seen.insert(*e))
+}
+
 /// The ww, wr and rw edges of key `k` from its version order.
 fn edges(
     txns: &Txns,
@@ -573,12 +568,15 @@ fn edges(
     deps: &mut Vec<Dep>,
 ) {
     let writer = |e: i64| writers.get(&(k, e)).map(|w| w.txn);
-    for pair in order.windows(2) {
-        if let (Some(a), Some(b)) = (writer(pair[0]), writer(pair[1])) {
-            if a != b {
-                deps.push(dep(a, b, Rel::Ww, k, Some(pair[0]), Some(pair[1]), 0));
+    let mut prev: Option<(i64, u32)> = None;
+    for &e in order {
+        let w = writer(e);
+        if let (Some((a, wa)), Some(wb)) = (prev, w) {
+            if wa != wb {
+                deps.push(dep(wa, wb, Rel::Ww, k, Some(a), Some(e), 0));
             }
         }
+        prev = w.map(|w| (e, w));
     }
     for r in reads {
         let Some(len) = r.external else { continue };
@@ -623,6 +621,12 @@ fn unobserved(
         }
         for r in reads {
             let Some(len) = r.external else { continue };
+            // A read that missed part of the order already reaches the append through its
+            // anti-dependency on the next element and the appends after it (rw, then ww to
+            // the last and on to this one): only reads of the whole order need their own edge.
+            if r.prefix && last_writer.is_some() && (len as usize) < order.len() {
+                continue;
+            }
             let l = list(&txns.txns[r.txn as usize].mops[r.mop as usize].value);
             let seen_last = l[..len as usize].last().copied();
             // A read that ended at an earlier append of the same transaction saw it half

@@ -90,41 +90,44 @@ pub fn because(txns: &Txns, kind: Kind, dep: &Dep) -> String {
         (Kind::ListAppend, Rel::Ww) if dep.source == super::append::UNOBSERVED => format!(
             "nobody read {to}'s append of {} to {k}, so it came after every element read, the \
              last of which, {}, {from} appended",
-            val(dep.b),
-            val(dep.a)
+            val(dep.b()),
+            val(dep.a())
         ),
         (Kind::ListAppend, Rel::Ww) => format!(
             "{to} appended {} to {k} right after {from}'s {}",
-            val(dep.b),
-            val(dep.a)
+            val(dep.b()),
+            val(dep.a())
         ),
         (Kind::ListAppend, Rel::Wr) => {
-            format!("{to} read {from}'s append of {} to {k}", val(dep.a))
+            format!("{to} read {from}'s append of {} to {k}", val(dep.a()))
         }
         (Kind::ListAppend, Rel::Rw) if dep.source == super::append::UNOBSERVED => format!(
             "{from} read {k} without {}, which {to} appended (and nobody read)",
-            val(dep.b)
+            val(dep.b())
         ),
-        (Kind::ListAppend, Rel::Rw) => match dep.a {
+        (Kind::ListAppend, Rel::Rw) => match dep.a() {
             Some(last) => format!(
                 "{from} read {k} up to {last} before {to} appended {}",
-                val(dep.b)
+                val(dep.b())
             ),
-            None => format!("{from} read {k} empty before {to} appended {}", val(dep.b)),
+            None => format!(
+                "{from} read {k} empty before {to} appended {}",
+                val(dep.b())
+            ),
         },
         (Kind::RwRegister, Rel::Ww) => format!(
             "{to} wrote {k}={} after {from}'s {k}={} ({})",
-            val(dep.b),
-            val(dep.a),
+            val(dep.b()),
+            val(dep.a()),
             super::register::source_name(dep.source)
         ),
         (Kind::RwRegister, Rel::Wr) => {
-            format!("{to} read {k}={}, which {from} wrote", val(dep.a))
+            format!("{to} read {k}={}, which {from} wrote", val(dep.a()))
         }
         (Kind::RwRegister, Rel::Rw) => format!(
             "{from} read {k}={} before {to} wrote {k}={} ({})",
-            val(dep.a),
-            val(dep.b),
+            val(dep.a()),
+            val(dep.b()),
             super::register::source_name(dep.source)
         ),
     }

@@ -106,17 +106,13 @@ pub type Step = Dep;
 impl Graph {
     /// The graph over `txns` with the inferred `deps`, plus process order and real-time order
     /// when asked for.
-    pub fn build(txns: &Txns, deps: &[Dep], process: bool, realtime: bool) -> Graph {
+    pub fn build(txns: &Txns, mut deps: Vec<Dep>, process: bool, realtime: bool) -> Graph {
         let n = txns.txns.len();
-        let mut deps: Vec<Dep> = deps
-            .iter()
-            .copied()
-            .filter(|d| {
-                d.from != d.to
-                    && !txns.txns[d.from as usize].failed()
-                    && !txns.txns[d.to as usize].failed()
-            })
-            .collect();
+        deps.retain(|d| {
+            d.from != d.to
+                && !txns.txns[d.from as usize].failed()
+                && !txns.txns[d.to as usize].failed()
+        });
         if process {
             let mut last: HashMap<u64, u32> = HashMap::new();
             for (i, t) in txns.txns.iter().enumerate() {
@@ -124,15 +120,7 @@ impl Graph {
                     continue;
                 }
                 if let Some(prev) = last.insert(t.process, i as u32) {
-                    deps.push(Dep {
-                        from: prev,
-                        to: i as u32,
-                        rel: Rel::Process,
-                        key: 0,
-                        a: None,
-                        b: None,
-                        source: 0,
-                    });
+                    deps.push(Dep::order(prev, i as u32, Rel::Process));
                 }
             }
         }
@@ -418,15 +406,15 @@ impl Local {
                 Edge::RtOut => rt_from = Some(at),
                 Edge::RtChain => {}
                 Edge::RtIn => {
-                    out.push(Dep {
-                        from: rt_from.take().unwrap_or(at),
-                        to: global,
-                        rel: Rel::Realtime,
-                        key: 0,
-                        a: None,
-                        b: None,
-                        source: 0,
-                    });
+                    out.push(Dep::new(
+                        rt_from.take().unwrap_or(at),
+                        global,
+                        Rel::Realtime,
+                        0,
+                        None,
+                        None,
+                        0,
+                    ));
                     at = global;
                 }
             }

@@ -168,7 +168,24 @@ impl Txns {
                 format!("cannot open the file: {e}"),
             ))
         })?;
-        let mut reader = JsonlReader::new(std::io::BufReader::with_capacity(1 << 20, f), path);
+        // One thread parses lines into events while this one pairs and types them.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<history::jsonl::Item>>(8);
+        let file = path.to_path_buf();
+        let parser = std::thread::spawn(move || {
+            let mut reader = JsonlReader::new(std::io::BufReader::with_capacity(1 << 20, f), file);
+            let mut batch = Vec::with_capacity(4096);
+            for item in &mut reader {
+                batch.push(item);
+                if batch.len() == 4096 {
+                    if tx.send(std::mem::take(&mut batch)).is_err() {
+                        break;
+                    }
+                    batch.reserve(4096);
+                }
+            }
+            let _ = tx.send(batch);
+            reader.take_warnings()
+        });
         let mut rules = Pairing::new(path);
         let mut out = Txns {
             file: path.to_path_buf(),
@@ -180,7 +197,7 @@ impl Txns {
         let mut slot: Vec<u32> = Vec::new();
         let mut invoked: HashMap<usize, Vec<history::txn::Mop>> = HashMap::new();
         let mut events = 0;
-        for item in &mut reader {
+        for item in rx.iter().flatten() {
             let (ev, line) = item.map_err(err)?;
             events += 1;
             let bad = |msg: String| err(HistoryError::new(path, line, Some("value"), msg));
@@ -229,7 +246,8 @@ impl Txns {
                 "the file is empty: no events",
             )));
         }
-        Ok((out, events, reader.take_warnings()))
+        let warnings = parser.join().unwrap_or_default();
+        Ok((out, events, warnings))
     }
 }
 
@@ -305,17 +323,56 @@ impl Rel {
 }
 
 /// One inferred dependency, with what explains it: the key, and the two values or elements
-/// involved (`a` of `from`, `b` of `to`; `None` for the initial, empty state).
+/// involved (`a()` of `from`, `b()` of `to`; `None` for the initial, empty state). Kept in 32
+/// bytes: a history of a million transactions has millions of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dep {
     pub from: u32,
     pub to: u32,
-    pub rel: Rel,
     pub key: u32,
-    pub a: Option<i64>,
-    pub b: Option<i64>,
-    /// How a register's version order was learnt (register::Source), 0 otherwise.
+    pub rel: Rel,
+    /// How the order was learnt (`append::UNOBSERVED`, `register::INITIAL`, ...), 0 if plain.
     pub source: u8,
+    a: i64,
+    b: i64,
+}
+
+/// The value `Dep` stores for "none" (no element, the initial state).
+const NONE: i64 = i64::MIN;
+
+impl Dep {
+    pub fn new(
+        from: u32,
+        to: u32,
+        rel: Rel,
+        key: u32,
+        a: Option<i64>,
+        b: Option<i64>,
+        source: u8,
+    ) -> Dep {
+        Dep {
+            from,
+            to,
+            key,
+            rel,
+            source,
+            a: a.unwrap_or(NONE),
+            b: b.unwrap_or(NONE),
+        }
+    }
+
+    /// A dependency that names no key or value (process or real-time order).
+    pub fn order(from: u32, to: u32, rel: Rel) -> Dep {
+        Dep::new(from, to, rel, 0, None, None, 0)
+    }
+
+    pub fn a(&self) -> Option<i64> {
+        (self.a != NONE).then_some(self.a)
+    }
+
+    pub fn b(&self) -> Option<i64> {
+        (self.b != NONE).then_some(self.b)
+    }
 }
 
 /// What an inference (list-append or rw-register) found: the dependencies and the anomalies
@@ -454,6 +511,8 @@ pub struct Analysis {
     pub graph_nodes: usize,
     pub graph_edges: usize,
     pub largest_scc: usize,
+    /// What the inference noted (how much it read, anomalies counted but not shown).
+    pub notes: Vec<String>,
 }
 
 /// Checks already-typed transactions.
@@ -467,30 +526,17 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
                 message,
             }
         })?;
-    let t0 = Instant::now();
-    let inferred = match kind {
+    let Inferred {
+        deps,
+        mut anomalies,
+        notes,
+    } = match kind {
         Kind::ListAppend => append::infer(txns)?,
         Kind::RwRegister => register::infer(txns, opts)?,
     };
     let (process, realtime) = model::needs(model);
-    let t1 = Instant::now();
-    let g = graph::Graph::build(txns, &inferred.deps, process && !realtime, realtime);
-    let t2 = Instant::now();
+    let g = graph::Graph::build(txns, deps, process && !realtime, realtime);
     let cycles = g.cycles(txns, opts.cycle_search_time, kind);
-    if std::env::var("TXN_PROFILE").is_ok() {
-        let mut by: HashMap<&str, usize> = HashMap::new();
-        for d in &inferred.deps {
-            *by.entry(d.rel.name()).or_default() += 1;
-        }
-        eprintln!(
-            "infer {:?} build {:?} cycles {:?} deps {:?}",
-            t1 - t0,
-            t2 - t1,
-            t2.elapsed(),
-            by
-        );
-    }
-    let mut anomalies = inferred.anomalies;
     anomalies.extend(cycles.anomalies);
     let prohibited = model::prohibited(model);
     let mut kinds: Vec<&'static str> = anomalies
@@ -515,6 +561,7 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
         graph_nodes: g.txn_nodes(),
         graph_edges: g.edge_count(),
         largest_scc: cycles.largest_scc,
+        notes,
     })
 }
 
@@ -578,6 +625,7 @@ pub fn check_txns(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<CheckerR
             }
         ));
     }
+    summary.extend(a.notes.iter().cloned());
     if a.timeouts > 0 {
         summary.push(format!(
             "{} cycle searches ran out of time; the cycles shown may not be the shortest",

@@ -431,40 +431,16 @@ fn edges(
         // A read of an intermediate write is G1b, not a dependency on the transaction.
         let last = v.and_then(|x| writers.get(&(k, x))).is_some_and(|w| w.last);
         if let Some(w) = writer(v).filter(|_| last) {
-            deps.push(Dep {
-                from: w,
-                to: r,
-                rel: Rel::Wr,
-                key: k,
-                a: v,
-                b: None,
-                source: 0,
-            });
+            deps.push(Dep::new(w, r, Rel::Wr, k, v, None, 0));
         }
     }
     for &(a, b, source) in versions {
         let Some(wb) = writer(b) else { continue };
         if let Some(wa) = writer(a) {
-            deps.push(Dep {
-                from: wa,
-                to: wb,
-                rel: Rel::Ww,
-                key: k,
-                a,
-                b,
-                source,
-            });
+            deps.push(Dep::new(wa, wb, Rel::Ww, k, a, b, source));
         }
         for &r in readers.get(&a).map(Vec::as_slice).unwrap_or(&[]) {
-            deps.push(Dep {
-                from: r,
-                to: wb,
-                rel: Rel::Rw,
-                key: k,
-                a,
-                b,
-                source,
-            });
+            deps.push(Dep::new(r, wb, Rel::Rw, k, a, b, source));
         }
     }
 }
