@@ -11,21 +11,25 @@ use serde::{Deserialize, Serialize};
 pub mod client;
 pub mod counter;
 pub mod etcd;
+pub mod list_append;
 pub mod recorder;
 pub mod register;
 pub mod registry;
 pub mod rng;
 pub mod runner;
+pub mod rw_register;
 pub mod set;
+pub mod txn;
 
 pub use client::{Completion, NodeRole, OpClient, Protocol, UnknownProtocol};
 pub use recorder::{Counts, Recorder};
 pub use register::RegisterGen;
-pub use registry::{Workload, WORKLOADS};
+pub use registry::{RunSpec, Workload, WORKLOADS};
 pub use runner::{
     final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig,
 };
 pub use set::SetGen;
+pub use txn::{KeyPool, TxnGen, TxnSettings};
 
 /// One operation as the /op protocol carries it: `{"f","key","value"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
