@@ -1,6 +1,6 @@
 //! Workloads: seeded operation generators, the client side of the /op protocol
 //! (shared/DESIGN.md section 3) and of the built-in adapters for other systems' protocols
-//! (section 5: [`etcd`]), a recorder that appends every invocation and completion to
+//! (section 5: [`etcd`], [`postgres`]), a recorder that appends every invocation and completion to
 //! `history.jsonl` (section 2), and the runner that drives concurrent clients as Jepsen does
 //! (Kingsbury, "Jepsen: distributed systems safety research"): each client is a process that
 //! has at most one operation outstanding, talks to one node, and after an indeterminate (`info`)
@@ -12,6 +12,7 @@ pub mod client;
 pub mod counter;
 pub mod etcd;
 pub mod list_append;
+pub mod postgres;
 pub mod recorder;
 pub mod register;
 pub mod registry;

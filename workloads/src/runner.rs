@@ -9,8 +9,8 @@
 use crate::client::{Completion, OpClient};
 use crate::recorder::Recorder;
 use crate::registry::{RunSpec, Workload};
-use crate::txn::TxnSettings;
 use crate::rng::SplitMix64;
+use crate::txn::TxnSettings;
 use crate::{Generator, Op};
 use history::EventType;
 use std::net::SocketAddr;

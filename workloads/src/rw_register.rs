@@ -36,5 +36,7 @@ pub static WORKLOAD: Workload = Workload {
 
 /// The keys a run with `keys` active keys starts with (later ones replace them as they retire).
 pub fn key_names(keys: usize) -> Vec<String> {
-    (0..keys.max(1)).map(|k| format!("{KEY_PREFIX}{k}")).collect()
+    (0..keys.max(1))
+        .map(|k| format!("{KEY_PREFIX}{k}"))
+        .collect()
 }

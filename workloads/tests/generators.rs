@@ -250,9 +250,18 @@ fn keys_retire_after_max_writes_counted_across_all_workers() {
 #[test]
 fn txn_generators_replay_from_the_seed() {
     let s = seed();
-    for workload in [&workloads::list_append::WORKLOAD, &workloads::rw_register::WORKLOAD] {
-        let a = take((workload.generator)(&txn_run(s, 4, 6, None), 2).as_mut(), 1_000);
-        let b = take((workload.generator)(&txn_run(s, 4, 6, None), 2).as_mut(), 1_000);
+    for workload in [
+        &workloads::list_append::WORKLOAD,
+        &workloads::rw_register::WORKLOAD,
+    ] {
+        let a = take(
+            (workload.generator)(&txn_run(s, 4, 6, None), 2).as_mut(),
+            1_000,
+        );
+        let b = take(
+            (workload.generator)(&txn_run(s, 4, 6, None), 2).as_mut(),
+            1_000,
+        );
         assert_eq!(a, b, "reproduce with SEED={s}");
     }
 }
@@ -265,7 +274,11 @@ fn no_two_workloads_share_a_key_name() {
     for w in workloads::WORKLOADS {
         for key in (w.key_names)(3) {
             if let Some(other) = owner.insert(stem(&key), w.name) {
-                assert_eq!(other, w.name, "{} and {} both name keys {key}", other, w.name);
+                assert_eq!(
+                    other, w.name,
+                    "{} and {} both name keys {key}",
+                    other, w.name
+                );
             }
         }
     }
