@@ -29,7 +29,7 @@ pub static WORKLOAD: Workload = Workload {
             MAX_WRITES_PER_KEY,
         ))
     },
-    key_names: key_names,
+    key_names,
     final_reads: false,
     checkers: &["list-append"],
 };
