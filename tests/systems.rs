@@ -263,3 +263,16 @@ fn a_postgres_definition_refuses_a_wrong_or_missing_level() {
     let e = err(&format!("{pg}[ready]\npath = \"/health\"\n"));
     assert!(e.contains("ready.path") && e.contains("not HTTP"), "{e}");
 }
+
+#[test]
+fn every_workloads_checkers_are_registered() {
+    for w in workloads::WORKLOADS {
+        for name in w.checkers {
+            assert!(
+                checkers::registry::find(name).is_ok(),
+                "workload {} is checked by {name}, which checkers::registry::CHECKERS lacks",
+                w.name
+            );
+        }
+    }
+}
