@@ -86,8 +86,22 @@ impl Cluster {
         }
         let grace = setup.system.stop_grace;
         let timeout = setup.system.ready_timeout;
+        let protocol = setup.system.protocol;
         let ready = {
-            let waits = addrs.iter().map(|(n, _)| sup.wait_ready(n, timeout));
+            let sup = &sup;
+            let waits = addrs.iter().map(|(n, addr)| async move {
+                match protocol {
+                    Protocol::Op | Protocol::Etcd { .. } => sup.wait_ready(n, timeout).await,
+                    // PostgreSQL speaks no HTTP: a connection that answers a SELECT.
+                    Protocol::Postgres { .. } => {
+                        let what = format!("{protocol} at {addr}");
+                        sup.wait_ready_with(n, timeout, &what, |per_try| {
+                            workloads::postgres::ready(*addr, per_try)
+                        })
+                        .await
+                    }
+                }
+            });
             tokio::select! {
                 r = join_in_order(waits) => Some(r),
                 () = interrupted => None,
@@ -173,6 +187,7 @@ fn node_specs(setup: &Setup<'_>, net: &Network) -> Result<Specs, String> {
                 args: [node_args, setup.node_args.to_vec()].concat(),
                 env,
                 dir,
+                // Unused by protocols that are made ready by their own probe.
                 health_url: format!("http://{addr}{}", system.ready_path),
             },
         );
@@ -232,6 +247,8 @@ impl ClusterView for Probe {
                 // The etcd adapter reads the leader and the term from etcd's status, and
                 // nothing else.
                 Protocol::Etcd { .. } => Some([StatusField::Role, StatusField::Term].into()),
+                // The postgres adapter knows whether the server is a primary; no term.
+                Protocol::Postgres { .. } => Some([StatusField::Role].into()),
                 Protocol::Op => {
                     let response = self
                         .http

@@ -30,6 +30,9 @@ use workloads::OpClient;
 ///   harness run --system raft --nemesis partition
 ///   harness run --system raft --workload set --nemesis all --time-limit 60s
 ///   harness run --system raft --workload counter --nemesis partition,kill
+///   harness run --system raft --workload list-append --nemesis partition --keys 5
+///   harness run --system systems-under-test/external/postgres-serializable.toml --nodes 1 \
+///       --workload rw-register --concurrency 20 --keys 5 --nemesis kill
 ///   harness run --system raft --nemesis clock --bug stale-read --seed 7
 ///   harness run --system raft --nemesis partition:majorities-ring+delay+kill:election-storm
 ///   harness run --system raft --nodes 3 --nemesis kill:after-vote --bug forget-vote
@@ -77,9 +80,19 @@ pub struct RunArgs {
     /// Total operations per second across all clients (0: as fast as they can).
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
-    /// Keys of the register workload (set: set keys).
+    /// Keys of the register workload (set: set keys; list-append and rw-register: the keys
+    /// active at any one time).
     #[arg(long, default_value_t = 10)]
     pub keys: usize,
+    /// list-append and rw-register only: micro-ops per transaction, at most (each has 1 to
+    /// this many, about half of them reads).
+    #[arg(long, default_value_t = workloads::txn::DEFAULT_MAX_TXN_LENGTH, value_name = "N")]
+    pub max_txn_length: usize,
+    /// list-append and rw-register only: writes a key takes before it retires and a fresh key
+    /// takes its place, so that reads stay short (Elle's key lifecycle). Default: 32 for
+    /// list-append, 16 for rw-register.
+    #[arg(long, value_name = "N")]
+    pub max_writes_per_key: Option<u64>,
     /// Length of each fault and of each quiet period between faults.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
@@ -144,6 +157,12 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     }
     if args.concurrency == 0 {
         return Err(usage("--concurrency: at least 1 client".into()));
+    }
+    if args.max_txn_length == 0 {
+        return Err(usage("--max-txn-length: at least 1 micro-op".into()));
+    }
+    if args.max_writes_per_key == Some(0) {
+        return Err(usage("--max-writes-per-key: at least 1 write".into()));
     }
     if args.time_limit.is_zero() {
         return Err(usage("--time-limit: must be positive".into()));
@@ -223,6 +242,8 @@ fn open_run(p: &Prepared, names: &[String]) -> anyhow::Result<Opened> {
         "time_limit_ms": args.time_limit.as_millis() as u64,
         "rate": args.rate,
         "keys": args.keys,
+        "max_txn_length": args.max_txn_length,
+        "max_writes_per_key": args.max_writes_per_key,
         "recovery_ms": args.recovery.as_millis() as u64,
         "op_timeout_ms": args.op_timeout.as_millis() as u64,
         "seed": p.seed,
@@ -438,6 +459,10 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         seed: p.seed,
         keys: args.keys.max(1),
         workload: p.workload,
+        txn: workloads::TxnSettings {
+            max_txn_length: args.max_txn_length,
+            max_writes_per_key: args.max_writes_per_key,
+        },
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clients = {
@@ -650,6 +675,12 @@ fn reproduce_command(p: &Prepared) -> String {
         a.op_timeout.as_secs_f64(),
         p.seed
     );
+    if a.max_txn_length != workloads::txn::DEFAULT_MAX_TXN_LENGTH {
+        cmd.push_str(&format!(" --max-txn-length {}", a.max_txn_length));
+    }
+    if let Some(n) = a.max_writes_per_key {
+        cmd.push_str(&format!(" --max-writes-per-key {n}"));
+    }
     if let Some(b) = &a.bug {
         cmd.push_str(&format!(" --bug {b}"));
     }

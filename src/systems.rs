@@ -52,9 +52,11 @@ pub struct SystemDef {
     pub peer_port: Option<u16>,
     /// One entry of `{peers}`; the entries of all nodes are joined with commas.
     pub peer: String,
-    /// How the harness talks to the nodes (`client.protocol`, with `client.serializable`).
+    /// How the harness talks to the nodes (`client.protocol`, with `client.serializable` for
+    /// etcd and `client.isolation` for postgres).
     pub protocol: workloads::Protocol,
-    /// GET this path on the client port; 200 with a JSON body means ready.
+    /// GET this path on the client port; 200 with a JSON body means ready. (Not for postgres,
+    /// whose nodes are ready when they accept a connection and answer a SELECT.)
     pub ready_path: String,
     pub ready_timeout: Duration,
     /// After SIGTERM, how long a node may take before it is SIGKILLed.
@@ -135,6 +137,8 @@ struct ClientSection {
     protocol: Option<Spanned<String>>,
     #[serde(default)]
     serializable: bool,
+    #[serde(default)]
+    isolation: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -264,6 +268,25 @@ fn supported_faults(
     })
 }
 
+/// `client.isolation` of a postgres definition: required, one of the known levels.
+fn isolation(
+    client: &ClientSection,
+    protocol_at: &str,
+    at: &dyn Fn(usize) -> String,
+) -> Result<workloads::postgres::Isolation, String> {
+    let Some(level) = &client.isolation else {
+        return Err(format!(
+            "{protocol_at}: client.isolation: the postgres protocol needs the isolation level \
+             of its transactions: {}",
+            workloads::postgres::Isolation::NAMES.join(", ")
+        ));
+    };
+    level
+        .get_ref()
+        .parse()
+        .map_err(|e| format!("{}: client.isolation: {e}", at(level.span().start)))
+}
+
 /// `status.fields`, each a known status field; None when the file does not say.
 fn status_fields(
     status: &StatusSection,
@@ -380,6 +403,9 @@ impl SystemDef {
                      reads; an /op system decides how it serves reads itself"
                 ))
             }
+            Ok(workloads::Protocol::Postgres { .. }) => workloads::Protocol::Postgres {
+                isolation: isolation(&file.client, &protocol_at, &at)?,
+            },
             Ok(p) => p,
             Err(_) => {
                 return Err(format!(
@@ -389,12 +415,29 @@ impl SystemDef {
                 ))
             }
         };
+        if let (Some(i), false) = (
+            &file.client.isolation,
+            matches!(protocol, workloads::Protocol::Postgres { .. }),
+        ) {
+            return Err(format!(
+                "{}: client.isolation: only the postgres protocol runs transactions at an \
+                 isolation level",
+                span_at(&i.span())
+            ));
+        }
         let duration = |v: &Option<Spanned<String>>, field: &str, default: Duration| match v {
             None => Ok(default),
             Some(s) => history::units::parse_duration(s.get_ref())
                 .map_err(|e| format!("{}: {field}: {e}", span_at(&s.span()))),
         };
         let ready_path = match &file.ready.path {
+            Some(p) if matches!(protocol, workloads::Protocol::Postgres { .. }) => {
+                return Err(format!(
+                    "{}: ready.path: the postgres protocol is not HTTP; a postgres node is ready \
+                     when it accepts a connection and answers a SELECT (leave ready.path out)",
+                    span_at(&p.span())
+                ))
+            }
             Some(p) if !p.get_ref().starts_with('/') => {
                 return Err(format!(
                     "{}: ready.path: '{}' must start with '/'",

@@ -208,3 +208,71 @@ fn unknown_systems_list_the_valid_ones() {
     let e = SystemDef::load("/nonexistent/x.toml").unwrap_err();
     assert!(e.contains("/nonexistent/x.toml"), "{e}");
 }
+
+#[test]
+fn postgres_definitions_name_their_isolation_level() {
+    use workloads::postgres::Isolation;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems-under-test/external");
+    for (file, isolation) in [
+        ("postgres-serializable.toml", Isolation::Serializable),
+        ("postgres-repeatable-read.toml", Isolation::RepeatableRead),
+        ("postgres-read-committed.toml", Isolation::ReadCommitted),
+    ] {
+        let def = SystemDef::load(dir.join(file).to_str().unwrap()).unwrap();
+        assert_eq!(
+            def.protocol,
+            workloads::Protocol::Postgres { isolation },
+            "{file}"
+        );
+        assert!(def
+            .check_workload(&workloads::list_append::WORKLOAD)
+            .is_ok());
+        assert!(def
+            .check_workload(&workloads::rw_register::WORKLOAD)
+            .is_ok());
+        assert!(def
+            .check_faults(&[NemesisKind::Pause, NemesisKind::Kill])
+            .is_ok());
+        assert!(def.locate_program().is_ok(), "{file}: the wrapper is found");
+    }
+}
+
+#[test]
+fn a_postgres_definition_refuses_a_wrong_or_missing_level() {
+    let pg = format!("{GOOD}[client]\nprotocol = \"postgres\"\nisolation = \"serializable\"\n");
+    assert!(SystemDef::parse(&pg, "demo.toml", None).is_ok());
+    let e = err(&pg.replace("\"serializable\"", "\"serialisable\""));
+    assert!(
+        e.contains("demo.toml:10:")
+            && e.contains("client.isolation")
+            && e.contains("'serialisable'")
+            && e.contains("repeatable-read, read-committed"),
+        "{e}"
+    );
+    let e = err(&pg.replace("isolation = \"serializable\"\n", ""));
+    assert!(
+        e.contains("demo.toml:9:") && e.contains("client.isolation") && e.contains("needs"),
+        "{e}"
+    );
+    // Only postgres has levels; and its readiness is not a GET.
+    let e = err(&format!("{GOOD}[client]\nisolation = \"serializable\"\n"));
+    assert!(
+        e.contains("demo.toml:9:") && e.contains("only the postgres"),
+        "{e}"
+    );
+    let e = err(&format!("{pg}[ready]\npath = \"/health\"\n"));
+    assert!(e.contains("ready.path") && e.contains("not HTTP"), "{e}");
+}
+
+#[test]
+fn every_workloads_checkers_are_registered() {
+    for w in workloads::WORKLOADS {
+        for name in w.checkers {
+            assert!(
+                checkers::registry::find(name).is_ok(),
+                "workload {} is checked by {name}, which checkers::registry::CHECKERS lacks",
+                w.name
+            );
+        }
+    }
+}

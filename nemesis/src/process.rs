@@ -154,11 +154,11 @@ pub enum ProcError {
         log: Box<LogTail>,
     },
     /// The node did not answer its health URL in time.
-    #[error("node {node} did not become ready within {waited_ms} ms (last GET {url}: {last_error}; the node is {state:?}){log}")]
+    #[error("node {node} did not become ready within {waited_ms} ms (last probe, {url}: {last_error}; the node is {state:?}){log}")]
     NotReady {
         /// The node.
         node: String,
-        /// The health URL.
+        /// What was asked: the health URL, or the protocol's probe.
         url: String,
         /// How long it was polled.
         waited_ms: u64,
@@ -235,10 +235,60 @@ impl Node {
         }
     }
 
-    fn signal_group(&self, signal: Signal) -> Result<(), ProcError> {
+    /// Sends `signal` to the node: its process group, and every descendant of its main process
+    /// that has left the group. Some servers move their children out: PostgreSQL's postmaster
+    /// makes every backend the leader of a session of its own (`setsid`), so a signal to the
+    /// group alone would stop or kill the postmaster and leave the backends serving their
+    /// connections. Returns the descendants outside the group that were signalled.
+    fn signal_group(&self, signal: Signal) -> Result<Vec<Pid>, ProcError> {
         let Some(pgid) = self.pgid else {
-            return Ok(());
+            return Ok(Vec::new());
         };
+        if signal == Signal::SIGKILL {
+            // Stopped first: a stopped process cannot fork, and its children stay its children,
+            // so all of them can be found, until it dies.
+            let escaped = self.stop_tree(pgid)?;
+            self.killpg(pgid, signal)?;
+            signal_each(&escaped, signal);
+            return Ok(escaped);
+        }
+        if signal == Signal::SIGSTOP {
+            return self.stop_tree(pgid);
+        }
+        self.killpg(pgid, signal)?;
+        let escaped = escaped_descendants(pgid);
+        signal_each(&escaped, signal);
+        Ok(escaped)
+    }
+
+    /// SIGSTOPs the group, waits until its leader has stopped (so it forks no more), then stops
+    /// the descendants that left the group, again until no new one appears. Bounded: a tree
+    /// that keeps growing after [`STOP_TREE_ROUNDS`] walks is left as it is.
+    fn stop_tree(&self, pgid: Pid) -> Result<Vec<Pid>, ProcError> {
+        self.killpg(pgid, Signal::SIGSTOP)?;
+        let deadline = Instant::now() + STOP_WAIT;
+        while proc_stat(pgid.as_raw())
+            .is_some_and(|(state, _, _)| !matches!(state, 'T' | 't' | 'Z'))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut stopped: Vec<Pid> = Vec::new();
+        for _ in 0..STOP_TREE_ROUNDS {
+            let fresh: Vec<Pid> = escaped_descendants(pgid)
+                .into_iter()
+                .filter(|p| !stopped.contains(p))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            signal_each(&fresh, Signal::SIGSTOP);
+            stopped.extend(fresh);
+        }
+        Ok(stopped)
+    }
+
+    fn killpg(&self, pgid: Pid, signal: Signal) -> Result<(), ProcError> {
         match killpg(pgid, signal) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(errno) => Err(ProcError::Signal {
@@ -250,7 +300,8 @@ impl Node {
         }
     }
 
-    /// SIGKILLs the whole group and reaps the leader and any orphans of the group.
+    /// SIGKILLs the whole group (and the descendants that left it) and reaps the leader and
+    /// any orphans.
     fn kill_and_reap(&mut self) -> Result<(), ProcError> {
         let sent = self.signal_group(Signal::SIGKILL);
         if let Some(mut child) = self.child.take() {
@@ -264,9 +315,71 @@ impl Node {
         if let Some(pgid) = self.pgid.take() {
             reap_group_orphans(pgid);
         }
+        if let Ok(escaped) = &sent {
+            reap_orphans(escaped);
+        }
         self.paused = false;
         self.exited = None;
-        sent
+        sent.map(drop)
+    }
+}
+
+/// How long [`Node::stop_tree`] waits for the group's leader to stop.
+const STOP_WAIT: Duration = Duration::from_millis(200);
+/// How many times [`Node::stop_tree`] looks for descendants that are not stopped yet.
+const STOP_TREE_ROUNDS: usize = 8;
+
+/// Sends `signal` to each of `pids`; one that is gone already is no error.
+fn signal_each(pids: &[Pid], signal: Signal) {
+    for p in pids {
+        let _ = nix::sys::signal::kill(*p, signal);
+    }
+}
+
+/// The descendants of the group leader `pgid` (through /proc's parent links) that are in
+/// another process group.
+fn escaped_descendants(pgid: Pid) -> Vec<Pid> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: HashMap<i32, Vec<(i32, i32)>> = HashMap::new();
+    for pid in dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    {
+        if let Some((_, ppid, pgrp)) = proc_stat(pid) {
+            children.entry(ppid).or_default().push((pid, pgrp));
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![pgid.as_raw()];
+    while let Some(parent) = todo.pop() {
+        for &(pid, pgrp) in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
+            if pgrp != pgid.as_raw() {
+                out.push(Pid::from_raw(pid));
+            }
+            todo.push(pid);
+        }
+    }
+    out
+}
+
+/// Reaps `pids` once they are this process's children (inside the sandbox the harness is PID
+/// 1, which inherits a killed node's orphans); waits up to 200 ms for them to die. A pid that
+/// is not our child (outside the sandbox, init reaps it) is left alone.
+fn reap_orphans(pids: &[Pid]) {
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let mut left: Vec<Pid> = pids.to_vec();
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|p| {
+            matches!(
+                waitpid(*p, Some(WaitPidFlag::WNOHANG)),
+                Ok(nix::sys::wait::WaitStatus::StillAlive)
+            )
+        });
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -404,8 +517,6 @@ impl Supervisor {
         timeout: Duration,
     ) -> Result<serde_json::Value, ProcError> {
         let url = lock(self.node(name)?).spec.health_url.clone();
-        let started = Instant::now();
-        let deadline = started + timeout;
         // No proxy: a proxy from the environment cannot reach the sandbox's subnet.
         let client =
             reqwest::Client::builder()
@@ -416,6 +527,39 @@ impl Supervisor {
                     cmd: format!("HTTP client for {url}"),
                     source: io::Error::other(e),
                 })?;
+        let probe = |per_try: Duration| {
+            let request = client.get(&url).timeout(per_try);
+            async move {
+                match request.send().await {
+                    Ok(resp) if resp.status() == reqwest::StatusCode::OK => resp
+                        .json::<serde_json::Value>()
+                        .await
+                        .map_err(|e| format!("200 but the body is not JSON: {e}")),
+                    Ok(resp) => Err(format!("HTTP {}", resp.status())),
+                    Err(e) => Err(error_chain(&e)),
+                }
+            }
+        };
+        self.wait_ready_with(name, timeout, &url, probe).await
+    }
+
+    /// Calls `probe` every [`READY_POLL`] until it answers `Ok`, which is returned: readiness
+    /// for a node that speaks no HTTP (a database's own protocol). `probe` is given how long
+    /// that attempt may take; `what` names what it asks, for the error. Fails with the node's
+    /// log tail if the node exits first or `timeout` passes.
+    pub async fn wait_ready_with<F, Fut>(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        mut probe: F,
+    ) -> Result<serde_json::Value, ProcError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: std::future::Future<Output = Result<serde_json::Value, String>>,
+    {
+        let started = Instant::now();
+        let deadline = started + timeout;
         let mut last_error = String::from("no attempt finished");
         loop {
             let (state, log_path) = {
@@ -433,7 +577,7 @@ impl Supervisor {
             if now >= deadline {
                 return Err(ProcError::NotReady {
                     node: name.to_string(),
-                    url,
+                    url: what.to_string(),
                     waited_ms: started.elapsed().as_millis() as u64,
                     last_error,
                     state,
@@ -441,15 +585,10 @@ impl Supervisor {
                 });
             }
             let per_try = (deadline - now).min(Duration::from_secs(1));
-            match client.get(&url).timeout(per_try).send().await {
-                Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
-                    match resp.json::<serde_json::Value>().await {
-                        Ok(v) => return Ok(v),
-                        Err(e) => last_error = format!("200 but the body is not JSON: {e}"),
-                    }
-                }
-                Ok(resp) => last_error = format!("HTTP {}", resp.status()),
-                Err(e) => last_error = error_chain(&e),
+            match tokio::time::timeout(per_try, probe(per_try)).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => last_error = e,
+                Err(_) => last_error = format!("no answer within {} ms", per_try.as_millis()),
             }
             tokio::time::sleep(READY_POLL.min(deadline.saturating_duration_since(Instant::now())))
                 .await;

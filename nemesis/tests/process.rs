@@ -184,6 +184,49 @@ fn kill_takes_the_nodes_children_too() {
         .all(|p| !common::alive(*p))));
 }
 
+/// PostgreSQL's backends leave the postmaster's process group (each calls `setsid`): pause and
+/// kill must reach them all the same.
+#[test]
+fn pause_and_kill_reach_children_that_left_the_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("escaped.pid");
+    let script = format!("setsid sleep 1000 & echo $! > {}; wait", pid_file.display());
+    let mut sup = Supervisor::new(Default::default());
+    sup.start(&spec(dir.path(), "server", "sh", &["-c", &script]))
+        .expect("start");
+    let pgid = sup.pid("server").expect("pid") as i32;
+    let mut escaped = 0;
+    assert!(common::eventually(Duration::from_secs(5), || {
+        escaped = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        escaped > 0 && common::proc_stat(escaped).is_some_and(|(_, _, g)| g == escaped)
+    }));
+    assert_ne!(escaped, pgid, "the child leads a group of its own");
+
+    sup.pause("server").expect("pause");
+    assert!(
+        common::eventually(Duration::from_secs(2), || matches!(
+            common::proc_stat(escaped),
+            Some(('T', _, _))
+        )),
+        "the escaped child is stopped: {:?}",
+        common::proc_stat(escaped)
+    );
+    sup.resume("server").expect("resume");
+    assert!(common::eventually(Duration::from_secs(2), || matches!(
+        common::proc_stat(escaped),
+        Some(('S', _, _))
+    )));
+
+    sup.kill("server").expect("kill");
+    assert!(
+        common::eventually(Duration::from_secs(2), || !common::alive(escaped)),
+        "the escaped child is killed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_node_ready_pause_kill_restart() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -38,6 +38,7 @@ async fn main() {
             seed: 1,
             keys: 5,
             workload,
+            txn: workloads::TxnSettings::default(),
         };
         let (tx, rx) = tokio::sync::watch::channel(false);
         let task = {

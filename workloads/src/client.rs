@@ -7,12 +7,15 @@
 //! taken effect. Adapters for other protocols ([`crate::etcd`]) share the transport half of
 //! these rules (`exchange`) and document how they read their protocol's answers.
 //!
-//! Adding an adapter for another system: write one module beside [`crate::etcd`] with an
+//! Adding an adapter for another system: write one module beside [`crate::etcd`] (or
+//! [`crate::postgres`], for a protocol that is not HTTP) with an
 //! `invoke` (an [`Op`] in, a [`Completion`] out) and a `role` (the leader probe), add a
 //! [`Protocol`] variant with its name in [`Protocol::NAMES`] and [`Protocol::from_str`], and give
 //! it its arm in the two matches that dispatch, in [`OpClient::invoke`] and [`OpClient::role`]
-//! (both are exhaustive, so the compiler points at them). Callers keep using [`OpClient`].
+//! (both are exhaustive, so the compiler points at them, and at the harness's readiness and
+//! status fields in `src/cluster.rs`). Callers keep using [`OpClient`].
 
+use crate::postgres::{self, Isolation};
 use crate::{etcd, Op};
 use history::EventType;
 use serde::Deserialize;
@@ -20,6 +23,7 @@ use serde_json::Value;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a connection attempt may take before we call the node unreachable. Nothing has
@@ -43,17 +47,23 @@ pub enum Protocol {
         /// asking the leader, so a read can be stale.
         serializable: bool,
     },
+    /// PostgreSQL's own protocol ([`crate::postgres`]): every operation one transaction.
+    Postgres {
+        /// The isolation level of every transaction.
+        isolation: Isolation,
+    },
 }
 
 impl Protocol {
     /// The names [`Protocol::from_str`] accepts.
-    pub const NAMES: [&'static str; 2] = ["op", "etcd"];
+    pub const NAMES: [&'static str; 3] = ["op", "etcd", "postgres"];
 
     /// The protocol's name, as [`Protocol::from_str`] reads it.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Op => "op",
             Protocol::Etcd { .. } => "etcd",
+            Protocol::Postgres { .. } => "postgres",
         }
     }
 }
@@ -62,6 +72,7 @@ impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Protocol::Etcd { serializable: true } => write!(f, "etcd (serializable reads)"),
+            Protocol::Postgres { isolation } => write!(f, "postgres ({isolation})"),
             other => f.write_str(other.name()),
         }
     }
@@ -77,13 +88,17 @@ pub struct UnknownProtocol {
 impl FromStr for Protocol {
     type Err = UnknownProtocol;
 
-    /// `"op"` or `"etcd"` (with linearizable reads; set `serializable` on the variant for the
-    /// other kind).
+    /// `"op"`, `"etcd"` (with linearizable reads; set `serializable` on the variant for the
+    /// other kind) or `"postgres"` (serializable; set `isolation` on the variant for another
+    /// level).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "op" => Ok(Protocol::Op),
             "etcd" => Ok(Protocol::Etcd {
                 serializable: false,
+            }),
+            "postgres" => Ok(Protocol::Postgres {
+                isolation: Isolation::default(),
             }),
             other => Err(UnknownProtocol {
                 name: other.to_owned(),
@@ -152,6 +167,13 @@ impl Completion {
 
     /// `fail` because the operation's precondition did not hold: the system's answer.
     pub(crate) fn precondition_failed(op: &Op, error: String) -> Completion {
+        Completion::aborted(op, error)
+    }
+
+    /// `fail` because the system answered that it did not do it (a transaction it rolled
+    /// back), or because the client gave up on it before asking for it to take effect: not a
+    /// refusal to back off from.
+    pub(crate) fn aborted(op: &Op, error: String) -> Completion {
         Completion {
             refused: false,
             ..Completion::fail(op, error)
@@ -192,10 +214,13 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-/// A shared HTTP client for one protocol (cheap to clone: one connection pool per node).
+/// A shared client for one protocol (cheap to clone: one connection pool per node, shared by
+/// the clones).
 #[derive(Clone, Debug)]
 pub struct OpClient {
     http: reqwest::Client,
+    /// The idle PostgreSQL connections (empty for the other protocols).
+    pg: Arc<postgres::Pool>,
     timeout: Duration,
     protocol: Protocol,
 }
@@ -219,6 +244,7 @@ impl OpClient {
             .expect("a reqwest client without TLS has nothing that can fail to initialise");
         OpClient {
             http,
+            pg: Arc::default(),
             timeout,
             protocol,
         }
@@ -241,6 +267,9 @@ impl OpClient {
             Protocol::Etcd { serializable } => {
                 etcd::invoke(&self.http, addr, op, serializable).await
             }
+            Protocol::Postgres { isolation } => {
+                postgres::invoke(&self.pg, addr, op, isolation, self.timeout).await
+            }
         }
     }
 
@@ -251,6 +280,7 @@ impl OpClient {
         match self.protocol {
             Protocol::Op => op_role(&self.http, addr, timeout).await,
             Protocol::Etcd { .. } => etcd::role(&self.http, addr, timeout).await,
+            Protocol::Postgres { .. } => postgres::role(&self.pg, addr, timeout).await,
         }
     }
 
@@ -376,7 +406,7 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 
 /// An error with its causes: reqwest's own message omits the interesting part ("error sending
 /// request" rather than "connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

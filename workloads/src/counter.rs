@@ -19,7 +19,7 @@ pub static WORKLOAD: Workload = Workload {
     name: "counter",
     about: "increments by 1 to 5 and reads of --keys counters, then a read from every node; \
             checked that every read lies between what was surely added and what may have been",
-    generator: |seed, worker, keys| Box::new(CounterGen::new(seed, worker, keys)),
+    generator: |run, worker| Box::new(CounterGen::new(run.seed, worker, run.keys)),
     key_names: CounterGen::key_names,
     final_reads: true,
     checkers: &["counter"],

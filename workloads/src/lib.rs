@@ -1,6 +1,6 @@
 //! Workloads: seeded operation generators, the client side of the /op protocol
 //! (shared/DESIGN.md section 3) and of the built-in adapters for other systems' protocols
-//! (section 5: [`etcd`]), a recorder that appends every invocation and completion to
+//! (section 5: [`etcd`], [`postgres`]), a recorder that appends every invocation and completion to
 //! `history.jsonl` (section 2), and the runner that drives concurrent clients as Jepsen does
 //! (Kingsbury, "Jepsen: distributed systems safety research"): each client is a process that
 //! has at most one operation outstanding, talks to one node, and after an indeterminate (`info`)
@@ -11,21 +11,26 @@ use serde::{Deserialize, Serialize};
 pub mod client;
 pub mod counter;
 pub mod etcd;
+pub mod list_append;
+pub mod postgres;
 pub mod recorder;
 pub mod register;
 pub mod registry;
 pub mod rng;
 pub mod runner;
+pub mod rw_register;
 pub mod set;
+pub mod txn;
 
 pub use client::{Completion, NodeRole, OpClient, Protocol, UnknownProtocol};
 pub use recorder::{Counts, Recorder};
 pub use register::RegisterGen;
-pub use registry::{Workload, WORKLOADS};
+pub use registry::{RunSpec, Workload, WORKLOADS};
 pub use runner::{
     final_reads, run_clients, run_clients_with, FinalReads, RunStats, WorkloadConfig,
 };
 pub use set::SetGen;
+pub use txn::{KeyPool, TxnGen, TxnSettings};
 
 /// One operation as the /op protocol carries it: `{"f","key","value"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ pub static WORKLOAD: Workload = Workload {
     name: "register",
     about: "compare-and-set registers over --keys keys, unique written values, 40% reads, 40% \
             writes, 20% cas; checked for linearizability per key",
-    generator: |seed, worker, keys| Box::new(RegisterGen::new(seed, worker, keys)),
+    generator: |run, worker| Box::new(RegisterGen::new(run.seed, worker, run.keys)),
     key_names: RegisterGen::key_names,
     final_reads: false,
     checkers: &["linearizability"],

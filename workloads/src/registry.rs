@@ -1,8 +1,40 @@
 //! The list of workloads. A workload is one module that defines a [`Workload`] plus one line in
 //! [`WORKLOADS`]: its generator, its keys, whether it ends with final reads, and the checkers
 //! its history feeds. `harness run --workload` and its help text come from this list.
+//!
+//! A run creates one [`RunSpec`] and gives it to every worker's generator: the run's settings,
+//! and the state its workers share (the transactional workloads' active keys, whose writes
+//! are counted across all workers).
 
+use crate::txn::{KeyPool, TxnSettings};
 use crate::Generator;
+use std::sync::Arc;
+
+/// What a run tells its workload: created once by the runner, shared by the generators of all
+/// its workers.
+#[derive(Debug)]
+pub struct RunSpec {
+    pub seed: u64,
+    /// `--keys`: the keys (for transactional workloads, the keys active at any one time).
+    pub keys: usize,
+    /// `--max-txn-length` and `--max-writes-per-key`, read by transactional workloads only.
+    pub txn: TxnSettings,
+    /// The transactional workloads' active keys and their write counts, one pool per run
+    /// ([`crate::txn`]); other workloads leave it alone.
+    pub key_pool: KeyPool,
+}
+
+impl RunSpec {
+    pub fn new(seed: u64, keys: usize, txn: TxnSettings) -> RunSpec {
+        let keys = keys.max(1);
+        RunSpec {
+            seed,
+            keys,
+            txn,
+            key_pool: KeyPool::new(keys),
+        }
+    }
+}
 
 /// What `harness run` needs to know of a workload.
 pub struct Workload {
@@ -10,9 +42,11 @@ pub struct Workload {
     pub name: &'static str,
     /// One line for `--help` and error messages.
     pub about: &'static str,
-    /// Worker `worker`'s seeded generator over `keys` keys.
-    pub generator: fn(seed: u64, worker: u64, keys: usize) -> Box<dyn Generator>,
-    /// The names of the keys of a run with `keys` keys.
+    /// Worker `worker`'s seeded generator, for the run `run` (the same value for every worker
+    /// of a run).
+    pub generator: fn(run: &Arc<RunSpec>, worker: u64) -> Box<dyn Generator>,
+    /// The names of the keys of a run with `keys` keys (for the transactional workloads, whose
+    /// keys retire, the ones a run starts with; they have no final reads).
     pub key_names: fn(keys: usize) -> Vec<String>,
     /// Whether the run ends with a read of every key from every node, after every fault is
     /// healed and the clients have stopped for the recovery period (what a set or a counter
@@ -45,6 +79,8 @@ pub static WORKLOADS: &[&Workload] = &[
     &crate::register::WORKLOAD,
     &crate::set::WORKLOAD,
     &crate::counter::WORKLOAD,
+    &crate::list_append::WORKLOAD,
+    &crate::rw_register::WORKLOAD,
 ];
 
 /// The workload called `name`; an unknown name is answered with the valid ones.

@@ -8,8 +8,9 @@
 
 use crate::client::{Completion, OpClient};
 use crate::recorder::Recorder;
-use crate::registry::Workload;
+use crate::registry::{RunSpec, Workload};
 use crate::rng::SplitMix64;
+use crate::txn::TxnSettings;
 use crate::{Generator, Op};
 use history::EventType;
 use std::net::SocketAddr;
@@ -48,6 +49,8 @@ pub struct WorkloadConfig {
     pub seed: u64,
     pub keys: usize,
     pub workload: &'static Workload,
+    /// What transactional workloads read (the others ignore it).
+    pub txn: TxnSettings,
 }
 
 /// What the clients did.
@@ -105,6 +108,8 @@ pub async fn run_clients_with(
         .map(|r| Duration::from_secs_f64(cfg.concurrency as f64 / r));
     // The largest process id any client has used, updated before the id is first used.
     let max_process = Arc::new(AtomicU64::new(cfg.concurrency as u64 - 1));
+    // One for the whole run: what its workers' generators share.
+    let run = Arc::new(RunSpec::new(cfg.seed, cfg.keys, cfg.txn));
     let mut tasks = JoinSet::new();
     for i in 0..cfg.concurrency {
         let (name, addr) = nodes[i % nodes.len()].clone();
@@ -115,7 +120,7 @@ pub async fn run_clients_with(
             addr,
             client: client.clone(),
             recorder: recorder.clone(),
-            generator: (cfg.workload.generator)(cfg.seed, i as u64, cfg.keys),
+            generator: (cfg.workload.generator)(&run, i as u64),
             backoff: Backoff::new(SplitMix64::for_stream(cfg.seed, i as u64, PURPOSE_BACKOFF)),
             stagger: SplitMix64::for_stream(cfg.seed, i as u64, PURPOSE_STAGGER),
             interval,

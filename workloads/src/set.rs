@@ -15,7 +15,7 @@ pub static WORKLOAD: Workload = Workload {
     name: "set",
     about: "adds of unique elements to --keys sets (and a few reads), then a read from every \
             node; checked for lost, unexpected and vanished elements",
-    generator: |seed, worker, keys| Box::new(SetGen::new(seed, worker, keys)),
+    generator: |run, worker| Box::new(SetGen::new(run.seed, worker, run.keys)),
     key_names: SetGen::key_names,
     final_reads: true,
     checkers: &["set"],

@@ -20,6 +20,7 @@ fn cfg(workload: &'static Workload, concurrency: usize, rate: Option<f64>) -> Wo
         seed: 42,
         keys: 3,
         workload,
+        txn: workloads::TxnSettings::default(),
     }
 }
 
