@@ -339,7 +339,11 @@ pub fn print_result(
         return Ok(());
     }
     for a in &result.anomalies {
-        put(out, "  ", &format!("{} ({})", a.title, a.kind))?;
+        if a.title.starts_with(&a.kind) {
+            put(out, "  ", &a.title)?;
+        } else {
+            put(out, "  ", &format!("{} ({})", a.title, a.kind))?;
+        }
         for s in &a.sentences {
             put(out, "    ", s)?;
         }

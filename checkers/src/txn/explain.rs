@@ -171,7 +171,7 @@ pub fn cycle(txns: &Txns, kind: Kind, class: &str, steps: &[Dep], scc: usize) ->
         txns,
         class,
         None,
-        format!("{} → {}", names.join(" → "), names[0]),
+        format!("{class}: {} → {}", names.join(" → "), names[0]),
         sentences,
         &ids,
     );
