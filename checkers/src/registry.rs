@@ -54,8 +54,8 @@ pub static CHECKERS: &[&dyn Checker] = &[
     &crate::lin::Linearizability,
     &crate::set::SetChecker,
     &crate::counter::CounterChecker,
-    &crate::txn::ListAppend,
-    &crate::txn::RwRegister,
+    &crate::txn::LIST_APPEND,
+    &crate::txn::RW_REGISTER,
 ];
 
 /// The checker called `name`; an unknown name is answered with the valid ones.

@@ -144,33 +144,29 @@ pub fn infer(txns: &Txns) -> Result<Inferred, CheckError> {
                         prev,
                     };
                     if let Some(prev) = writers.insert((m.key, *e), w) {
-                        return Err(CheckError {
-                            file: txns.file.clone(),
-                            line: tx.line,
-                            field: "value".into(),
-                            message: format!(
+                        return Err(txns.error(
+                            t as usize,
+                            format!(
                                 "{e} is appended to {} twice (also by the transaction invoked on \
                                  line {}); list-append needs every element of a key to be unique",
                                 txns.key(m.key),
                                 txns.txns[prev.txn as usize].line
                             ),
-                        });
+                        ));
                     }
                     appends[m.key as usize].push((t, *e));
                 }
                 (MopKind::Read, MopValue::Nil | MopValue::List(_)) => {}
                 (f, v) => {
-                    return Err(CheckError {
-                        file: txns.file.clone(),
-                        line: tx.line,
-                        field: "value".into(),
-                        message: format!(
+                    return Err(txns.error(
+                        t as usize,
+                        format!(
                             "micro-op {i} is {}({}, {v}): list-append transactions only append \
                              integers and read lists (use --checker rw-register for registers)",
                             f.name(),
                             txns.key(m.key)
                         ),
-                    })
+                    ))
                 }
             }
         }
@@ -366,10 +362,8 @@ fn order_of<'a>(
     for r in reads.iter_mut() {
         let l = value(r);
         let is_longest = r.txn == longest.txn && r.mop == longest.mop;
-        if is_longest || !full.starts_with(l) {
-            if !elements(txns, k, r, l, writers, found) {
-                r.prefix = false;
-            }
+        if (is_longest || !full.starts_with(l)) && !elements(txns, k, r, l, writers, found) {
+            r.prefix = false;
         }
         if r.prefix && !order.starts_with(l) {
             r.prefix = false;

@@ -148,6 +148,16 @@ impl Txns {
         &self.keys[k as usize]
     }
 
+    /// An error about transaction `t`, naming the line of its invocation.
+    pub fn error(&self, t: usize, message: String) -> CheckError {
+        CheckError {
+            file: self.file.clone(),
+            line: self.txns[t].line,
+            field: "value".into(),
+            message,
+        }
+    }
+
     /// The transactions of a JSON Lines history file, read one line at a time: the events are
     /// paired by the same rules as `history::pair` and typed as they come, and none is kept,
     /// so a history of millions of transactions fits in a fraction of what its events would
@@ -386,20 +396,31 @@ pub struct Inferred {
 }
 
 /// The list-append checker.
-pub struct ListAppend;
+pub const LIST_APPEND: TxnChecker = TxnChecker(Kind::ListAppend);
 /// The rw-register checker.
-pub struct RwRegister;
+pub const RW_REGISTER: TxnChecker = TxnChecker(Kind::RwRegister);
 
-impl Checker for ListAppend {
+/// A transactional checker: list-append or rw-register.
+pub struct TxnChecker(pub Kind);
+
+impl Checker for TxnChecker {
     fn name(&self) -> &'static str {
-        "list-append"
+        self.0.name()
     }
     fn property(&self) -> &'static str {
         "strict-serializable"
     }
     fn about(&self) -> &'static str {
-        "transactions over append-only lists: Elle's dependency cycles (G0 to G2-item) and \
-         aborted, intermediate and internal reads, against --consistency-model"
+        match self.0 {
+            Kind::ListAppend => {
+                "transactions over append-only lists: Elle's dependency cycles (G0 to G2-item) \
+                 and aborted, intermediate and internal reads, against --consistency-model"
+            }
+            Kind::RwRegister => {
+                "transactions over registers with unique writes: Elle's dependency cycles with \
+                 the version order inferred, against --consistency-model"
+            }
+        }
     }
     fn check(
         &self,
@@ -407,40 +428,13 @@ impl Checker for ListAppend {
         paired: &Paired,
         opts: &Options,
     ) -> Result<CheckerResult, CheckError> {
-        check(Kind::ListAppend, history, paired, &opts.txn)
+        check(self.0, history, paired, &opts.txn)
     }
     fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
         promised_model(promises, opts)
     }
     fn check_jsonl(&self, path: &Path, opts: &Options) -> Option<Result<Streamed, CheckError>> {
-        Some(stream(Kind::ListAppend, path, &opts.txn))
-    }
-}
-
-impl Checker for RwRegister {
-    fn name(&self) -> &'static str {
-        "rw-register"
-    }
-    fn property(&self) -> &'static str {
-        "strict-serializable"
-    }
-    fn about(&self) -> &'static str {
-        "transactions over registers with unique writes: Elle's dependency cycles with the \
-         version order inferred, against --consistency-model"
-    }
-    fn check(
-        &self,
-        history: &History,
-        paired: &Paired,
-        opts: &Options,
-    ) -> Result<CheckerResult, CheckError> {
-        check(Kind::RwRegister, history, paired, &opts.txn)
-    }
-    fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
-        promised_model(promises, opts)
-    }
-    fn check_jsonl(&self, path: &Path, opts: &Options) -> Option<Result<Streamed, CheckError>> {
-        Some(stream(Kind::RwRegister, path, &opts.txn))
+        Some(stream(self.0, path, &opts.txn))
     }
 }
 

@@ -88,34 +88,30 @@ pub fn infer(txns: &Txns, opts: &TxnOptions) -> Result<Inferred, CheckError> {
                     let last = !wrote_keys.contains(&m.key);
                     wrote_keys.push(m.key);
                     if let Some(prev) = writers.insert((m.key, *v), Writer { txn: t, last }) {
-                        return Err(CheckError {
-                            file: txns.file.clone(),
-                            line: tx.line,
-                            field: "value".into(),
-                            message: format!(
+                        return Err(txns.error(
+                            t as usize,
+                            format!(
                                 "{v} is written to {} twice (also by the transaction invoked on \
                                  line {}); rw-register needs every written value of a key to be \
                                  unique",
                                 txns.key(m.key),
                                 txns.txns[prev.txn as usize].line
                             ),
-                        });
+                        ));
                     }
                 }
                 (MopKind::Read, MopValue::Nil | MopValue::Int(_)) => {}
                 (f, v) => {
-                    return Err(CheckError {
-                        file: txns.file.clone(),
-                        line: tx.line,
-                        field: "value".into(),
-                        message: format!(
+                    return Err(txns.error(
+                        t as usize,
+                        format!(
                             "micro-op {i} is {}({}, {v}): rw-register transactions only write \
                              integers and read single values (use --checker list-append for \
                              lists)",
                             f.name(),
                             txns.key(m.key)
                         ),
-                    })
+                    ))
                 }
             }
         }
