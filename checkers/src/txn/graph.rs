@@ -98,6 +98,8 @@ pub struct Cycles {
     pub timeouts: usize,
     /// Transactions in the largest strongly connected component.
     pub largest_scc: usize,
+    /// Cycles found per class (one per class per component), shown or not.
+    pub counts: Vec<(String, usize)>,
 }
 
 /// One step of a cycle: the dependency it follows.
@@ -241,6 +243,9 @@ impl Graph {
                 }
             }
         }
+        let mut counts: Vec<(String, usize)> = per_class.into_iter().collect();
+        counts.sort();
+        out.counts = counts;
         out
     }
 }

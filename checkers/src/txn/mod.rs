@@ -523,7 +523,7 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
     let Inferred {
         deps,
         mut anomalies,
-        notes,
+        mut notes,
     } = match kind {
         Kind::ListAppend => append::infer(txns)?,
         Kind::RwRegister => register::infer(txns, opts)?,
@@ -531,6 +531,19 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
     let (process, realtime) = model::needs(model);
     let g = graph::Graph::build(txns, deps, process && !realtime, realtime);
     let cycles = g.cycles(txns, opts.cycle_search_time, kind);
+    notes.extend(
+        cycles
+            .counts
+            .iter()
+            .filter(|(_, n)| *n > graph::MAX_CYCLES_PER_CLASS)
+            .map(|(class, n)| {
+                format!(
+                    "{n} {class} cycles, one per group of transactions that depend on each \
+                     other ({} shown)",
+                    graph::MAX_CYCLES_PER_CLASS
+                )
+            }),
+    );
     anomalies.extend(cycles.anomalies);
     let prohibited = model::prohibited(model);
     let mut kinds: Vec<&'static str> = anomalies
