@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 ///   harness check ../shared/conformance/porcupine/jepsen --brief
 ///   harness check c50-bad.txt --model string-kv --time-limit 10s --json
 ///   harness check store/latest/history.jsonl --checker set
+///   harness check elle-history.edn --checker list-append --consistency-model serializable
 ///
 /// Exit status:
 ///   0  every file checked is valid
@@ -46,12 +47,32 @@ pub struct CheckArgs {
     /// History files or directories of history files.
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
-    /// Which checker: linearizability (the default), set (lost, unexpected and vanished
-    /// elements of grow-only sets) or counter (every read between what was surely added and
-    /// what may have been). --model, --strategy, --time-limit and --memory-limit are
-    /// linearizability's.
-    #[arg(long, default_value = "linearizability", value_parser = parse_checker, value_name = "NAME")]
-    checker: String,
+    /// Which checker: linearizability, set (lost, unexpected and vanished elements of
+    /// grow-only sets), counter (every read between what was surely added and what may have
+    /// been), list-append or rw-register (transactions: Elle's dependency cycles and the
+    /// consistency models they rule out). Default: list-append or rw-register for a history of
+    /// transactions (list-append when it appends), linearizability otherwise. --model,
+    /// --strategy, --time-limit and --memory-limit are linearizability's.
+    #[arg(long, value_parser = parse_checker, value_name = "NAME")]
+    checker: Option<String>,
+    /// The consistency model list-append and rw-register check (default strict-serializable):
+    /// strict-serializable, serializable, strong-session-serializable, snapshot-isolation,
+    /// repeatable-read, read-committed, read-uncommitted, and the others Elle names. The
+    /// verdict lists every anomaly found and the weakest models it rules out.
+    #[arg(long, value_parser = parse_consistency_model, value_name = "MODEL")]
+    consistency_model: Option<String>,
+    /// rw-register: also infer each key's version order from each process's order of
+    /// transactions (assumes every key is sequentially consistent; Elle's sequential-keys).
+    #[arg(long)]
+    sequential_keys: bool,
+    /// rw-register: also infer each key's version order from real-time order (assumes every
+    /// key is linearizable; Elle's linearizable-keys).
+    #[arg(long)]
+    linearizable_keys: bool,
+    /// rw-register: do not infer that a transaction's write of a key follows the value it
+    /// read of that key first (Elle's wfr-keys, on by default here).
+    #[arg(long)]
+    no_wfr_keys: bool,
     /// Sequential model (linearizability): register, cas-register, string-kv (alias kv) or set.
     /// Default: cas-register for Porcupine etcd logs, string-kv for Porcupine kv files,
     /// otherwise guessed from the operations in the history.
@@ -89,6 +110,10 @@ pub struct CheckArgs {
 
 fn parse_checker(s: &str) -> Result<String, String> {
     checkers::registry::find(s).map(|c| c.name().to_owned())
+}
+
+fn parse_consistency_model(s: &str) -> Result<String, String> {
+    checkers::txn::model::find(s).map(str::to_owned)
 }
 
 fn parse_model(s: &str) -> Result<ModelKind, String> {
@@ -226,6 +251,21 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
             Triage::Unusable(e) => return fail(r, e.into()),
         }
     }
+    if let Some(streamed) = stream(path, args) {
+        return match streamed {
+            Ok(s) => {
+                r.format = Some(Format::Jsonl.name());
+                r.events = s.events;
+                r.warnings = s.warnings.iter().map(|w| w.to_string()).collect();
+                r.parse_us = s.read_us;
+                r.check_us = s.result.elapsed_us.saturating_sub(s.read_us);
+                r.verdict = s.result.verdict.name();
+                r.result = Some(s.result);
+                r
+            }
+            Err(e) => fail(r, e.into()),
+        };
+    }
     let loaded = match history::read_file(path, args.format) {
         Ok(l) => l,
         Err(e) => return fail(r, e.into()),
@@ -243,10 +283,14 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => return fail(r, e.into()),
     };
     r.parse_us = t0.elapsed().as_micros() as u64;
-    let checker = checkers::registry::find(&args.checker).ok();
+    let name = args
+        .checker
+        .as_deref()
+        .unwrap_or_else(|| default_checker(&paired));
+    let checker = checkers::registry::find(name).ok();
     if let Some(checker) = checker.filter(|c| c.name() != "linearizability") {
         let t1 = Instant::now();
-        let opts = Options::new(ModelKind::CasRegister);
+        let opts = options(args, ModelKind::CasRegister);
         match checker.check(&loaded.history, &paired, &opts) {
             Ok(result) => {
                 r.check_us = t1.elapsed().as_micros() as u64;
@@ -303,6 +347,79 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => r.error = Some(e.into()),
     }
     r
+}
+
+/// The checker for a history when none is named: a history of transactions gets the
+/// transactional checker its micro-ops call for, anything else linearizability.
+fn default_checker(paired: &history::Paired) -> &'static str {
+    txn_checker(paired.ops.iter().map(|o| (o.f.as_str(), &o.input))).unwrap_or("linearizability")
+}
+
+/// list-append or rw-register for operations that are all transactions (list-append when
+/// one appends); `None` otherwise.
+fn txn_checker<'a>(
+    ops: impl Iterator<Item = (&'a str, &'a serde_json::Value)>,
+) -> Option<&'static str> {
+    let (mut any, mut appends) = (false, false);
+    for (f, value) in ops {
+        if f != "txn" {
+            return None;
+        }
+        any = true;
+        appends |= value.as_array().is_some_and(|m| {
+            m.iter()
+                .any(|m| m.get(0).and_then(|f| f.as_str()) == Some("append"))
+        });
+    }
+    any.then_some(if appends {
+        "list-append"
+    } else {
+        "rw-register"
+    })
+}
+
+/// Checks a JSON Lines file as it is read, when the checker can: a named one, or the
+/// transactional checker the first thousand client events call for.
+fn stream(
+    path: &Path,
+    args: &CheckArgs,
+) -> Option<Result<checkers::registry::Streamed, checkers::CheckError>> {
+    if path.as_os_str() == "-" || !matches!(args.format, None | Some(Format::Jsonl)) {
+        return None;
+    }
+    if args.format.is_none() && history::detect_format(path).ok()? != Format::Jsonl {
+        return None;
+    }
+    let name = match args.checker.as_deref() {
+        Some(n) => n,
+        None => {
+            let f = std::fs::File::open(path).ok()?;
+            let head: Vec<history::Event> =
+                history::jsonl::JsonlReader::new(std::io::BufReader::new(f), path)
+                    .take(1000)
+                    .map_while(Result::ok)
+                    .map(|(e, _)| e)
+                    .filter(|e| e.process != history::Process::Nemesis)
+                    .collect();
+            txn_checker(head.iter().map(|e| (e.f.as_str(), &e.value)))?
+        }
+    };
+    checkers::registry::find(name)
+        .ok()?
+        .check_jsonl(path, &options(args, ModelKind::CasRegister))
+}
+
+/// The options every checker but linearizability takes from the command line.
+fn options(args: &CheckArgs, model: ModelKind) -> Options {
+    let mut opts = Options::new(model);
+    opts.txn = checkers::txn::TxnOptions {
+        model: args.consistency_model.clone(),
+        sequential_keys: args.sequential_keys,
+        linearizable_keys: args.linearizable_keys,
+        wfr_keys: !args.no_wfr_keys,
+        ..Default::default()
+    };
+    opts
 }
 
 /// A progress bar over the keys of one file, on stderr, shown only when stderr is a terminal

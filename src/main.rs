@@ -4,6 +4,12 @@ use clap::{Parser, Subcommand};
 use harness::{check, report, run, Exit, STARTED};
 use std::process::ExitCode;
 
+/// mimalloc: checking a history allocates and frees millions of small values (JSON parsing,
+/// micro-ops), often on another thread than the one that made them; glibc's allocator was
+/// three times slower at it (`cargo bench -p harness-checkers --bench txn`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Test distributed systems the way Jepsen does, on one machine.
 ///
 /// Exit status: 0 every check passed; 1 an anomaly was found; 2 bad usage or unreadable input;

@@ -765,10 +765,10 @@ fn promises(
         return Err(format!(
             "{origin}: [consistency] promises is missing: say what the system promises, e.g. \
              promises = [\"linearizable\"]; the known promises are: {}",
-            checkers::registry::PROMISES.join(", ")
+            checkers::registry::promises().join(", ")
         ));
     };
-    let known = checkers::registry::PROMISES;
+    let known = checkers::registry::promises();
     let mut out = Vec::new();
     for p in &section.promises {
         if !known.contains(&p.get_ref().as_str()) {

@@ -10,6 +10,8 @@
 //! - `set`: Jepsen's set-full checker: lost, unexpected, vanished elements.
 //! - `counter`: Jepsen's counter checker: every read lies between what was surely added and
 //!   what may have been.
+//! - `txn/`: Elle's transactional checkers, list-append and rw-register: dependency graphs
+//!   over transactions, their cycles (G0 to G2-item) and the consistency models they rule out.
 
 use std::path::PathBuf;
 
@@ -19,6 +21,7 @@ pub mod registry;
 pub mod result;
 pub mod rng;
 pub mod set;
+pub mod txn;
 
 pub use lin::model::ModelKind;
 pub use lin::{check, Options, Report, Strategy, Verdict};

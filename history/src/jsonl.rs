@@ -138,8 +138,11 @@ impl<R: BufRead> JsonlReader<R> {
     }
 }
 
+/// What [`JsonlReader`] yields: an event and its 1-based line, or the error that ends it.
+pub type Item = Result<(Event, usize), HistoryError>;
+
 impl<R: BufRead> Iterator for JsonlReader<R> {
-    type Item = Result<(Event, usize), HistoryError>;
+    type Item = Item;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {

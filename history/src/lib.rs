@@ -26,7 +26,7 @@ pub mod units;
 pub mod walk;
 
 pub use detect::{detect_format, read_file, read_from, Format, Loaded, STDIN_NAME};
-pub use pair::{pair, Op, Paired};
+pub use pair::{pair, Op, Paired, Pairing, Step};
 
 /// The UTF-8 byte order mark some editors put at the start of a text file. Every reader (and
 /// format detection) drops it from the start of the input.

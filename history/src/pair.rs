@@ -5,8 +5,9 @@
 //! process id is never used again. An invocation that never completes (the run was killed) is
 //! indeterminate, exactly like `info`.
 
-use crate::{EventType, History, HistoryError, Process};
+use crate::{Event, EventType, History, HistoryError, Process};
 use std::collections::HashMap;
+use std::path::Path;
 
 /// One client operation: an invocation and its completion.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,20 +42,76 @@ pub fn pair(history: &History) -> Result<Paired, HistoryError> {
     let file = history.file.as_path();
     let line_of = |pos: usize| history.lines.get(pos).copied().unwrap_or(pos + 1);
     let mut out = Paired::default();
-    // process -> index in out.ops of its outstanding operation
-    let mut outstanding: HashMap<u64, usize> = HashMap::new();
-    // process -> line of the info completion that retired it
-    let mut retired: HashMap<u64, usize> = HashMap::new();
+    let mut rules = Pairing::new(file);
     for (pos, ev) in history.events.iter().enumerate() {
         let line = line_of(pos);
-        let p = match ev.process {
-            Process::Nemesis => {
-                out.nemesis.push(pos);
-                continue;
+        match rules.next(ev, line, out.ops.len())? {
+            Step::Nemesis => out.nemesis.push(pos),
+            Step::Invoke(p) => out.ops.push(Op {
+                process: p,
+                f: ev.f.clone(),
+                key: ev.key.clone(),
+                kind: EventType::Info,
+                invoke: pos,
+                complete: None,
+                input: ev.value.clone(),
+                output: serde_json::Value::Null,
+                error: None,
+                node: ev.node.clone(),
+            }),
+            Step::Complete(i) => {
+                let op = &mut out.ops[i];
+                op.kind = ev.kind;
+                op.complete = Some(pos);
+                op.output = ev.value.clone();
+                op.error = ev.error.clone();
+                if op.node.is_none() {
+                    op.node = ev.node.clone();
+                }
             }
+        }
+    }
+    Ok(out)
+}
+
+/// What one event is to [`Pairing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A nemesis event.
+    Nemesis,
+    /// An invocation by this process, now outstanding under the id it was given.
+    Invoke(u64),
+    /// The completion of the operation with this id.
+    Complete(usize),
+}
+
+/// The pairing rules, one event at a time, for readers that keep only what they need of each
+/// operation (a streaming reader of a million transactions): [`pair`] is built on it.
+pub struct Pairing<'a> {
+    file: &'a Path,
+    /// process -> its outstanding operation: (id, line of the invocation, f, key)
+    outstanding: HashMap<u64, (usize, usize, String, Option<String>)>,
+    /// process -> line of the info completion that retired it
+    retired: HashMap<u64, usize>,
+}
+
+impl<'a> Pairing<'a> {
+    pub fn new(file: &'a Path) -> Self {
+        Pairing {
+            file,
+            outstanding: HashMap::new(),
+            retired: HashMap::new(),
+        }
+    }
+
+    /// Checks the event on `line` against the rules; an invocation becomes operation `id`.
+    pub fn next(&mut self, ev: &Event, line: usize, id: usize) -> Result<Step, HistoryError> {
+        let file = self.file;
+        let p = match ev.process {
+            Process::Nemesis => return Ok(Step::Nemesis),
             Process::Client(p) => p,
         };
-        if let Some(info_line) = retired.get(&p) {
+        if let Some(info_line) = self.retired.get(&p) {
             return Err(HistoryError::new(
                 file,
                 line,
@@ -65,94 +122,68 @@ pub fn pair(history: &History) -> Result<Paired, HistoryError> {
                 ),
             ));
         }
-        match ev.kind {
-            EventType::Invoke => {
-                if let Some(&prev) = outstanding.get(&p) {
-                    let prev_line = line_of(out.ops[prev].invoke);
-                    return Err(HistoryError::new(
-                        file,
-                        line,
-                        Some("process"),
-                        format!(
-                            "process {p} invokes `{}` while its `{}` from line {prev_line} has not \
-                             completed; a process has at most one operation outstanding",
-                            ev.f, out.ops[prev].f
-                        ),
-                    ));
-                }
-                outstanding.insert(p, out.ops.len());
-                out.ops.push(Op {
-                    process: p,
-                    f: ev.f.clone(),
-                    key: ev.key.clone(),
-                    kind: EventType::Info,
-                    invoke: pos,
-                    complete: None,
-                    input: ev.value.clone(),
-                    output: serde_json::Value::Null,
-                    error: None,
-                    node: ev.node.clone(),
-                });
+        if ev.kind == EventType::Invoke {
+            if let Some((_, prev_line, prev_f, _)) = self.outstanding.get(&p) {
+                return Err(HistoryError::new(
+                    file,
+                    line,
+                    Some("process"),
+                    format!(
+                        "process {p} invokes `{}` while its `{prev_f}` from line {prev_line} has \
+                         not completed; a process has at most one operation outstanding",
+                        ev.f
+                    ),
+                ));
             }
-            EventType::Ok | EventType::Fail | EventType::Info => {
-                let Some(i) = outstanding.remove(&p) else {
-                    return Err(HistoryError::new(
-                        file,
-                        line,
-                        Some("type"),
-                        format!(
-                            "`{}` completion of `{}` by process {p} has no matching invocation",
-                            ev.kind, ev.f
-                        ),
-                    ));
-                };
-                let op = &mut out.ops[i];
-                if op.f != ev.f {
-                    return Err(HistoryError::new(
-                        file,
-                        line,
-                        Some("f"),
-                        format!(
-                            "completion says `{}` but process {p} invoked `{}` on line {}",
-                            ev.f,
-                            op.f,
-                            line_of(op.invoke)
-                        ),
-                    ));
-                }
-                if ev.key.is_some() && op.key != ev.key {
-                    return Err(HistoryError::new(
-                        file,
-                        line,
-                        Some("key"),
-                        format!(
-                            "completion names key {:?} but process {p} invoked key {:?} on line {}",
-                            ev.key.as_deref().unwrap_or(""),
-                            op.key.as_deref().unwrap_or(""),
-                            line_of(op.invoke)
-                        ),
-                    ));
-                }
-                op.kind = ev.kind;
-                op.complete = Some(pos);
-                op.output = ev.value.clone();
-                op.error = ev.error.clone();
-                if op.node.is_none() {
-                    op.node = ev.node.clone();
-                }
-                if ev.kind == EventType::Info {
-                    retired.insert(p, line);
-                }
-            }
+            self.outstanding
+                .insert(p, (id, line, ev.f.clone(), ev.key.clone()));
+            return Ok(Step::Invoke(p));
         }
+        let Some((id, invoke_line, f, key)) = self.outstanding.remove(&p) else {
+            return Err(HistoryError::new(
+                file,
+                line,
+                Some("type"),
+                format!(
+                    "`{}` completion of `{}` by process {p} has no matching invocation",
+                    ev.kind, ev.f
+                ),
+            ));
+        };
+        if f != ev.f {
+            return Err(HistoryError::new(
+                file,
+                line,
+                Some("f"),
+                format!(
+                    "completion says `{}` but process {p} invoked `{f}` on line {invoke_line}",
+                    ev.f
+                ),
+            ));
+        }
+        if ev.key.is_some() && key != ev.key {
+            return Err(HistoryError::new(
+                file,
+                line,
+                Some("key"),
+                format!(
+                    "completion names key {:?} but process {p} invoked key {:?} on line \
+                     {invoke_line}",
+                    ev.key.as_deref().unwrap_or(""),
+                    key.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        if ev.kind == EventType::Info {
+            self.retired.insert(p, line);
+        }
+        Ok(Step::Complete(id))
     }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
 
     fn ev(index: u64, process: u64, kind: EventType, f: &str) -> Event {
         Event {

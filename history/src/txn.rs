@@ -303,7 +303,7 @@ pub fn txns(history: &History, paired: &Paired) -> Result<Vec<Txn>, HistoryError
 }
 
 /// An `ok` txn completes the micro-ops it was invoked with, in order, with reads answered.
-fn check_completion(invoked: &[Mop], done: &[Mop]) -> Result<(), String> {
+pub fn check_completion(invoked: &[Mop], done: &[Mop]) -> Result<(), String> {
     if invoked.len() != done.len() {
         return Err(format!(
             "the completion has {} micro-ops but the invocation had {}",

@@ -58,6 +58,8 @@ pub struct Options {
     /// counted in `time_limit`, which bounds the decision).
     pub witness_time: Duration,
     pub progress: Option<Progress>,
+    /// The transactional checkers' options (consistency model, version order inferences).
+    pub txn: crate::txn::TxnOptions,
 }
 
 impl std::fmt::Debug for Options {
@@ -81,6 +83,7 @@ impl Options {
             strategy: Strategy::Auto,
             witness_time: Duration::from_secs(2),
             progress: None,
+            txn: crate::txn::TxnOptions::default(),
         }
     }
 }

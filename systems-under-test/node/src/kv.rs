@@ -312,6 +312,23 @@ impl KvStore {
         OpResponse::ok_value(self.value_of(key))
     }
 
+    /// Answers an operation that only reads (`OpRequest::is_read_only`) from the current
+    /// state, without changing it: a read, or a txn of reads, each filled in.
+    pub fn read_only(&self, op: &OpRequest) -> OpResponse {
+        if op.f != OpKind::Txn {
+            return self.read(op.key.as_deref().unwrap_or_default());
+        }
+        let mops = op.value.as_array().map(Vec::as_slice).unwrap_or_default();
+        let completed = mops
+            .iter()
+            .map(|m| {
+                let key = m.get(1).and_then(Value::as_str).unwrap_or_default();
+                Value::Array(vec![Value::from("r"), Value::from(key), self.value_of(key)])
+            })
+            .collect();
+        OpResponse::ok_value(Value::Array(completed))
+    }
+
     /// The number of keys holding something.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -762,6 +779,24 @@ mod tests {
         assert!(err.starts_with("bad request: value: cas"), "{err}");
         let err = must_fail(&mut kv, OpRequest::txn(json!([["x", "k", 1]])));
         assert!(err.starts_with("bad request: value[0][0]"), "{err}");
+    }
+
+    #[test]
+    fn a_txn_of_reads_is_answered_without_a_change() {
+        let mut kv = KvStore::new();
+        must_ok(&mut kv, op(OpKind::Append, "x", json!(1)));
+        let reads = OpRequest::txn(json!([["r", "x", null], ["r", "y", null]]));
+        assert!(reads.is_read_only());
+        assert!(!OpRequest::txn(json!([["r", "x", null], ["append", "x", 2]])).is_read_only());
+        assert!(!op(OpKind::Write, "x", json!(1)).is_read_only());
+        let before = kv.len();
+        let r = kv.read_only(&reads);
+        assert_eq!(r.value, Some(json!([["r", "x", [1]], ["r", "y", null]])));
+        assert_eq!(kv.len(), before);
+        assert_eq!(
+            kv.read_only(&op(OpKind::Read, "x", json!(null))).value,
+            Some(json!([1]))
+        );
     }
 
     #[test]

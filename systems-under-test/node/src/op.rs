@@ -55,6 +55,19 @@ pub struct OpRequest {
 }
 
 impl OpRequest {
+    /// Whether it only reads: a `read`, or a `txn` whose micro-ops are all `r` (a consensus
+    /// store may serve it without writing to its log, as a read).
+    pub fn is_read_only(&self) -> bool {
+        match self.f {
+            OpKind::Read => true,
+            OpKind::Txn => self.value.as_array().is_some_and(|mops| {
+                mops.iter()
+                    .all(|m| m.get(0).and_then(Value::as_str) == Some("r"))
+            }),
+            _ => false,
+        }
+    }
+
     /// A request with a key, as a client or test writes it.
     pub fn new(f: OpKind, key: impl Into<String>, value: Value) -> OpRequest {
         OpRequest {

@@ -54,9 +54,9 @@ pub struct Replica {
     applied: LogIndex,
     pending: BTreeMap<LogIndex, Pending>,
     /// Reads waiting for leadership to be confirmed, by client.
-    reads: HashMap<ClientId, String>,
+    reads: HashMap<ClientId, OpRequest>,
     /// Confirmed reads waiting for the state machine to reach their index.
-    waiting_reads: Vec<(LogIndex, ClientId, String)>,
+    waiting_reads: Vec<(LogIndex, ClientId, OpRequest)>,
     responses: Vec<(ClientId, OpResponse)>,
     /// Take a snapshot once this many entries have been applied since the last one.
     snapshot_every: u64,
@@ -137,9 +137,9 @@ impl Replica {
         let applied = self.applied;
         let kv = &self.kv;
         let responses = &mut self.responses;
-        self.waiting_reads.retain(|(index, client, key)| {
+        self.waiting_reads.retain(|(index, client, op)| {
             if *index <= applied {
-                responses.push((*client, kv.read(key)));
+                responses.push((*client, kv.read_only(op)));
                 false
             } else {
                 true
@@ -174,10 +174,10 @@ impl Core for Replica {
                 .push((client, OpResponse::fail(format!("bad request: {e}"))));
             return Ok(());
         }
-        if op.f == OpKind::Read {
-            let key = op.key.unwrap_or_default();
+        // Reads, and txns that only read, are served by ReadIndex (or a lease), not logged.
+        if op.is_read_only() {
             self.raft.read(client)?;
-            self.reads.insert(client, key);
+            self.reads.insert(client, op);
             return Ok(());
         }
         let ack_early = self.raft.config().bugs.early_ack
