@@ -122,11 +122,17 @@ fn protocols_parse_by_name_and_unknown_names_list_the_known() {
             serializable: false
         })
     );
+    assert_eq!(
+        "postgres".parse::<Protocol>(),
+        Ok(Protocol::Postgres {
+            isolation: workloads::postgres::Isolation::Serializable
+        })
+    );
     assert_eq!(Protocol::default(), Protocol::Op);
     let e = "zookeeper".parse::<Protocol>().expect_err("not a protocol");
     assert_eq!(
         e.to_string(),
-        "unknown client protocol \"zookeeper\" (known: op, etcd)"
+        "unknown client protocol \"zookeeper\" (known: op, etcd, postgres)"
     );
     for name in Protocol::NAMES {
         let p: Protocol = name.parse().expect("every listed name parses");
