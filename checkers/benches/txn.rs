@@ -17,6 +17,10 @@
 use checkers::txn::{analyse, synth, Kind, TxnOptions, Txns};
 use std::time::Instant;
 
+/// The allocator the `harness` binary uses, so the figures are `harness check`'s.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PHASE_ENV: &str = "TXN_BENCH_FILE";
 
 fn peak_rss_mib() -> f64 {
