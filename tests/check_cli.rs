@@ -686,3 +686,65 @@ fn any_registered_checker_runs_by_name() {
         "{err}"
     );
 }
+
+/// A write skew: two transactions each read the key the other appends to, and miss it.
+const WRITE_SKEW: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
+{"index":1,"time":1,"process":1,"type":"invoke","f":"txn","value":[["r","y",null],["append","x",2]]}
+{"index":2,"time":2,"process":0,"type":"ok","f":"txn","value":[["r","x",[]],["append","y",1]]}
+{"index":3,"time":3,"process":1,"type":"ok","f":"txn","value":[["r","y",[]],["append","x",2]]}
+{"index":4,"time":4,"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}
+{"index":5,"time":5,"process":0,"type":"ok","f":"txn","value":[["r","x",[2]],["r","y",[1]]]}
+"#;
+
+#[test]
+fn transactions_get_their_checker_and_the_model_decides_the_verdict() {
+    let s = Scratch::new("txn");
+    let jsonl = s.file("skew.jsonl", WRITE_SKEW);
+    let (code, out, err) = harness(&["check", &jsonl]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("list-append") && out.contains("G2-item: T0 → T1 → T0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("because T0 read x empty before T1 appended 2"),
+        "{out}"
+    );
+    let (code, out, _) = harness(&["check", &jsonl, "--consistency-model", "snapshot-isolation"]);
+    assert_eq!(code, 0, "snapshot isolation allows write skew: {out}");
+    assert!(
+        out.contains("found but allowed by snapshot-isolation: G2-item"),
+        "{out}"
+    );
+    // The same history as Elle writes it, in EDN.
+    let edn = s.file(
+        "skew.edn",
+        "{:index 0, :time 0, :type :invoke, :process 0, :f :txn, :value [[:r :x nil] [:append :y 1]]}\n\
+         {:index 1, :time 1, :type :invoke, :process 1, :f :txn, :value [[:r :y nil] [:append :x 2]]}\n\
+         {:index 2, :time 2, :type :ok, :process 0, :f :txn, :value [[:r :x []] [:append :y 1]]}\n\
+         {:index 3, :time 3, :type :ok, :process 1, :f :txn, :value [[:r :y []] [:append :x 2]]}\n",
+    );
+    let (code, out, err) = harness(&["check", &edn, "--checker", "list-append"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("G2-item"), "{out}");
+    let (code, out, err) = harness(&["check", &jsonl, "--consistency-model", "serialisable"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("unknown consistency model 'serialisable'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_transaction_names_its_line_and_field() {
+    let s = Scratch::new("txn-bad");
+    let bad = WRITE_SKEW.replace(r#"["append","x",2]]}"#, r#"["append","x","two"]]}"#);
+    let path = s.file("bad.jsonl", &bad);
+    let (code, out, err) = harness(&["check", &path]);
+    assert_bad_input(
+        code,
+        &out,
+        &err,
+        &["bad.jsonl:2", "value", "append needs an integer value"],
+    );
+}
