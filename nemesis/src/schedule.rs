@@ -449,6 +449,9 @@ impl NemesisPlan {
 
     /// A short name for the run folder: `all`, `none`, or the plan with `,` as `+`-free joins.
     pub fn label(&self) -> String {
+        if self.entries.is_empty() {
+            return "none".into();
+        }
         if self.is_plain() && self.entries.len() == NemesisKind::ALL.len() {
             return "all".into();
         }
@@ -1012,6 +1015,11 @@ mod tests {
         assert_eq!(
             p.label(),
             "partition-majorities-ring+delay+kill-election-storm_clock-strobe"
+        );
+        assert_eq!(
+            plan("none").label(),
+            "none",
+            "a run folder never ends in a dash"
         );
         for (bad, says) in [
             ("partition:ring", "its shapes are: leader-churn, halves"),
