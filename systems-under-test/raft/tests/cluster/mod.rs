@@ -19,17 +19,18 @@ pub struct Cluster {
     pub client: reqwest::Client,
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
-
 impl Cluster {
     /// Starts `n` nodes with extra command-line arguments.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
-        let addrs: Vec<SocketAddr> = (0..n)
-            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        // Every listener is held until all ports are chosen, so no two nodes get the same one.
+        let held: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
             .collect();
+        let addrs: Vec<SocketAddr> = held
+            .iter()
+            .map(|l| l.local_addr().expect("local addr"))
+            .collect();
+        drop(held);
         let mut c = Cluster {
             ids: (1..=n).map(|i| format!("n{i}")).collect(),
             addrs,
