@@ -18,7 +18,10 @@ use toml::Spanned;
 use nemesis::{NemesisKind, Staged, StatusField};
 
 /// The bundled systems: name and definition.
-const BUNDLED: [(&str, &str); 1] = [("raft", include_str!("../systems-under-test/raft/raft.toml"))];
+const BUNDLED: [(&str, &str); 2] = [
+    ("raft", include_str!("../systems-under-test/raft/raft.toml")),
+    ("paxos", include_str!("../systems-under-test/paxos/paxos.toml")),
+];
 
 /// Placeholders a node's arguments and environment may use.
 pub const PLACEHOLDERS: [&str; 9] = [
@@ -313,7 +316,7 @@ impl SystemDef {
         if !is_file {
             return match BUNDLED.iter().find(|(n, _)| *n == system) {
                 Some((name, text)) => SystemDef::parse(text, &format!("bundled {name}"), None),
-                None if system == "paxos" || system == "dynamo" => Err(format!(
+                None if system == "dynamo" => Err(format!(
                     "system '{system}' is planned but not built yet; the systems are: {}, or a \
                      definition file (FILE.toml)",
                     bundled_names()
