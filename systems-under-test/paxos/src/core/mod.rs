@@ -1006,6 +1006,9 @@ impl Paxos {
             }
             return;
         }
+        if from > self.chosen_upto {
+            return;
+        }
         let entries: Vec<(Slot, Vec<u8>)> = self
             .log
             .range(from..=self.chosen_upto)
@@ -1102,11 +1105,14 @@ impl Paxos {
             self.heartbeat_elapsed = 0;
             self.broadcast_heartbeat();
         }
-        let chosen: Vec<(Slot, Vec<u8>)> = self
-            .log
-            .range(self.executed + 1..=self.chosen_upto)
-            .map(|(s, st)| (*s, st.chosen.clone().unwrap_or_default()))
-            .collect();
+        let chosen: Vec<(Slot, Vec<u8>)> = if self.executed < self.chosen_upto {
+            self.log
+                .range(self.executed + 1..=self.chosen_upto)
+                .map(|(s, st)| (*s, st.chosen.clone().unwrap_or_default()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.executed = self.chosen_upto;
         let mut persist = std::mem::take(&mut self.persist);
         if self.cfg.bugs.forget_promise {
