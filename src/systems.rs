@@ -20,7 +20,10 @@ use nemesis::{NemesisKind, Staged, StatusField};
 /// The bundled systems: name and definition.
 const BUNDLED: [(&str, &str); 2] = [
     ("raft", include_str!("../systems-under-test/raft/raft.toml")),
-    ("paxos", include_str!("../systems-under-test/paxos/paxos.toml")),
+    (
+        "paxos",
+        include_str!("../systems-under-test/paxos/paxos.toml"),
+    ),
 ];
 
 /// Placeholders a node's arguments and environment may use.

@@ -75,9 +75,7 @@ impl PeerMessage for Envelope {
                         _ => 0,
                     }
             }
-            Message::Promise { accepted, .. } => {
-                accepted.iter().map(|a| a.value.len() + 32).sum()
-            }
+            Message::Promise { accepted, .. } => accepted.iter().map(|a| a.value.len() + 32).sum(),
             _ => 0,
         }
     }
@@ -186,7 +184,10 @@ impl Replica {
                         }
                         result = Some(self.kv.apply(&cmd.op));
                     } else {
-                        tracing::info!("slot {slot}: command {:?} was applied before; skipped", cmd.id);
+                        tracing::info!(
+                            "slot {slot}: command {:?} was applied before; skipped",
+                            cmd.id
+                        );
                     }
                 }
                 Err(e) => tracing::error!("slot {slot} does not decode ({e}); executed as a no-op"),

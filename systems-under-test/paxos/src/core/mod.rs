@@ -235,6 +235,9 @@ pub struct Paxos {
     floor: Slot,
     /// New proposals not yet sent.
     unsent: Vec<Slot>,
+    /// The last slot phase 1 covered: every slot an earlier leader may have had chosen is
+    /// at or below it.
+    adopted_upto: Slot,
     /// Own votes (slot, ballot) waiting to be durable before they count.
     own_votes_pending: Vec<(Slot, Ballot)>,
 
@@ -300,6 +303,7 @@ impl Paxos {
             next_slot: compacted + 1,
             floor: 0,
             unsent: Vec::new(),
+            adopted_upto: 0,
             own_votes_pending: Vec::new(),
             election_elapsed: 0,
             timeout: 0,
@@ -375,9 +379,7 @@ impl Paxos {
     }
     /// The value this server knows chosen in `slot`, if it still holds it.
     pub fn chosen(&self, slot: Slot) -> Option<&[u8]> {
-        self.log
-            .get(&slot)
-            .and_then(|s| s.chosen.as_deref())
+        self.log.get(&slot).and_then(|s| s.chosen.as_deref())
     }
     pub fn is_active_leader(&self) -> bool {
         self.role == Role::Leader
@@ -459,7 +461,11 @@ impl Paxos {
             });
             return Ok(());
         }
-        let slot = self.next_slot - 1;
+        // Every write acknowledged before this read was chosen at or below this slot: by an
+        // earlier leader (then phase 1 covered it) or by this one (then it is executed here,
+        // since acknowledgements follow execution). Writes still in flight need not be waited
+        // for: none was acknowledged.
+        let slot = self.adopted_upto.max(self.chosen_upto);
         if self.cfg.read_mode == ReadMode::Lease && self.wall_ms < self.lease_until {
             self.ready_reads.push(ReadReady { ctx, slot });
             return Ok(());
@@ -556,7 +562,13 @@ impl Paxos {
         let from = self.chosen_upto + 1;
         tracing::debug!("campaigning with ballot {} from slot {from}", self.ballot);
         for peer in self.peers() {
-            self.send(peer, Message::Prepare { ballot: self.ballot, from });
+            self.send(
+                peer,
+                Message::Prepare {
+                    ballot: self.ballot,
+                    from,
+                },
+            );
         }
     }
 
@@ -566,8 +578,7 @@ impl Paxos {
         // makes a read lease sound.
         // A server just restarted counts as having heard from one: it may have acknowledged
         // a lease before it crashed.
-        let sticky =
-            self.contact_elapsed < self.cfg.election_ticks && self.leader != Some(from);
+        let sticky = self.contact_elapsed < self.cfg.election_ticks && self.leader != Some(from);
         if ballot < self.promised || (sticky && ballot > self.promised) {
             self.send(
                 from,
@@ -648,14 +659,16 @@ impl Paxos {
         }
         if self.cfg.bugs.ignore_accepted {
             // The bug: keep only what this server itself voted for.
-            best.retain(|s, (b, v)| match self.log.get(s).and_then(|st| st.accepted.as_ref()) {
-                Some((ob, ov)) => {
-                    *b = *ob;
-                    *v = ov.clone();
-                    true
-                }
-                None => false,
-            });
+            best.retain(
+                |s, (b, v)| match self.log.get(s).and_then(|st| st.accepted.as_ref()) {
+                    Some((ob, ov)) => {
+                        *b = *ob;
+                        *v = ov.clone();
+                        true
+                    }
+                    None => false,
+                },
+            );
         }
         let last = best
             .keys()
@@ -675,6 +688,7 @@ impl Paxos {
         self.round_sent.clear();
         self.lease_until = i64::MIN;
         self.next_slot = last + 1;
+        self.adopted_upto = last;
         tracing::info!(
             "leading with ballot {}: re-proposing slots {}..={last} ({} reported votes)",
             self.ballot,
@@ -748,7 +762,13 @@ impl Paxos {
         self.log.entry(slot).or_default().accepted = Some((ballot, value));
     }
 
-    fn on_accept(&mut self, from: NodeId, ballot: Ballot, entries: Vec<(Slot, Vec<u8>)>, commit: Slot) {
+    fn on_accept(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        entries: Vec<(Slot, Vec<u8>)>,
+        commit: Slot,
+    ) {
         if ballot < self.promised {
             self.send(
                 from,
@@ -1078,7 +1098,9 @@ impl Paxos {
         self.hole_ticks += 1;
         if self.hole_ticks >= self.cfg.heartbeat_ticks * 2 {
             let slot = self.chosen_upto + 1;
-            tracing::warn!("skip-hole bug: executing slot {slot} as a no-op without knowing it chosen");
+            tracing::warn!(
+                "skip-hole bug: executing slot {slot} as a no-op without knowing it chosen"
+            );
             self.log.entry(slot).or_default().chosen = Some(Vec::new());
             self.proposals.remove(&slot);
             self.advance_chosen();
