@@ -50,7 +50,8 @@ use workloads::OpClient;
 #[derive(clap::Args, Debug, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
-    /// The system under test: raft.
+    /// The system under test: raft or paxos (bundled), or a definition file FILE.toml
+    /// (systems-under-test/external/README.md).
     #[arg(long, default_value = "raft")]
     pub system: String,
     // The help lists the workloads' registry, so a new workload needs no line here.
@@ -61,11 +62,12 @@ pub struct RunArgs {
     /// process fault (pause, kill) makes one window in three one of each at once.
     /// KIND:SHAPE picks a shape: partition:leader-churn|halves|isolate-one|isolate-leader|
     /// majorities-ring|bridge|one-way|figure-8, kill:down|crash-loop|election-storm|
-    /// after-vote, clock:bump|strobe. A+B runs A and B together in every window, e.g.
-    /// partition:majorities-ring+delay+kill:election-storm. Two shapes are staged, step by
-    /// step, watching /health, and make their own partitions and delay: kill:after-vote (a
-    /// vote given twice; needs voted_for) and partition:figure-8 (the Raft paper's Figure 8;
-    /// needs commit).
+    /// after-vote|after-promise, clock:bump|strobe. A+B runs A and B together in every
+    /// window, e.g. partition:majorities-ring+delay+kill:election-storm. Three shapes are
+    /// staged, step by step, watching /health, and make their own partitions and delay:
+    /// kill:after-vote (a Raft vote given twice; needs voted_for), kill:after-promise (a Paxos
+    /// promise forgotten across a restart; needs commit) and partition:figure-8 (the Raft
+    /// paper's Figure 8; needs commit).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Nodes in the cluster.

@@ -212,6 +212,9 @@ fn apply<'a>(
                 hold_ms,
                 seed,
             } => staged::start(ctx, Staged::Figure8, *delay_ms, *hold_ms, *seed),
+            Fault::AfterPromise { hold_ms, seed } => {
+                staged::start(ctx, Staged::AfterPromise, 0, *hold_ms, *seed)
+            }
             Fault::Together { faults } => {
                 let mut done = Vec::new();
                 for (i, one) in faults.iter().enumerate() {

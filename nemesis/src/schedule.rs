@@ -181,6 +181,8 @@ shapes! {
         ElectionStorm = "election-storm",
         /// A vote given twice, staged ([`Fault::AfterVote`]).
         AfterVote = "after-vote",
+        /// A Paxos promise forgotten across a restart, staged ([`Fault::AfterPromise`]).
+        AfterPromise = "after-promise",
     }
 }
 
@@ -228,6 +230,8 @@ pub enum Staged {
     AfterVote,
     /// `partition:figure-8`.
     Figure8,
+    /// `kill:after-promise`.
+    AfterPromise,
 }
 
 impl Staged {
@@ -237,7 +241,9 @@ impl Staged {
     pub fn needs(self) -> &'static [StatusField] {
         match self {
             Staged::AfterVote => &[StatusField::Role, StatusField::Term, StatusField::VotedFor],
-            Staged::Figure8 => &[StatusField::Role, StatusField::Term, StatusField::Commit],
+            Staged::Figure8 | Staged::AfterPromise => {
+                &[StatusField::Role, StatusField::Term, StatusField::Commit]
+            }
         }
     }
 }
@@ -247,6 +253,7 @@ impl fmt::Display for Staged {
         match self {
             Staged::AfterVote => write!(f, "{}", Part::Kill(Some(KillShape::AfterVote))),
             Staged::Figure8 => write!(f, "{}", Part::Partition(Some(PartitionShape::Figure8))),
+            Staged::AfterPromise => write!(f, "{}", Part::Kill(Some(KillShape::AfterPromise))),
         }
     }
 }
@@ -302,6 +309,7 @@ impl Part {
     pub fn staged(self) -> Option<Staged> {
         match self {
             Part::Kill(Some(KillShape::AfterVote)) => Some(Staged::AfterVote),
+            Part::Kill(Some(KillShape::AfterPromise)) => Some(Staged::AfterPromise),
             Part::Partition(Some(PartitionShape::Figure8)) => Some(Staged::Figure8),
             _ => None,
         }
@@ -563,6 +571,18 @@ pub enum Fault {
         hold_ms: u64,
         seed: u64,
     },
+    /// Stages a promise forgotten across a restart, over and over (`kill:after-promise`), for
+    /// Multi-Paxos. Each attempt: freeze the leader L; once the others elect N at a higher
+    /// ballot (every acceptor of N's majority promised it) and N has chosen a few slots, cut N
+    /// from the rest, kill and restart every node but L and N, and thaw L, for `hold_ms`. L
+    /// still leads at its old ballot in its own eyes and sends Accepts for the slots it would
+    /// use next, the slots N just chose; acceptors that kept their promise refuse them and L
+    /// steps down, acceptors that forgot it let L choose a second value in those slots. Then
+    /// everything heals. Needs a system whose status call gives role, term and commit.
+    AfterPromise {
+        hold_ms: u64,
+        seed: u64,
+    },
     /// Several faults at once (`a+b` in `--nemesis`, or a network fault and a process fault
     /// paired by the schedule), started in this order and healed in the reverse order. Many
     /// bugs need more than one: a restart whose window is widened by messages that a lossy,
@@ -621,6 +641,10 @@ impl Fault {
             Fault::Figure8 { hold_ms, .. } => format!(
                 "figure 8, staged (isolate the leader, then each new leader, and the old one \
                  again once it commits; the overwriting leader kept for {hold_ms} ms)"
+            ),
+            Fault::AfterPromise { hold_ms, .. } => format!(
+                "promise forgotten, staged (freeze the leader, let a new one be elected, restart \
+                 its acceptors and thaw the old one for {hold_ms} ms)"
             ),
             Fault::AfterVote { hold_ms, .. } => format!(
                 "vote given twice, staged (kill a voter right after its vote, restart it for the \
@@ -839,6 +863,11 @@ fn draw(part: Part, rng: &mut Rng, nodes: &[String]) -> Fault {
                 // Only when named: it needs a system that says whom its nodes voted for.
                 KillShape::AfterVote => Fault::AfterVote {
                     delay_ms: 15 + rng.below(11),
+                    hold_ms: 1_000 + rng.below(2_001),
+                    seed: rng.below(u64::MAX),
+                },
+                // Only when named, as after-vote.
+                KillShape::AfterPromise => Fault::AfterPromise {
                     hold_ms: 1_000 + rng.below(2_001),
                     seed: rng.below(u64::MAX),
                 },

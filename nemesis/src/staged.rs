@@ -14,11 +14,16 @@
 //! `partition:figure-8` stages the Raft paper's Figure 8 the same way; see
 //! [`Fault::Figure8`].
 //!
+//! `kill:after-promise` stages a promise forgotten across a restart: Paxos acceptors that
+//! promised a new leader's ballot, restarted, then reached by the old leader, still sending
+//! at its lower ballot. See [`Fault::AfterPromise`].
+//!
 //! Each scenario declares the status fields it watches ([`Staged::needs`]); `harness run`
 //! refuses it for a system whose definition or status lacks them.
 //!
 //! [`Fault::AfterVote`]: crate::schedule::Fault::AfterVote
 //! [`Fault::Figure8`]: crate::schedule::Fault::Figure8
+//! [`Fault::AfterPromise`]: crate::schedule::Fault::AfterPromise
 //! [`Staged::needs`]: crate::schedule::Staged::needs
 
 use std::time::{Duration, Instant};
@@ -194,6 +199,7 @@ async fn attempts(ctx: Ctx, scenario: Staged, delay_ms: u64, hold_ms: u64, seed:
         let tried = match scenario {
             Staged::AfterVote => after_vote(&ctx, &mut rng, delay_ms, hold_ms).await,
             Staged::Figure8 => figure_8(&ctx, &mut rng, delay_ms, hold_ms).await,
+            Staged::AfterPromise => after_promise(&ctx, hold_ms).await,
         };
         // Whatever happened, the next attempt starts from a healed network with every node
         // up, after a quiet moment in which the cluster settles on one leader.
@@ -451,5 +457,64 @@ async fn after_vote(ctx: &Ctx, rng: &mut SplitMix64, delay_ms: u64, hold_ms: u64
     if regranted && set_cut(ctx, &sides) {
         tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     }
+    true
+}
+
+/// One after-promise attempt (see [`Fault::AfterPromise`]). False when it gave up before
+/// touching anything but the old leader.
+///
+/// [`Fault::AfterPromise`]: crate::schedule::Fault::AfterPromise
+async fn after_promise(ctx: &Ctx, hold_ms: u64) -> bool {
+    // 1. A leader L, every node answering.
+    let Some(Settled {
+        names,
+        leader: old,
+        term,
+        ..
+    }) = settled(ctx).await
+    else {
+        return false;
+    };
+    // 2. Freeze L: the others stop hearing it, and elect N with a higher ballot (term).
+    if !ctx.take_node(&old, Hold::Pause) {
+        return false;
+    }
+    let Some(roles) = watch(ctx, Duration::from_secs(5), Duration::from_millis(5), |r| {
+        leader_above(r, term, &old).is_some()
+    })
+    .await
+    else {
+        ctx.end_freeze(&old);
+        return true;
+    };
+    let (new, _) = leader_above(&roles, term, &old).unwrap_or_default();
+    let commit = role_of(&roles, &new).and_then(|r| r.commit).unwrap_or(0);
+    // 3. Let N choose something of its own in the slots L will use next.
+    let _ = watch(ctx, Duration::from_secs(2), Duration::from_millis(5), |r| {
+        role_of(r, &new).and_then(|r| r.commit).unwrap_or(0) > commit + 2
+    })
+    .await;
+    // 4. Cut N from the others, restart each of them (each promised N's ballot, and one that
+    //    forgets it now promises nothing), then thaw L: its Accepts at the old ballot reach
+    //    acceptors that should refuse them.
+    let others: Vec<String> = names
+        .iter()
+        .filter(|n| **n != old && **n != new)
+        .cloned()
+        .collect();
+    let mut apart = Grudge::new();
+    cut_between(&mut apart, &[new.clone()], &others);
+    let cut = set_cut(ctx, &apart);
+    for n in &others {
+        if !ctx.bounce(n, 0).await {
+            break;
+        }
+    }
+    if !ctx.end_freeze(&old) || !cut {
+        return true;
+    }
+    // 5. Hold: a correct acceptor refuses L; a forgetful one lets L choose, in slots N already
+    //    chose, values of its own. Then everything heals and N's higher ballot wins again.
+    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     true
 }
