@@ -400,3 +400,58 @@ fn merge_persist(into: &mut Persist, more: Persist) {
         into.snapshot = more.snapshot;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use node::op::OpKind;
+    use serde_json::json;
+
+    #[test]
+    fn a_command_chosen_in_two_slots_is_applied_once() {
+        let cfg = Config::new(NodeId(0), vec![NodeId(0)]);
+        let mut r = Replica::new(cfg, Persisted::default(), 1_000).expect("replica");
+        let cmd = serde_json::to_vec(&Command {
+            id: (7, 1),
+            op: OpRequest::new(OpKind::Incr, "c", json!(5)),
+        })
+        .expect("encode");
+        r.execute(1, &cmd);
+        r.execute(2, &cmd);
+        let read = r.kv().read("c");
+        assert_eq!(read.value, Some(json!(5)), "{read:?}");
+        assert_eq!(r.applied(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_ids_and_the_chain() {
+        let cfg = Config::new(NodeId(0), vec![NodeId(0)]);
+        let mut r = Replica::new(cfg.clone(), Persisted::default(), 1_000).expect("replica");
+        let cmd = serde_json::to_vec(&Command {
+            id: (7, 1),
+            op: OpRequest::new(OpKind::Incr, "c", json!(5)),
+        })
+        .expect("encode");
+        r.execute(1, &cmd);
+        let snap = Snapshot {
+            last_slot: 1,
+            data: r.snapshot_data(),
+        };
+        let mut back = Replica::new(
+            cfg,
+            Persisted {
+                snapshot: Some(snap),
+                ..Persisted::default()
+            },
+            1_000,
+        )
+        .expect("restore");
+        assert_eq!(back.chain(), r.chain());
+        back.execute(2, &cmd);
+        assert_eq!(
+            back.kv().read("c").value,
+            Some(json!(5)),
+            "deduplicated after a restore"
+        );
+    }
+}

@@ -1225,3 +1225,184 @@ impl Paxos {
         base + (z % u64::from(base)) as u32
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(id: u64, bugs: Bugs) -> Paxos {
+        let mut cfg = Config::new(NodeId(id), (0..3).map(NodeId).collect());
+        cfg.bugs = bugs;
+        Paxos::new(cfg, Persisted::default())
+    }
+
+    fn b(round: u64, node: u64) -> Ballot {
+        Ballot {
+            round,
+            node: NodeId(node),
+        }
+    }
+
+    fn vote(slot: Slot, ballot: Ballot, v: &str) -> Accepted {
+        Accepted {
+            slot,
+            ballot,
+            value: v.as_bytes().to_vec(),
+        }
+    }
+
+    /// Ticks `p` until it campaigns, persists and advances; returns its ballot.
+    fn campaign(p: &mut Paxos) -> Ballot {
+        for _ in 0..100 {
+            p.tick();
+            if p.role() == Role::Candidate {
+                break;
+            }
+        }
+        assert_eq!(p.role(), Role::Candidate);
+        let rd = p.take_ready();
+        assert_eq!(
+            rd.persist.round,
+            Some(p.ballot().round),
+            "the round is durable first"
+        );
+        assert!(rd
+            .messages
+            .iter()
+            .all(|m| matches!(m.msg, Message::Prepare { .. })));
+        p.advance();
+        p.ballot()
+    }
+
+    /// The values the leader's Accepts carry, by slot.
+    fn proposed(p: &mut Paxos) -> BTreeMap<Slot, String> {
+        let rd = p.take_ready();
+        let mut out = BTreeMap::new();
+        for m in rd.messages {
+            if let Message::Accept { entries, .. } = m.msg {
+                for (s, v) in entries {
+                    out.insert(s, String::from_utf8(v).expect("utf8"));
+                }
+            }
+        }
+        out
+    }
+
+    fn adopt_with(bugs: Bugs) -> BTreeMap<Slot, String> {
+        let mut p = server(0, bugs);
+        // Its own vote in slot 1, at a low ballot.
+        p.log.entry(1).or_default().accepted = Some((b(1, 0), b"own".to_vec()));
+        let ballot = campaign(&mut p);
+        p.step(Envelope {
+            from: NodeId(1),
+            to: NodeId(0),
+            msg: Message::Promise {
+                ballot,
+                ok: true,
+                promised: ballot,
+                compacted: 0,
+                accepted: vec![vote(1, b(2, 1), "higher"), vote(3, b(1, 1), "c")],
+            },
+        });
+        assert_eq!(
+            p.role(),
+            Role::Leader,
+            "itself and one promise are a majority of 3"
+        );
+        proposed(&mut p)
+    }
+
+    #[test]
+    fn a_new_leader_reproposes_the_highest_ballot_value_and_fills_gaps_with_no_ops() {
+        let got = adopt_with(Bugs::default());
+        let want: BTreeMap<Slot, String> = [(1, "higher"), (2, ""), (3, "c")]
+            .into_iter()
+            .map(|(s, v)| (s, v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn ignore_accepted_reproposes_its_own_values_instead() {
+        let bugs = Bugs {
+            ignore_accepted: true,
+            ..Bugs::default()
+        };
+        let got = adopt_with(bugs);
+        assert_eq!(got.get(&1).map(String::as_str), Some("own"));
+        assert!(
+            !got.contains_key(&3),
+            "slot 3's reported value is dropped: {got:?}"
+        );
+    }
+
+    #[test]
+    fn an_acceptor_refuses_a_ballot_below_its_promise_and_says_which() {
+        let mut p = server(1, Bugs::default());
+        p.contact_elapsed = 1_000;
+        p.step(Envelope {
+            from: NodeId(2),
+            to: NodeId(1),
+            msg: Message::Prepare {
+                ballot: b(5, 2),
+                from: 1,
+            },
+        });
+        let rd = p.take_ready();
+        assert_eq!(
+            rd.persist.promised,
+            Some(b(5, 2)),
+            "the promise is durable before the reply"
+        );
+        p.advance();
+        p.step(Envelope {
+            from: NodeId(0),
+            to: NodeId(1),
+            msg: Message::Accept {
+                ballot: b(4, 0),
+                entries: vec![(1, b"x".to_vec())],
+                commit: 0,
+            },
+        });
+        let rd = p.take_ready();
+        assert!(rd.persist.accepted.is_empty(), "no vote below the promise");
+        assert!(matches!(
+            rd.messages[0].msg,
+            Message::Accepted { ok: false, promised, .. } if promised == b(5, 2)
+        ));
+    }
+
+    #[test]
+    fn forget_promise_does_not_persist_the_promise() {
+        let mut p = server(
+            1,
+            Bugs {
+                forget_promise: true,
+                ..Bugs::default()
+            },
+        );
+        p.contact_elapsed = 1_000;
+        p.step(Envelope {
+            from: NodeId(2),
+            to: NodeId(1),
+            msg: Message::Prepare {
+                ballot: b(5, 2),
+                from: 1,
+            },
+        });
+        let rd = p.take_ready();
+        assert_eq!(rd.persist.promised, None);
+        assert!(matches!(
+            rd.messages[0].msg,
+            Message::Promise { ok: true, .. }
+        ));
+    }
+
+    #[test]
+    fn half_quorum_is_not_a_majority() {
+        let mut cfg = Config::new(NodeId(0), (0..4).map(NodeId).collect());
+        assert_eq!(cfg.quorum(), 3);
+        cfg.bugs.half_quorum = true;
+        assert_eq!(cfg.quorum(), 2);
+    }
+}
