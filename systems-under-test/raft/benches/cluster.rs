@@ -6,14 +6,11 @@
 //! BENCH_QUICK=1 for a short smoke run). Targets: >= 5000 writes/s at 50 clients, p99 < 50 ms,
 //! failover < 1 s.
 
-#[path = "../tests/cluster/mod.rs"]
-mod cluster;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::Cluster;
+use harness_sim::processes::Cluster;
 use serde_json::json;
 
 struct Figures {
@@ -116,7 +113,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let c = Arc::new(Cluster::start(3, &[]));
+        let c = Arc::new(Cluster::start(env!("CARGO_BIN_EXE_raft-node"), 3, &[]));
         let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
         println!("raft-node, 3 processes on loopback, fsync on, {secs} s per row, clients talk to the leader");
         println!("{:<6} {:>7} {:>10} {:>8} {:>8} {:>7}", "op", "clients", "ops/s", "p50 ms", "p99 ms", "not ok");

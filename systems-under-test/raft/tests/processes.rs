@@ -2,16 +2,16 @@
 //! leader is killed, a new one is elected, and no acknowledged write is lost — also after the
 //! killed node restarts on its data directory and catches up.
 
-mod cluster;
-
 use std::time::Duration;
 
-use cluster::Cluster;
+use harness_sim::processes::Cluster;
 use serde_json::json;
+
+const RAFT_NODE: &str = env!("CARGO_BIN_EXE_raft-node");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_survive_killing_the_leader() {
-    let mut c = Cluster::start(3, &[]);
+    let mut c = Cluster::start(RAFT_NODE, 3, &[]);
     let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
     let follower = (leader + 1) % 3;
 
@@ -96,22 +96,8 @@ async fn ops_survive_killing_the_leader() {
         "ok"
     );
     c.spawn(leader);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let h = c.health(leader).await;
-        let leader_commit = c.health(new_leader).await.map(|h| h["commit"].clone());
-        if let (Some(h), Some(lc)) = (h, leader_commit) {
-            if h["applied"] == lc {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "restarted node did not catch up:\n{}",
-            c.log(leader)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.caught_up(leader, new_leader, Duration::from_secs(10))
+        .await;
     // Its own reads are forwarded to the leader, and they see everything.
     assert_eq!(
         c.op(leader, json!({"f":"read","key":"after"})).await,
@@ -122,7 +108,7 @@ async fn ops_survive_killing_the_leader() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_cluster_recovers_from_its_logs_and_snapshots() {
     // Snapshots every 20 entries, so recovery goes through snapshot + log tail.
-    let mut c = Cluster::start(3, &["--snapshot-every", "20"]);
+    let mut c = Cluster::start(RAFT_NODE, 3, &["--snapshot-every", "20"]);
     let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
     for v in 0..75 {
         let r = c
@@ -149,7 +135,7 @@ async fn a_restarted_cluster_recovers_from_its_logs_and_snapshots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_command_lines_are_refused_with_the_field() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raft-node"))
+    let out = std::process::Command::new(RAFT_NODE)
         .args([
             "--id",
             "n9",
@@ -168,7 +154,7 @@ async fn bad_command_lines_are_refused_with_the_field() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raft-node"))
+    let out = std::process::Command::new(RAFT_NODE)
         .args([
             "--id",
             "n1",
@@ -192,7 +178,7 @@ async fn bad_command_lines_are_refused_with_the_field() {
 async fn a_follower_far_behind_catches_up_through_big_messages() {
     // 200 values of 20 KB while a follower is down: the log it misses (4 MB) and the snapshot
     // it then needs (4 MB, with a snapshot every 50 entries) exceed any default body limit.
-    let mut c = Cluster::start(3, &["--snapshot-every", "50"]);
+    let mut c = Cluster::start(RAFT_NODE, 3, &["--snapshot-every", "50"]);
     let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
     let lagger = (leader + 1) % 3;
     c.kill(lagger);
@@ -208,22 +194,7 @@ async fn a_follower_far_behind_catches_up_through_big_messages() {
         assert_eq!(r["type"], "ok", "{r}");
     }
     c.spawn(lagger);
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let lc = c.health(leader).await.map(|h| h["commit"].clone());
-        let h = c.health(lagger).await;
-        if let (Some(h), Some(lc)) = (h, lc) {
-            if h["applied"] == lc {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the follower never caught up:\n{}",
-            c.log(lagger)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.caught_up(lagger, leader, Duration::from_secs(15)).await;
     // And it can carry the cluster: the other follower goes, writes still succeed.
     let other = 3 - leader - lagger;
     c.kill(other);

@@ -13,6 +13,12 @@
 //! The history is recorded in the harness's own vocabulary (`history::History`), and the one
 //! seeded generator is `history::rng`'s: a test library may share the harness's leaf crate,
 //! though the servers themselves know nothing of it.
+//!
+//! [`processes`] is the other half of the test library: a cluster of real server processes
+//! on loopback ports, for what only the binaries can show (their command line, fsync, HTTP,
+//! SIGKILL).
+
+pub mod processes;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};

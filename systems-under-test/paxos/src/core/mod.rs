@@ -220,6 +220,8 @@ pub struct Paxos {
     hole_ticks: u32,
     /// Ticks since the last Fetch.
     fetch_elapsed: u32,
+    /// Per peer, the snapshot last sent in answer to its Fetch, and the tick it went out.
+    snapshot_sent: BTreeMap<NodeId, (Slot, u64)>,
 
     // Proposer.
     role: Role,
@@ -242,6 +244,8 @@ pub struct Paxos {
     own_votes_pending: Vec<(Slot, Ballot)>,
 
     // Timers.
+    /// Ticks since this server started.
+    ticks: u64,
     election_elapsed: u32,
     timeout: u32,
     heartbeat_elapsed: u32,
@@ -294,6 +298,7 @@ impl Paxos {
             executed: compacted,
             hole_ticks: 0,
             fetch_elapsed: 0,
+            snapshot_sent: BTreeMap::new(),
             role: Role::Follower,
             ballot: Ballot::ZERO,
             leader: None,
@@ -305,6 +310,7 @@ impl Paxos {
             unsent: Vec::new(),
             adopted_upto: 0,
             own_votes_pending: Vec::new(),
+            ticks: 0,
             election_elapsed: 0,
             timeout: 0,
             heartbeat_elapsed: 0,
@@ -392,6 +398,7 @@ impl Paxos {
     }
 
     pub fn tick(&mut self) {
+        self.ticks += 1;
         self.contact_elapsed = self.contact_elapsed.saturating_add(1);
         self.fetch_elapsed = self.fetch_elapsed.saturating_add(1);
         match self.role {
@@ -1016,6 +1023,20 @@ impl Paxos {
     fn on_fetch(&mut self, to: NodeId, from: Slot) {
         if from <= self.compacted() {
             if let Some(s) = self.snapshot.clone() {
+                // A laggard fetches at every heartbeat (a leader below its floor) or every
+                // Accept, and a snapshot of megabytes takes longer than that to arrive and be
+                // installed: answering each Fetch with it again piles copies up in the peer's
+                // queue, ahead of the Accepted and heartbeat replies a leader needs within an
+                // election timeout. So the same snapshot goes to the same peer at most once per
+                // quorum-check period (as raft-node's leader holds a follower in `Snapshot`
+                // state until it answers or times out); a lost one is sent again after that.
+                let resend_ticks = u64::from(self.cfg.election_ticks) * 2;
+                if let Some(&(slot, at)) = self.snapshot_sent.get(&to) {
+                    if slot == s.last_slot && self.ticks < at + resend_ticks {
+                        return;
+                    }
+                }
+                self.snapshot_sent.insert(to, (s.last_slot, self.ticks));
                 self.send(
                     to,
                     Message::Learn {
