@@ -373,6 +373,7 @@ impl Core for Replica {
         Status {
             role: match p.role() {
                 Role::Leader => "leader",
+                Role::PreCandidate => "pre-candidate",
                 Role::Candidate => "candidate",
                 Role::Follower => "follower",
             },

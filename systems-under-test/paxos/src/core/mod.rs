@@ -163,6 +163,8 @@ impl Config {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Follower,
+    /// Probing whether a majority would promise a new ballot.
+    PreCandidate,
     /// Phase 1 in progress.
     Candidate,
     Leader,
@@ -227,6 +229,9 @@ pub struct Paxos {
     role: Role,
     /// This server's ballot as candidate or leader.
     ballot: Ballot,
+    /// The ballot it probes with, and who would promise it.
+    probe_ballot: Ballot,
+    probes: BTreeSet<NodeId>,
     leader: Option<NodeId>,
     promises: BTreeMap<NodeId, (Slot, Vec<Accepted>)>,
     /// The leader's own promise is counted once it is durable.
@@ -301,6 +306,8 @@ impl Paxos {
             snapshot_sent: BTreeMap::new(),
             role: Role::Follower,
             ballot: Ballot::ZERO,
+            probe_ballot: Ballot::ZERO,
+            probes: BTreeSet::new(),
             leader: None,
             promises: BTreeMap::new(),
             own_promise_pending: false,
@@ -403,10 +410,10 @@ impl Paxos {
         self.fetch_elapsed = self.fetch_elapsed.saturating_add(1);
         match self.role {
             Role::Leader => self.tick_leader(),
-            Role::Follower | Role::Candidate => {
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.timeout {
-                    self.campaign();
+                    self.probe();
                 }
             }
         }
@@ -491,6 +498,28 @@ impl Paxos {
             return;
         }
         match env.msg {
+            Message::Probe { ballot } => {
+                let ok = ballot > self.promised && !self.sticky(from);
+                self.send(
+                    from,
+                    Message::ProbeReply {
+                        ballot,
+                        ok,
+                        promised: self.promised,
+                    },
+                );
+            }
+            Message::ProbeReply {
+                ballot,
+                ok,
+                promised,
+            } => {
+                if ok {
+                    self.on_probe_ok(from, ballot);
+                } else {
+                    self.on_refusal(promised);
+                }
+            }
             Message::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
             Message::Promise {
                 ballot,
@@ -547,6 +576,52 @@ impl Paxos {
 
     // ---- election (phase 1) ----
 
+    /// Asks whether a majority would promise the next ballot, before raising anything.
+    fn probe(&mut self) {
+        self.fail_reads();
+        self.proposals.clear();
+        self.unsent.clear();
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.probe_ballot = Ballot {
+            round: self.max_round.max(self.promised.round) + 1,
+            node: self.cfg.id,
+        };
+        self.probes.clear();
+        self.election_elapsed = 0;
+        self.timeout = self.random_timeout();
+        if self.cfg.quorum() <= 1 {
+            self.campaign();
+            return;
+        }
+        for peer in self.peers() {
+            self.send(
+                peer,
+                Message::Probe {
+                    ballot: self.probe_ballot,
+                },
+            );
+        }
+    }
+
+    fn on_probe_ok(&mut self, from: NodeId, ballot: Ballot) {
+        if self.role != Role::PreCandidate || ballot != self.probe_ballot {
+            return;
+        }
+        self.probes.insert(from);
+        if self.probes.len() + 1 >= self.cfg.quorum() {
+            self.campaign();
+        }
+    }
+
+    /// While this server hears from a leader (or, leading, from a majority), it promises no
+    /// one else. This keeps a live leader in place and is what makes a read lease sound. A
+    /// server just restarted counts as having heard from one: it may have acknowledged a lease
+    /// before it crashed.
+    fn sticky(&self, candidate: NodeId) -> bool {
+        self.contact_elapsed < self.cfg.election_ticks && self.leader != Some(candidate)
+    }
+
     fn campaign(&mut self) {
         self.fail_reads();
         self.proposals.clear();
@@ -580,13 +655,8 @@ impl Paxos {
     }
 
     fn on_prepare(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
-        // Leader stickiness: while this server hears from a leader (or, leading, from a
-        // majority), it promises no one else. This keeps a live leader in place and is what
-        // makes a read lease sound.
-        // A server just restarted counts as having heard from one: it may have acknowledged
-        // a lease before it crashed.
-        let sticky = self.contact_elapsed < self.cfg.election_ticks && self.leader != Some(from);
-        if ballot < self.promised || (sticky && ballot > self.promised) {
+        // A live leader keeps its place (see `sticky`).
+        if ballot < self.promised || (self.sticky(from) && ballot > self.promised) {
             self.send(
                 from,
                 Message::Promise {
@@ -977,7 +1047,8 @@ impl Paxos {
     }
 
     fn hear_from_leader(&mut self, from: NodeId, ballot: Ballot) {
-        if self.role != Role::Follower && ballot > self.ballot {
+        if self.role == Role::PreCandidate || (self.role != Role::Follower && ballot > self.ballot)
+        {
             self.become_follower(Some(from));
         }
         if self.role == Role::Follower {
@@ -1272,14 +1343,28 @@ mod tests {
         }
     }
 
-    /// Ticks `p` until it campaigns, persists and advances; returns its ballot.
+    /// Ticks `p` until it probes, grants the probe, persists and advances; returns its
+    /// ballot.
     fn campaign(p: &mut Paxos) -> Ballot {
         for _ in 0..100 {
             p.tick();
-            if p.role() == Role::Candidate {
+            if p.role() == Role::PreCandidate {
                 break;
             }
         }
+        assert_eq!(p.role(), Role::PreCandidate);
+        let rd = p.take_ready();
+        assert!(rd.persist.is_empty(), "a probe changes nothing durable");
+        let ballot = p.probe_ballot;
+        p.step(Envelope {
+            from: NodeId(1),
+            to: NodeId(0),
+            msg: Message::ProbeReply {
+                ballot,
+                ok: true,
+                promised: Ballot::ZERO,
+            },
+        });
         assert_eq!(p.role(), Role::Candidate);
         let rd = p.take_ready();
         assert_eq!(

@@ -57,6 +57,15 @@ pub struct Snapshot {
 /// Messages between servers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
+    /// Before phase 1: would you promise `ballot`? Changes nothing at the receiver (the
+    /// pre-vote of Raft's thesis, section 9.6, for ballots): a server cut off from a live
+    /// leader learns it could not win without raising anyone's promise.
+    Probe { ballot: Ballot },
+    ProbeReply {
+        ballot: Ballot,
+        ok: bool,
+        promised: Ballot,
+    },
     /// Phase 1a: promise `ballot` for every slot from `from` on.
     Prepare { ballot: Ballot, from: Slot },
     /// Phase 1b. When `ok`, `accepted` holds every `(slot, ballot, value)` accepted at or after
