@@ -497,6 +497,18 @@ impl Ctx {
         }
     }
 
+    /// Lets go of `node`, frozen by [`Ctx::take_node`], and resumes it (SIGCONT), recording
+    /// the end of the pause. False when the undo took it back first (and resumed it) or the
+    /// supervisor refused.
+    pub(crate) fn thaw(&self, node: &str) -> bool {
+        let Some(mut g) = self.let_go(node) else {
+            return false;
+        };
+        let resumed = g.sup.resume(node).is_ok();
+        self.record(NemesisEvent::stop(FaultKind::Pause, json!([node])));
+        resumed
+    }
+
     /// SIGSTOPs `node` for `hold_ms`, then [`Ctx::bounce`]s it: killed while frozen, it never
     /// reads what reached it meanwhile.
     pub(crate) async fn freeze_then_bounce(&self, node: &str, hold_ms: u64, down_ms: u64) -> bool {

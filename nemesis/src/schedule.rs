@@ -572,9 +572,10 @@ pub enum Fault {
         seed: u64,
     },
     /// Stages a promise forgotten across a restart, over and over (`kill:after-promise`), for
-    /// Multi-Paxos. Each attempt: freeze the leader L; once the others elect N at a higher
+    /// Multi-Paxos. Each attempt: cut the leader L from everyone and freeze it; once the
+    /// others elect N at a higher
     /// ballot (every acceptor of N's majority promised it) and N has chosen a few slots, cut N
-    /// from the rest, kill and restart every node but L and N, and thaw L, for `hold_ms`. L
+    /// from everyone, kill and restart every node but L and N, and thaw L, for `hold_ms`. L
     /// still leads at its old ballot in its own eyes and sends Accepts for the slots it would
     /// use next, the slots N just chose; acceptors that kept their promise refuse them and L
     /// steps down, acceptors that forgot it let L choose a second value in those slots. Then

@@ -475,8 +475,14 @@ async fn after_promise(ctx: &Ctx, hold_ms: u64) -> bool {
     else {
         return false;
     };
-    // 2. Freeze L: the others stop hearing it, and elect N with a higher ballot (term).
-    if !ctx.take_node(&old, Hold::Pause) {
+    // 2. Cut L from everyone, then freeze it: the others stop hearing it and elect N with a
+    //    higher ballot (term). Cut first, so that nothing of N's election waits in L's sockets
+    //    for it to read when it thaws; frozen, so that L's own failure detector does not tell
+    //    it that it lost its majority.
+    let mut alone = Grudge::new();
+    let rest: Vec<String> = names.iter().filter(|n| **n != old).cloned().collect();
+    cut_between(&mut alone, &[old.clone()], &rest);
+    if !set_cut(ctx, &alone) || !ctx.take_node(&old, Hold::Pause) {
         return false;
     }
     let Some(roles) = watch(ctx, Duration::from_secs(5), Duration::from_millis(5), |r| {
@@ -484,7 +490,7 @@ async fn after_promise(ctx: &Ctx, hold_ms: u64) -> bool {
     })
     .await
     else {
-        ctx.end_freeze(&old);
+        ctx.thaw(&old);
         return true;
     };
     let (new, _) = leader_above(&roles, term, &old).unwrap_or_default();
@@ -494,23 +500,25 @@ async fn after_promise(ctx: &Ctx, hold_ms: u64) -> bool {
         role_of(r, &new).and_then(|r| r.commit).unwrap_or(0) > commit + 2
     })
     .await;
-    // 4. Cut N from the others, restart each of them (each promised N's ballot, and one that
-    //    forgets it now promises nothing), then thaw L: its Accepts at the old ballot reach
-    //    acceptors that should refuse them.
+    // 4. Cut N from everyone instead, restart every node but L and N (each promised N's
+    //    ballot, and one that forgets it now promises nothing), then thaw L: its Accepts at
+    //    the old ballot reach acceptors that should refuse them, and no word of N's ballot
+    //    reaches L.
     let others: Vec<String> = names
         .iter()
         .filter(|n| **n != old && **n != new)
         .cloned()
         .collect();
+    let rest: Vec<String> = names.iter().filter(|n| **n != new).cloned().collect();
     let mut apart = Grudge::new();
-    cut_between(&mut apart, &[new.clone()], &others);
+    cut_between(&mut apart, &[new.clone()], &rest);
     let cut = set_cut(ctx, &apart);
     for n in &others {
         if !ctx.bounce(n, 0).await {
             break;
         }
     }
-    if !ctx.end_freeze(&old) || !cut {
+    if !ctx.thaw(&old) || !cut {
         return true;
     }
     // 5. Hold: a correct acceptor refuses L; a forgetful one lets L choose, in slots N already

@@ -34,7 +34,8 @@ impl Default for Ballot {
 
 impl std::fmt::Display for Ballot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "({}, n{})", self.round, self.node.0)
+        // The node is the member number (the sorted `--peers` position), not its name.
+        write!(f, "({}, member {})", self.round, self.node.0)
     }
 }
 
