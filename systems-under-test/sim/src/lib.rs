@@ -18,6 +18,7 @@
 //! on loopback ports, for what only the binaries can show (their command line, fsync, HTTP,
 //! SIGKILL).
 
+pub mod bench;
 pub mod processes;
 
 use std::cmp::Reverse;
