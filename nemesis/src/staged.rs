@@ -481,7 +481,7 @@ async fn after_promise(ctx: &Ctx, hold_ms: u64) -> bool {
     //    it that it lost its majority.
     let mut alone = Grudge::new();
     let rest: Vec<String> = names.iter().filter(|n| **n != old).cloned().collect();
-    cut_between(&mut alone, &[old.clone()], &rest);
+    cut_between(&mut alone, std::slice::from_ref(&old), &rest);
     if !set_cut(ctx, &alone) || !ctx.take_node(&old, Hold::Pause) {
         return false;
     }
@@ -511,7 +511,7 @@ async fn after_promise(ctx: &Ctx, hold_ms: u64) -> bool {
         .collect();
     let rest: Vec<String> = names.iter().filter(|n| **n != new).cloned().collect();
     let mut apart = Grudge::new();
-    cut_between(&mut apart, &[new.clone()], &rest);
+    cut_between(&mut apart, std::slice::from_ref(&new), &rest);
     let cut = set_cut(ctx, &apart);
     for n in &others {
         if !ctx.bounce(n, 0).await {
