@@ -202,9 +202,30 @@ fn staged_faults_are_refused_when_the_status_lacks_their_fields() {
 }
 
 #[test]
+fn bundled_paxos_is_described_like_raft() {
+    let def = SystemDef::load("paxos").unwrap();
+    assert_eq!(def.protocol, workloads::Protocol::Op);
+    assert_eq!(def.cargo_package.as_deref(), Some("paxos-node"));
+    let (args, _) = def.render(&vars(), Some("forget-promise"));
+    assert!(args.iter().all(|a| !a.contains('{')), "{args:?}");
+    assert_eq!(args[args.len() - 2..], ["--bug", "forget-promise"]);
+    assert!(def
+        .check_status(&[Staged::AfterPromise, Staged::AfterVote])
+        .is_ok());
+    // The same workloads as raft, transactions included.
+    let raft = SystemDef::load("raft").unwrap();
+    let names = |d: &SystemDef| d.workloads.iter().map(|w| w.name).collect::<Vec<_>>();
+    assert_eq!(names(&def), names(&raft));
+    assert!(names(&def).contains(&"list-append"));
+}
+
+#[test]
 fn unknown_systems_list_the_valid_ones() {
     let e = SystemDef::load("rafty").unwrap_err();
-    assert!(e.contains("raft") && e.contains("FILE.toml"), "{e}");
+    assert!(
+        e.contains("raft") && e.contains("paxos") && e.contains("FILE.toml"),
+        "{e}"
+    );
     let e = SystemDef::load("/nonexistent/x.toml").unwrap_err();
     assert!(e.contains("/nonexistent/x.toml"), "{e}");
 }

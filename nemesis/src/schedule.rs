@@ -1098,16 +1098,23 @@ mod tests {
         assert!(s.steps.iter().all(|st| matches!(st.fault,
             Fault::AfterVote { delay_ms, hold_ms, .. }
                 if (15..=25).contains(&delay_ms) && (1_000..=3_000).contains(&hold_ms))));
+        let s = generate(&plan("kill:after-promise"), &nodes(3), 60_000, 3_000, 5);
+        assert!(s.steps.iter().all(|st| matches!(st.fault,
+            Fault::AfterPromise { hold_ms, .. } if (1_000..=3_000).contains(&hold_ms))));
+        assert_eq!(
+            plan("kill:after-promise").staged(),
+            vec![Staged::AfterPromise]
+        );
         let s = generate(&plan("partition:figure-8"), &nodes(3), 60_000, 3_000, 5);
         assert!(s.steps.iter().all(|st| matches!(st.fault,
             Fault::Figure8 { delay_ms, hold_ms, .. }
                 if (40..=60).contains(&delay_ms) && (1_000..=3_000).contains(&hold_ms))));
         let s = generate(&plan("partition,kill"), &nodes(5), 6_000_000, 3_000, 5);
         assert!(s.steps.len() > 500);
-        assert!(!s
-            .steps
-            .iter()
-            .any(|st| matches!(st.fault, Fault::AfterVote { .. } | Fault::Figure8 { .. })));
+        assert!(!s.steps.iter().any(|st| matches!(
+            st.fault,
+            Fault::AfterVote { .. } | Fault::Figure8 { .. } | Fault::AfterPromise { .. }
+        )));
         // A plain list with network and process kinds pairs some windows on its own.
         let s = generate(&plan("partition,kill"), &nodes(5), 600_000, 3_000, 5);
         let together = s
