@@ -258,3 +258,74 @@ mod tests {
         assert_eq!(cli.node.clock_offset_file, None);
     }
 }
+
+/// The length of one logical tick of a consensus core, in ms.
+pub const TICK_MS: u64 = 10;
+
+/// Arguments every consensus node (Raft, Multi-Paxos) takes beyond [`NodeArgs`]: timing,
+/// batching, snapshots and planted bugs. Flatten them into the binary's parser.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConsensusArgs {
+    /// Switch on a deliberate bug, for proving that the harness catches it (repeatable; the
+    /// bugs are listed at the end of this help).
+    #[arg(long, value_name = "NAME")]
+    pub bug: Vec<String>,
+
+    /// Minimum election timeout; each timeout (and each back-off after a lost election) is
+    /// drawn from [T, 2T).
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub election_timeout_ms: u64,
+
+    /// Interval between the leader's heartbeats (the failure detector's input).
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub heartbeat_ms: u64,
+
+    /// Take a snapshot (and compact the log) after this many applied entries.
+    #[arg(long, value_name = "ENTRIES", default_value_t = 10_000)]
+    pub snapshot_every: u64,
+
+    /// How long a client request waits for its outcome before it is answered `info`.
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    pub op_timeout_ms: u64,
+
+    /// Most entries (slots) in one replication message. Small values make followers catch up
+    /// slowly, which widens the windows some protocol bugs need.
+    #[arg(long, value_name = "ENTRIES", default_value_t = 512)]
+    pub max_batch: usize,
+}
+
+impl ConsensusArgs {
+    /// Checks what clap cannot; `lease` when reads are served under a leader lease.
+    pub fn validate(&self, lease: bool) -> Result<(), String> {
+        if self.heartbeat_ms * 2 > self.election_timeout_ms {
+            return Err(format!(
+                "--heartbeat-ms {} must be well below --election-timeout-ms {} (at most half)",
+                self.heartbeat_ms, self.election_timeout_ms
+            ));
+        }
+        if self.max_batch == 0 {
+            return Err("--max-batch must be at least 1".into());
+        }
+        if lease && self.election_timeout_ms < 100 {
+            return Err(
+                "--read-mode lease needs --election-timeout-ms of at least 100 (10 ticks of \
+                 10 ms); with less, no lease is safe even with perfect clocks"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Election timeout and heartbeat interval in ticks of [`TICK_MS`].
+    pub fn ticks(&self) -> (u32, u32) {
+        (
+            (self.election_timeout_ms / TICK_MS).max(2) as u32,
+            (self.heartbeat_ms / TICK_MS).max(1) as u32,
+        )
+    }
+
+    /// How long a client operation may wait for its answer.
+    pub fn op_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.op_timeout_ms)
+    }
+}

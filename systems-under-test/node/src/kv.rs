@@ -582,6 +582,37 @@ impl Fnv64 {
     }
 }
 
+/// Reads a replication protocol has confirmed, each waiting for the state machine to reach
+/// the index (log index, slot) it must reflect; every replica of a consensus store keeps one.
+#[derive(Debug, Default)]
+pub struct ReadQueue {
+    waiting: Vec<(u64, crate::runtime::ClientId, OpRequest)>,
+}
+
+impl ReadQueue {
+    /// Queues a confirmed read that must see everything up to `index`.
+    pub fn push(&mut self, index: u64, client: crate::runtime::ClientId, op: OpRequest) {
+        self.waiting.push((index, client, op));
+    }
+
+    /// Answers, from `kv`, every read whose index `applied` has reached.
+    pub fn serve(
+        &mut self,
+        applied: u64,
+        kv: &KvStore,
+        out: &mut Vec<(crate::runtime::ClientId, OpResponse)>,
+    ) {
+        self.waiting.retain(|(index, client, op)| {
+            if *index <= applied {
+                out.push((*client, kv.read_only(op)));
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

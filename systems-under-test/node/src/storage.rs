@@ -111,6 +111,31 @@ impl<R: Serialize + DeserializeOwned> RecordLog<R> {
     }
 }
 
+/// Reads a snapshot kept in a file of its own (postcard-encoded); `None` when there is none.
+pub fn read_snapshot<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StorageError> {
+    match std::fs::read(path) {
+        Ok(bytes) => postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::File {
+                path: path.to_path_buf(),
+                message: format!("snapshot does not decode: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Replaces the snapshot file at `path` with `snapshot`, atomically and durably.
+pub fn write_snapshot<T: Serialize>(path: &Path, snapshot: &T) -> Result<(), StorageError> {
+    crate::fsutil::write_atomic(path, &encode(snapshot)).map_err(|e| StorageError::File {
+        path: path.to_path_buf(),
+        message: format!("cannot write the snapshot: {e}"),
+    })
+}
+
 fn encode<R: Serialize>(record: &R) -> Vec<u8> {
     // postcard fails only for types serde cannot describe (maps of unknown length and the
     // like), which a record type is not.

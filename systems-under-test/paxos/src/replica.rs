@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use node::kv::KvStore;
+use node::kv::{KvStore, ReadQueue};
 use node::op::{OpRequest, OpResponse};
 use node::runtime::{Core, NodeId, PeerMessage, Ready, Status};
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,7 @@ pub struct Replica {
     next_seq: u64,
     pending: BTreeMap<Slot, Pending>,
     reads: HashMap<ClientId, OpRequest>,
-    waiting_reads: Vec<(Slot, ClientId, OpRequest)>,
+    waiting_reads: ReadQueue,
     responses: Vec<(ClientId, OpResponse)>,
     snapshot_every: u64,
     fatal: Option<String>,
@@ -114,7 +114,7 @@ impl Replica {
             next_seq: 0,
             pending: BTreeMap::new(),
             reads: HashMap::new(),
-            waiting_reads: Vec::new(),
+            waiting_reads: ReadQueue::default(),
             responses: Vec::new(),
             snapshot_every: snapshot_every.max(1),
             fatal: None,
@@ -224,7 +224,7 @@ impl Replica {
     fn take_reads(&mut self, ready: Vec<ReadReady>, failed: Vec<u64>) {
         for ReadReady { ctx, slot } in ready {
             if let Some(op) = self.reads.remove(&ctx) {
-                self.waiting_reads.push((slot, ctx, op));
+                self.waiting_reads.push(slot, ctx, op);
             }
         }
         for ctx in failed {
@@ -239,17 +239,8 @@ impl Replica {
     }
 
     fn serve_reads(&mut self) {
-        let applied = self.applied;
-        let kv = &self.kv;
-        let responses = &mut self.responses;
-        self.waiting_reads.retain(|(slot, client, op)| {
-            if *slot <= applied {
-                responses.push((*client, kv.read_only(op)));
-                false
-            } else {
-                true
-            }
-        });
+        self.waiting_reads
+            .serve(self.applied, &self.kv, &mut self.responses);
     }
 }
 

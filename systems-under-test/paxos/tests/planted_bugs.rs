@@ -169,7 +169,9 @@ fn stale_read_is_caught_by_the_checker_alone() {
 
 #[test]
 fn without_bugs_the_same_hunts_find_nothing() {
-    let hunts: [(usize, u64, fn(&mut SimConfig)); 4] = [
+    // (servers, seeds, settings)
+    type Hunt = (usize, u64, fn(&mut SimConfig));
+    let hunts: [Hunt; 4] = [
         (3, 30, crashy),
         (5, 30, split),
         (3, 30, lossy),

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use node::kv::KvStore;
+use node::kv::{KvStore, ReadQueue};
 use node::op::{OpKind, OpRequest, OpResponse};
 use node::runtime::{Core, NodeId, PeerMessage, Ready, Status};
 
@@ -56,7 +56,7 @@ pub struct Replica {
     /// Reads waiting for leadership to be confirmed, by client.
     reads: HashMap<ClientId, OpRequest>,
     /// Confirmed reads waiting for the state machine to reach their index.
-    waiting_reads: Vec<(LogIndex, ClientId, OpRequest)>,
+    waiting_reads: ReadQueue,
     responses: Vec<(ClientId, OpResponse)>,
     /// Take a snapshot once this many entries have been applied since the last one.
     snapshot_every: u64,
@@ -85,7 +85,7 @@ impl Replica {
             applied,
             pending: BTreeMap::new(),
             reads: HashMap::new(),
-            waiting_reads: Vec::new(),
+            waiting_reads: ReadQueue::default(),
             responses: Vec::new(),
             snapshot_every: snapshot_every.max(1),
             fatal: None,
@@ -134,17 +134,8 @@ impl Replica {
     }
 
     fn serve_reads(&mut self) {
-        let applied = self.applied;
-        let kv = &self.kv;
-        let responses = &mut self.responses;
-        self.waiting_reads.retain(|(index, client, op)| {
-            if *index <= applied {
-                responses.push((*client, kv.read_only(op)));
-                false
-            } else {
-                true
-            }
-        });
+        self.waiting_reads
+            .serve(self.applied, &self.kv, &mut self.responses);
     }
 }
 
@@ -251,7 +242,7 @@ impl Core for Replica {
         }
         for ReadReady { ctx, index } in rd.reads {
             if let Some(key) = self.reads.remove(&ctx) {
-                self.waiting_reads.push((index, ctx, key));
+                self.waiting_reads.push(index, ctx, key);
             }
         }
         for ctx in rd.failed_reads {

@@ -2,9 +2,7 @@
 //! [`FileStorage`], and the [`Replica`] runs in the shared runtime of `node::runtime` (driver
 //! loop, batched peer transport on `POST /raft`, members, /op and /health).
 
-use std::time::Duration;
-
-use node::config::NodeArgs;
+use node::config::{ConsensusArgs, NodeArgs, TICK_MS};
 use node::runtime::{Members, Runtime};
 use node::storage::Storage;
 
@@ -16,16 +14,10 @@ use crate::storage::FileStorage;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub node: NodeArgs,
+    pub consensus: ConsensusArgs,
     pub read_mode: ReadMode,
     pub bugs: Bugs,
-    pub tick_ms: u64,
-    pub election_timeout_ms: u64,
-    pub heartbeat_ms: u64,
-    pub snapshot_every: u64,
-    /// How long a client request may wait for its answer before it is `info`.
-    pub op_timeout: Duration,
-    /// Entries per AppendEntries, and unacknowledged entries per follower.
-    pub max_batch: usize,
+    /// Unacknowledged entries per follower.
     pub max_inflight: u64,
     /// Pre-vote before each election.
     pub pre_vote: bool,
@@ -41,19 +33,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .expect("validate() checked that --id is among --peers");
     let storage = FileStorage::open(&args.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot open the data directory: {e}"))?;
+    let c = &settings.consensus;
     let mut cfg = Config::new(me, members.all());
-    cfg.tick_ms = settings.tick_ms.max(1);
-    cfg.election_ticks = (settings.election_timeout_ms / cfg.tick_ms).max(2) as u32;
-    cfg.heartbeat_ticks = (settings.heartbeat_ms / cfg.tick_ms).max(1) as u32;
+    cfg.tick_ms = TICK_MS;
+    (cfg.election_ticks, cfg.heartbeat_ticks) = c.ticks();
     cfg.read_mode = settings.read_mode;
-    cfg.max_batch = settings.max_batch;
+    cfg.max_batch = c.max_batch;
     cfg.max_inflight = settings.max_inflight;
     cfg.pre_vote = settings.pre_vote;
     cfg.bugs = settings.bugs;
-    cfg.seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-        ^ u64::from(std::process::id());
+    cfg.seed = node::runtime::boot_seed();
     let state = storage.load();
     tracing::info!(
         "recovered term {} vote {:?}, {} log entries, snapshot at {}",
@@ -62,30 +51,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         state.entries.len(),
         state.snapshot.as_ref().map_or(0, |s| s.last_index)
     );
-    let replica = Replica::new(cfg, state, settings.snapshot_every).map_err(anyhow::Error::msg)?;
-
+    let replica = Replica::new(cfg, state, c.snapshot_every).map_err(anyhow::Error::msg)?;
     let read_mode = match settings.read_mode {
         ReadMode::ReadIndex => "read-index",
         ReadMode::Lease => "lease",
     };
-    let mut health_extra = serde_json::Map::new();
-    health_extra.insert("read_mode".into(), read_mode.into());
-    health_extra.insert("bugs".into(), settings.bugs.names().into());
-    let runtime = Runtime {
-        name: "raft",
-        tick: Duration::from_millis(settings.tick_ms.max(1)),
-        op_timeout: settings.op_timeout,
-        health_extra,
-        banner: format!(
-            "{:?} reads{}",
-            settings.read_mode,
-            if settings.bugs == Bugs::default() {
-                String::new()
-            } else {
-                format!(", BUGS: {}", settings.bugs.names().join(","))
-            }
-        ),
-    };
+    let runtime = Runtime::consensus("raft", c.op_timeout(), read_mode, &settings.bugs.names());
     node::runtime::run(args, runtime, replica, storage).await?;
     Ok(())
 }

@@ -133,23 +133,10 @@ impl FileStorage {
             message: format!("cannot create the data directory: {e}"),
         })?;
         let snapshot_path = dir.join("snapshot.bin");
-        let mut image = Image::default();
-        match std::fs::read(&snapshot_path) {
-            Ok(bytes) => {
-                let s: Snapshot = postcard::from_bytes(&bytes).map_err(|e| StorageError::File {
-                    path: snapshot_path.clone(),
-                    message: format!("snapshot does not decode: {e}"),
-                })?;
-                image.snapshot = Some(s);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(StorageError::File {
-                    path: snapshot_path,
-                    message: e.to_string(),
-                })
-            }
-        }
+        let mut image = Image {
+            snapshot: node::storage::read_snapshot::<Snapshot>(&snapshot_path)?,
+            ..Image::default()
+        };
         let wal_path = dir.join("raft.wal");
         let (wal, records) = RecordLog::open(&wal_path)?;
         for record in records {
@@ -209,13 +196,7 @@ impl Storage for FileStorage {
             return Ok(());
         }
         if let Some(s) = &p.snapshot {
-            let bytes = postcard::to_allocvec(s).expect("snapshots always serialise");
-            node::fsutil::write_atomic(&self.snapshot_path, &bytes).map_err(|e| {
-                StorageError::File {
-                    path: self.snapshot_path.clone(),
-                    message: format!("cannot write the snapshot: {e}"),
-                }
-            })?;
+            node::storage::write_snapshot(&self.snapshot_path, s)?;
         }
         self.image.apply(p);
         if p.snapshot.is_some() {

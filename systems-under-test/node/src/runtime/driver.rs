@@ -44,6 +44,69 @@ pub struct Runtime {
     pub banner: String,
 }
 
+impl Runtime {
+    /// A consensus node's runtime: ticks of [`crate::config::TICK_MS`], `/health` and the
+    /// banner saying how reads are served and which bugs are planted.
+    pub fn consensus(
+        name: &'static str,
+        op_timeout: Duration,
+        read_mode: &str,
+        bugs: &[&'static str],
+    ) -> Runtime {
+        let mut health_extra = serde_json::Map::new();
+        health_extra.insert("read_mode".into(), read_mode.into());
+        health_extra.insert("bugs".into(), bugs.into());
+        let planted = if bugs.is_empty() {
+            String::new()
+        } else {
+            format!(", BUGS: {}", bugs.join(","))
+        };
+        Runtime {
+            name,
+            tick: Duration::from_millis(crate::config::TICK_MS),
+            op_timeout,
+            health_extra,
+            banner: format!("{read_mode} reads{planted}"),
+        }
+    }
+}
+
+/// A seed for one incarnation of a server: the time and the process id, so that two
+/// incarnations draw different timeouts.
+pub fn boot_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id())
+}
+
+/// A node binary's `main` after its arguments were parsed and checked: runs `node` on a
+/// multi-threaded tokio runtime until it stops, and turns the outcome into the exit status
+/// (1, with the error on stderr and in the log, when it failed).
+pub fn main<F>(program: &str, node: F) -> std::process::ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{program}: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(node) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("{program}: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
 /// Why a node stopped other than by a signal.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::op::{OpRequest, OpResponse};
 
-pub use driver::{run, RunError, Runtime};
+pub use driver::{boot_seed, main, run, RunError, Runtime};
 pub use members::{Members, NodeId};
 pub use transport::{MAX_PEER_BATCH_BYTES, MAX_PEER_BODY_BYTES};
 
