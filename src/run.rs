@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// delay; or all; or none. A list with a network fault (partition, loss, slow, delay) and a
     /// process fault (pause, kill) makes one window in three one of each at once.
     /// KIND:SHAPE picks a shape: partition:leader-churn|halves|isolate-one|isolate-leader|
-    /// majorities-ring|bridge|one-way|figure-8, kill:down|crash-loop|election-storm|
+    /// majorities-ring|bridge|one-way|figure-8, kill:down|leader|crash-loop|election-storm|
     /// after-vote|after-promise, clock:bump|strobe. A+B runs A and B together in every
     /// window, e.g. partition:majorities-ring+delay+kill:election-storm. Three shapes are
     /// staged, step by step, watching /health, and make their own partitions and delay:

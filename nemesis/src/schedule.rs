@@ -177,6 +177,9 @@ shapes! {
     KillShape {
         /// Kill the target for the whole window.
         Down = "down",
+        /// Kill the leader (as `/health` names it when the window starts) for the whole
+        /// window: a failover per window, for measuring how long one takes.
+        Leader = "leader",
         CrashLoop = "crash-loop",
         ElectionStorm = "election-storm",
         /// A vote given twice, staged ([`Fault::AfterVote`]).
@@ -875,6 +878,9 @@ fn draw(part: Part, rng: &mut Rng, nodes: &[String]) -> Fault {
                 KillShape::Down => Fault::Kill {
                     target: process_target(rng, nodes),
                 },
+                KillShape::Leader => Fault::Kill {
+                    target: Target::Leader,
+                },
             }
         }
         Part::Clock(shape) => clock(rng, nodes, shape),
@@ -1098,6 +1104,13 @@ mod tests {
         assert!(s.steps.iter().all(|st| matches!(st.fault,
             Fault::AfterVote { delay_ms, hold_ms, .. }
                 if (15..=25).contains(&delay_ms) && (1_000..=3_000).contains(&hold_ms))));
+        let s = generate(&plan("kill:leader"), &nodes(3), 60_000, 3_000, 5);
+        assert!(s.steps.iter().all(|st| matches!(
+            st.fault,
+            Fault::Kill {
+                target: Target::Leader
+            }
+        )));
         let s = generate(&plan("kill:after-promise"), &nodes(3), 60_000, 3_000, 5);
         assert!(s.steps.iter().all(|st| matches!(st.fault,
             Fault::AfterPromise { hold_ms, .. } if (1_000..=3_000).contains(&hold_ms))));
