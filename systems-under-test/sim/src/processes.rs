@@ -9,6 +9,7 @@
 //!
 //! Every process is SIGKILLed when the `Cluster` is dropped, even when a test panics.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -219,4 +220,139 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
+}
+
+/// The scenario every bundled consensus node passes, against `program`: every /op operation
+/// through a follower (which forwards) and the leader; 50 acknowledged writes; the leader
+/// SIGKILLed; a survivor acknowledging a write within `failover_bound`; every acknowledged
+/// write readable on both survivors; the killed node restarted on its data, caught up, and
+/// able to carry the cluster with the new leader once the other survivor is gone.
+pub async fn ops_survive_killing_the_leader(program: &str, failover_bound: Duration) {
+    let mut c = Cluster::start(program, 3, &[]);
+    let leader = c.leader(&[0, 1, 2], Duration::from_secs(10)).await;
+    let follower = (leader + 1) % 3;
+
+    // The protocol of DESIGN section 3, through a follower (which forwards) and the leader.
+    assert_eq!(
+        c.op(follower, json!({"f":"write","key":"x","value":1}))
+            .await,
+        json!({"type":"ok"})
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"read","key":"x"})).await,
+        json!({"type":"ok","value":1})
+    );
+    assert_eq!(
+        c.op(follower, json!({"f":"read","key":"nope"})).await,
+        json!({"type":"ok","value":null})
+    );
+    assert_eq!(
+        c.op(follower, json!({"f":"cas","key":"x","value":[1,2]}))
+            .await,
+        json!({"type":"ok"})
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"cas","key":"x","value":[1,3]}))
+            .await,
+        json!({"type":"fail","error":"precondition"})
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"add","key":"s","value":5})).await["type"],
+        "ok"
+    );
+    assert_eq!(
+        c.op(leader, json!({"f":"incr","key":"c","value":2})).await["type"],
+        "ok"
+    );
+    assert_eq!(
+        c.op(
+            follower,
+            json!({"f":"txn","value":[["r","x",null],["append","l",7],["r","l",null]]})
+        )
+        .await,
+        json!({"type":"ok","value":[["r","x",2],["append","l",7],["r","l",[7]]]})
+    );
+    let bad = c.op(leader, json!({"f":"cas","key":"x","value":5})).await;
+    assert_eq!(bad["type"], "fail", "{bad}");
+
+    // Acknowledged writes, then the leader dies without a word.
+    let mut acked = Vec::new();
+    for v in 0..50 {
+        let key = format!("k{}", v % 5);
+        let r = c
+            .op(follower, json!({"f":"write","key":key,"value":v}))
+            .await;
+        assert_eq!(r["type"], "ok", "{r}");
+        acked.push((key, v));
+    }
+    c.kill(leader);
+    let killed = Instant::now();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+
+    // A successor serves within the bound: the first write any survivor acknowledges.
+    let mut attempt = 0;
+    let failover = loop {
+        let node = survivors[attempt % 2];
+        attempt += 1;
+        let r = c
+            .op(node, json!({"f":"write","key":"failover","value":attempt}))
+            .await;
+        if r["type"] == "ok" {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < failover_bound,
+            "no write acknowledged within {failover_bound:?} of killing the leader (last: {r}); logs:\n{}",
+            c.logs(&survivors)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("failover: first write acknowledged {failover:?} after SIGKILL of the leader");
+    let new_leader = c.leader(&survivors, Duration::from_secs(5)).await;
+    assert_ne!(new_leader, leader);
+
+    // Everything acknowledged before the kill is there, on either survivor: the new leader's
+    // phase 1 found every chosen slot among a majority's votes.
+    let last: BTreeMap<String, i64> = acked.iter().cloned().collect();
+    for (key, v) in &last {
+        for &i in &survivors {
+            let r = c.op(i, json!({"f":"read","key":key})).await;
+            assert_eq!(
+                r,
+                json!({"type":"ok","value":v}),
+                "n{} lost {key}={v}",
+                i + 1
+            );
+        }
+    }
+    assert_eq!(
+        c.op(survivors[0], json!({"f":"read","key":"x"})).await["value"],
+        2
+    );
+    assert_eq!(
+        c.op(survivors[1], json!({"f":"read","key":"l"})).await["value"],
+        json!([7])
+    );
+
+    // Writes go on with two of three; the killed node comes back on its WAL and catches up.
+    assert_eq!(
+        c.op(survivors[1], json!({"f":"write","key":"after","value":9}))
+            .await["type"],
+        "ok"
+    );
+    c.spawn(leader);
+    c.caught_up(leader, new_leader, Duration::from_secs(10))
+        .await;
+    // Its own reads are forwarded to the leader, and they see everything.
+    assert_eq!(
+        c.op(leader, json!({"f":"read","key":"after"})).await,
+        json!({"type":"ok","value":9})
+    );
+    // And it can carry the cluster: with the other survivor gone, writes still succeed.
+    let other = 3 - leader - new_leader;
+    c.kill(other);
+    let r = c
+        .op(new_leader, json!({"f":"write","key":"late","value":1}))
+        .await;
+    assert_eq!(r["type"], "ok", "{r}");
 }
