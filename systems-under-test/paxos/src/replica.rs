@@ -66,14 +66,10 @@ impl PeerMessage for Envelope {
 
     fn size_bytes(&self) -> usize {
         64 + match &self.msg {
-            Message::Accept { entries, .. } | Message::Learn { entries, .. } => {
+            Message::Accept { entries, .. } => entries.iter().map(|(_, v)| v.len() + 16).sum(),
+            Message::Learn { entries, snapshot } => {
                 entries.iter().map(|(_, v)| v.len() + 16).sum::<usize>()
-                    + match &self.msg {
-                        Message::Learn {
-                            snapshot: Some(s), ..
-                        } => s.data.len(),
-                        _ => 0,
-                    }
+                    + snapshot.as_ref().map_or(0, |s| s.data.len())
             }
             Message::Promise { accepted, .. } => accepted.iter().map(|a| a.value.len() + 32).sum(),
             _ => 0,
@@ -118,13 +114,13 @@ impl Replica {
             responses: Vec::new(),
             snapshot_every: snapshot_every.max(1),
             fatal: None,
-            paxos: Paxos::new(cfg, Persisted::default()),
+            paxos: Paxos::new(cfg, state),
         };
-        if let Some(s) = &state.snapshot {
-            r.restore(s)
+        // The core starts executing after the snapshot; the state machine starts from it.
+        if let Some(s) = r.paxos.snapshot().cloned() {
+            r.restore(&s)
                 .map_err(|e| format!("snapshot at slot {}: {e}", s.last_slot))?;
         }
-        r.paxos = Paxos::new(r.paxos.config().clone(), state);
         Ok(r)
     }
 

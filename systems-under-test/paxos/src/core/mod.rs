@@ -349,9 +349,6 @@ impl Paxos {
     pub fn config(&self) -> &Config {
         &self.cfg
     }
-    pub fn id(&self) -> NodeId {
-        self.cfg.id
-    }
     pub fn role(&self) -> Role {
         self.role
     }
@@ -371,6 +368,10 @@ impl Paxos {
     pub fn executed(&self) -> Slot {
         self.executed
     }
+    /// The latest snapshot, if any (the one it restarted from, or took, or installed).
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
     pub fn compacted(&self) -> Slot {
         self.snapshot.as_ref().map_or(0, |s| s.last_slot)
     }
@@ -383,19 +384,9 @@ impl Paxos {
             .unwrap_or(0)
             .max(self.compacted())
     }
-    /// This acceptor's vote in `slot`, if it holds one.
-    pub fn vote(&self, slot: Slot) -> Option<(Ballot, &[u8])> {
-        self.log
-            .get(&slot)
-            .and_then(|s| s.accepted.as_ref())
-            .map(|(b, v)| (*b, v.as_slice()))
-    }
     /// The value this server knows chosen in `slot`, if it still holds it.
     pub fn chosen(&self, slot: Slot) -> Option<&[u8]> {
         self.log.get(&slot).and_then(|s| s.chosen.as_deref())
-    }
-    pub fn is_active_leader(&self) -> bool {
-        self.role == Role::Leader
     }
 
     // ---- inputs ----
