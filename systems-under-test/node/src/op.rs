@@ -52,6 +52,15 @@ pub struct OpRequest {
     /// The argument: written value, `[from, to]` for cas, element, increment, or txn micro-ops.
     #[serde(default)]
     pub value: Value,
+    /// Read this node's own replica, without coordinating with others (DESIGN section 3: the
+    /// final per-node convergence reads). Stores that replicate everything everywhere through
+    /// a log may ignore it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
+    /// The session context the system returned for this key (opaque), sent back so that a
+    /// write supersedes exactly what the session saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl OpRequest {
@@ -74,6 +83,8 @@ impl OpRequest {
             f,
             key: Some(key.into()),
             value,
+            local: false,
+            context: None,
         }
     }
 
@@ -83,6 +94,8 @@ impl OpRequest {
             f: OpKind::Txn,
             key: None,
             value: micro_ops,
+            local: false,
+            context: None,
         }
     }
 
@@ -211,6 +224,12 @@ pub struct OpResponse {
     /// Why the operation failed or is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The read found concurrent versions: `value` is the list of them (DESIGN section 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub siblings: bool,
+    /// The session context to send back with the next operation on this key (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// A field that is present is `Some`, even when it is `null`; `#[serde(default)]` covers absence.
@@ -225,6 +244,8 @@ impl OpResponse {
             kind: Outcome::Ok,
             value: None,
             error: None,
+            siblings: false,
+            context: None,
         }
     }
 
@@ -234,6 +255,8 @@ impl OpResponse {
             kind: Outcome::Ok,
             value: Some(value),
             error: None,
+            siblings: false,
+            context: None,
         }
     }
 
@@ -243,6 +266,8 @@ impl OpResponse {
             kind: Outcome::Fail,
             value: None,
             error: Some(error.into()),
+            siblings: false,
+            context: None,
         }
     }
 
@@ -252,6 +277,8 @@ impl OpResponse {
             kind: Outcome::Info,
             value: None,
             error: Some(error.into()),
+            siblings: false,
+            context: None,
         }
     }
 

@@ -105,6 +105,11 @@ impl<R: Serialize + DeserializeOwned> RecordLog<R> {
         Ok(())
     }
 
+    /// The log's size in bytes, for deciding when to compact it.
+    pub fn len_bytes(&self) -> u64 {
+        self.wal.len_bytes()
+    }
+
     /// The log file's path.
     pub fn path(&self) -> &Path {
         self.wal.path()

@@ -371,6 +371,7 @@ impl Core for Replica {
             applied: self.applied,
             last_index: p.last_slot(),
             snapshot_index: p.compacted(),
+            extra: Vec::new(),
         }
     }
 }

@@ -292,6 +292,7 @@ impl Core for Replica {
             applied: self.applied,
             last_index: raft.log().last_index(),
             snapshot_index: raft.log().snapshot_index(),
+            extra: Vec::new(),
         }
     }
 }

@@ -537,11 +537,7 @@ impl<S: System> Sim<S> {
             self.written[k].push(to);
             (OpKind::Cas, json!([from, to]))
         };
-        let op = OpRequest {
-            f,
-            key: Some(key.clone()),
-            value: value.clone(),
-        };
+        let op = OpRequest::new(f, key.clone(), value.clone());
         let process = self.clients[c].process;
         self.record(
             process,

@@ -222,6 +222,9 @@ impl<C: Core> Backend for CoreBackend<C> {
             "snapshot_index": s.snapshot_index,
         });
         if let Some(map) = v.as_object_mut() {
+            for (k, x) in &s.extra {
+                map.insert((*k).to_string(), (*x).into());
+            }
             for (k, x) in &self.health_extra {
                 map.insert(k.clone(), x.clone());
             }

@@ -81,6 +81,9 @@ pub struct Status {
     pub last_index: u64,
     /// The last index a snapshot covers.
     pub snapshot_index: u64,
+    /// Further figures for `/health`, by name (a Dynamo-style replica's hints pending, the
+    /// peers it believes up, the bytes its anti-entropy exchanged).
+    pub extra: Vec<(&'static str, u64)>,
 }
 
 /// A sans-IO replication protocol: inputs in, a [`Ready`] out. Every method is
