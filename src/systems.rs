@@ -18,11 +18,15 @@ use toml::Spanned;
 use nemesis::{NemesisKind, Staged, StatusField};
 
 /// The bundled systems: name and definition.
-const BUNDLED: [(&str, &str); 2] = [
+const BUNDLED: [(&str, &str); 3] = [
     ("raft", include_str!("../systems-under-test/raft/raft.toml")),
     (
         "paxos",
         include_str!("../systems-under-test/paxos/paxos.toml"),
+    ),
+    (
+        "dynamo",
+        include_str!("../systems-under-test/dynamo/dynamo.toml"),
     ),
 ];
 
@@ -319,11 +323,6 @@ impl SystemDef {
         if !is_file {
             return match BUNDLED.iter().find(|(n, _)| *n == system) {
                 Some((name, text)) => SystemDef::parse(text, &format!("bundled {name}"), None),
-                None if system == "dynamo" => Err(format!(
-                    "system '{system}' is planned but not built yet; the systems are: {}, or a \
-                     definition file (FILE.toml)",
-                    bundled_names()
-                )),
                 None => Err(format!(
                     "unknown system '{system}'; the systems are: {}, or a definition file \
                      (FILE.toml, see systems-under-test/external/README.md)",

@@ -126,6 +126,26 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP: the server keeps its sockets but answers nothing, as if cut off.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// SIGCONT after [`Cluster::pause`].
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        if let Some(c) = &self.children[i] {
+            let status = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill {sig} {}", self.ids[i]);
+        }
+    }
+
     /// Everything server `i` wrote to stderr, over all its lives.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
