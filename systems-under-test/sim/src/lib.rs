@@ -73,6 +73,26 @@ pub struct SimConfig {
     pub clock_jump: f64,
     /// Aim crashes and isolations at the current leader (as Jepsen's nemeses can).
     pub target_leader: bool,
+    /// What the clients do.
+    pub mix: Mix,
+    /// Ticks of quiet (network healed, every server up, clients finishing) at the end.
+    /// `None`: the client timeout and one tick.
+    pub quiet_ticks: Option<u64>,
+    /// After the quiet end, read every key from every running server with `"local": true`
+    /// (the final per-node convergence reads of DESIGN section 3).
+    pub final_local_reads: bool,
+}
+
+/// What the simulated clients do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mix {
+    /// Registers `k0`.. read, written and cas'ed (40/40/20).
+    #[default]
+    Registers,
+    /// Registers `k0`.. read and written, each write carrying the context the session last
+    /// got for the key; sets `s0`.. added to and read; counters `c0`.. incremented and read.
+    /// For stores that are not linearizable but converge (Dynamo-style).
+    Eventual,
 }
 
 impl SimConfig {
@@ -96,6 +116,9 @@ impl SimConfig {
             clock_skew_ms: 0,
             clock_jump: 0.0,
             target_leader: false,
+            mix: Mix::Registers,
+            quiet_ticks: None,
+            final_local_reads: false,
         }
     }
 }
@@ -110,6 +133,10 @@ pub trait System {
     /// A new incarnation of server `node` from what its disk holds; `seed` is this
     /// incarnation's, drawn from the run's.
     fn boot(&mut self, node: usize, seed: u64, disk: &Self::Disk) -> Self::Core;
+
+    /// Called once at the end of the run with every server (`None`: down), to look at the
+    /// state they ended in.
+    fn finish(&mut self, _cores: &[Option<&Self::Core>]) {}
 
     /// Called with what server `node` is about to persist (to mirror its log, say).
     fn before_persist(&mut self, _node: usize, _persist: &<Self::Core as Core>::Persist) {}
@@ -147,12 +174,29 @@ struct Outstanding {
     f: OpKind,
     key: String,
     value: Value,
+    local: bool,
     deadline: u64,
+}
+
+/// One history event as [`Sim::record`] takes it.
+struct Record<'a> {
+    process: u64,
+    kind: EventType,
+    f: OpKind,
+    key: &'a str,
+    value: Value,
+    node: Option<usize>,
+    error: Option<String>,
+    local: bool,
+    siblings: bool,
+    context: Option<String>,
 }
 
 struct Client {
     process: u64,
     outstanding: Option<Outstanding>,
+    /// Per key, the context the session last got (DESIGN section 3).
+    contexts: HashMap<String, String>,
 }
 
 /// What a simulated run produced.
@@ -219,6 +263,7 @@ impl<S: System> Sim<S> {
             .map(|i| Client {
                 process: i as u64,
                 outstanding: None,
+                contexts: HashMap::new(),
             })
             .collect();
         let keys = cfg.keys;
@@ -276,7 +321,7 @@ impl<S: System> Sim<S> {
         // Let every outstanding operation finish or time out, with the network healed, so
         // the history ends quietly.
         self.cut.clear();
-        let end = self.now + self.cfg.op_timeout + 1;
+        let end = self.now + self.cfg.quiet_ticks.unwrap_or(self.cfg.op_timeout + 1);
         while self.now < end && self.violation.is_none() {
             self.step_tick_quiet();
         }
@@ -285,6 +330,11 @@ impl<S: System> Sim<S> {
                 self.complete(c, OpResponse::info("simulation ended"));
             }
         }
+        if self.cfg.final_local_reads {
+            self.final_local_reads();
+        }
+        let cores: Vec<Option<&S::Core>> = self.nodes.iter().map(|n| n.core.as_ref()).collect();
+        self.system.finish(&cores);
         let (ops_fail, ops_info) = (self.count(EventType::Fail), self.count(EventType::Info));
         SimResult {
             violation: self.violation,
@@ -510,6 +560,63 @@ impl<S: System> Sim<S> {
         }
     }
 
+    /// Every key, every running server, `"local": true`, each read as a fresh process.
+    fn final_local_reads(&mut self) {
+        let keys: Vec<String> = match self.cfg.mix {
+            Mix::Registers => (0..self.cfg.keys).map(|k| format!("k{k}")).collect(),
+            Mix::Eventual => (0..self.cfg.keys)
+                .flat_map(|k| [format!("k{k}"), format!("s{k}"), format!("c{k}")])
+                .collect(),
+        };
+        for key in keys {
+            for node in 0..self.nodes.len() {
+                if self.nodes[node].core.is_none() {
+                    continue;
+                }
+                let c = self.clients.len();
+                self.clients.push(Client {
+                    process: self.next_process,
+                    outstanding: None,
+                    contexts: HashMap::new(),
+                });
+                self.next_process += 1;
+                let mut op = OpRequest::new(OpKind::Read, key.clone(), Value::Null);
+                op.local = true;
+                self.submit(c, node, op);
+                let r = self.nodes[node].core.as_mut().expect("running");
+                r.tick();
+                self.process(node);
+                if self.clients[c].outstanding.is_some() {
+                    self.complete(c, OpResponse::info("no answer to a local read"));
+                }
+            }
+        }
+    }
+
+    /// The next operation of the eventual mix on key index `k`, and its value.
+    fn eventual_op(&mut self, c: usize, k: usize) -> OpRequest {
+        let kind = self.rng.below(3);
+        let roll = self.rng.below(10);
+        let v = self.next_value;
+        self.next_value += 1;
+        match kind {
+            0 => {
+                let key = format!("k{k}");
+                let mut op = if roll < 4 {
+                    OpRequest::new(OpKind::Read, key.clone(), Value::Null)
+                } else {
+                    OpRequest::new(OpKind::Write, key.clone(), json!(v))
+                };
+                op.context = self.clients[c].contexts.get(&key).cloned();
+                op
+            }
+            1 if roll < 6 => OpRequest::new(OpKind::Add, format!("s{k}"), json!(v)),
+            1 => OpRequest::new(OpKind::Read, format!("s{k}"), Value::Null),
+            _ if roll < 6 => OpRequest::new(OpKind::Incr, format!("c{k}"), json!(1 + v % 5)),
+            _ => OpRequest::new(OpKind::Read, format!("c{k}"), Value::Null),
+        }
+    }
+
     fn invoke(&mut self, c: usize) {
         let up: Vec<usize> = (0..self.nodes.len())
             .filter(|i| self.nodes[*i].core.is_some())
@@ -519,6 +626,15 @@ impl<S: System> Sim<S> {
         }
         let node = up[self.rng.below(up.len() as u64) as usize];
         let k = self.rng.below(self.cfg.keys as u64) as usize;
+        let op = match self.cfg.mix {
+            Mix::Registers => self.register_op(k),
+            Mix::Eventual => self.eventual_op(c, k),
+        };
+        self.submit(c, node, op);
+    }
+
+    /// The next operation of the register mix on key index `k`.
+    fn register_op(&mut self, k: usize) -> OpRequest {
         let key = format!("k{k}");
         let roll = self.rng.below(10);
         let (f, value) = if roll < 4 {
@@ -537,17 +653,25 @@ impl<S: System> Sim<S> {
             self.written[k].push(to);
             (OpKind::Cas, json!([from, to]))
         };
-        let op = OpRequest::new(f, key.clone(), value.clone());
+        OpRequest::new(f, key, value)
+    }
+
+    /// Records client `c` invoking `op` at server `node` and hands it over.
+    fn submit(&mut self, c: usize, node: usize, op: OpRequest) {
+        let (f, key, value) = (op.f, op.key.clone().unwrap_or_default(), op.value.clone());
         let process = self.clients[c].process;
-        self.record(
+        self.record(Record {
             process,
-            EventType::Invoke,
+            kind: EventType::Invoke,
             f,
-            &key,
-            value.clone(),
-            Some(node),
-            None,
-        );
+            key: &key,
+            value: value.clone(),
+            node: Some(node),
+            error: None,
+            local: op.local,
+            siblings: false,
+            context: op.context.clone(),
+        });
         let client_id = self.next_client_id;
         self.next_client_id += 1;
         self.clients[c].outstanding = Some(Outstanding {
@@ -556,6 +680,7 @@ impl<S: System> Sim<S> {
             f,
             key: key.clone(),
             value,
+            local: op.local,
             deadline: self.now + self.cfg.op_timeout,
         });
         self.by_client_id.insert(client_id, c);
@@ -609,49 +734,50 @@ impl<S: System> Sim<S> {
         };
         self.trace
             .push(format!("{} complete p{process} {resp:?}", self.now));
-        self.record(
+        let context = (kind == EventType::Ok).then(|| resp.context.clone()).flatten();
+        if let Some(ctx) = &context {
+            self.clients[c].contexts.insert(key.clone(), ctx.clone());
+        }
+        self.record(Record {
             process,
             kind,
-            o.f,
-            &key,
+            f: o.f,
+            key: &key,
             value,
-            Some(o.node),
-            resp.error.clone(),
-        );
+            node: Some(o.node),
+            error: resp.error.clone(),
+            local: o.local,
+            siblings: kind == EventType::Ok && resp.siblings,
+            context,
+        });
         if kind == EventType::Info {
-            // DESIGN section 2: an `info` retires the process id.
+            // DESIGN section 2: an `info` retires the process id, and its session with it.
             self.clients[c].process = self.next_process;
             self.next_process += 1;
+            self.clients[c].contexts.clear();
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        process: u64,
-        kind: EventType,
-        f: OpKind,
-        key: &str,
-        value: Value,
-        node: Option<usize>,
-        error: Option<String>,
-    ) {
+    fn record(&mut self, r: Record<'_>) {
         self.time_ns += 1_000;
         let index = self.history.events.len();
         self.history.push(
             Event {
                 index: index as u64,
                 time: self.now * 1_000_000 + self.time_ns % 1_000_000,
-                process: Process::Client(process),
-                kind,
-                f: f.as_str().to_string(),
-                key: Some(key.to_string()),
-                value,
-                node: node.map(|n| format!("n{n}")),
-                error: error.map(Value::String),
+                process: Process::Client(r.process),
+                kind: r.kind,
+                f: r.f.as_str().to_string(),
+                key: Some(r.key.to_string()),
+                value: r.value,
+                node: r.node.map(|n| format!("n{n}")),
+                error: r.error.map(Value::String),
             },
             index + 1,
         );
+        // Not yet in the history's vocabulary: whether a read was local, returned siblings,
+        // and the context sent or returned.
+        let _ = (r.local, r.siblings, r.context);
     }
 }
 
