@@ -342,6 +342,11 @@ pub struct Replica {
     next_req: u64,
     /// Set by the `merkle-skip` bug after a restart or a peer's return.
     skipping: bool,
+    /// The sum over stored keys of a hash of (key, state), kept as objects change: two
+    /// replicas that hold the same keys in the same states show the same figure.
+    store_digest: u64,
+    /// The encoded size of every stored object, kept likewise.
+    store_bytes: u64,
     stats: Stats,
     dirty: BTreeSet<String>,
     hint_changes: Vec<HintChange>,
@@ -374,12 +379,25 @@ impl Replica {
                 (k, Entry { obj, digest })
             })
             .collect();
+        let store_digest = store.iter().fold(0u64, |acc, (k, e)| {
+            acc.wrapping_add(entry_hash(k, e.digest))
+        });
+        let store_bytes = store
+            .iter()
+            .map(|(k, e)| (k.len() + object_bytes(&e.obj)) as u64)
+            .sum();
         let last_heard = cfg.members.iter().map(|(id, _)| (*id, 0)).collect();
         let up = cfg.members.iter().map(|(id, _)| *id).collect();
-        let view = cfg.members.iter().map(|(id, _)| (id.0, (0, 0, 0))).collect();
+        let view = cfg
+            .members
+            .iter()
+            .map(|(id, _)| (id.0, (0, 0, 0)))
+            .collect();
         Replica {
             rng: cfg.seed | 1,
             skipping: cfg.bugs.merkle_skip && restarted,
+            store_digest,
+            store_bytes,
             cfg,
             ring,
             now: 0,
@@ -462,36 +480,38 @@ impl Replica {
         n == self.cfg.me || self.up.contains(&n)
     }
 
-    /// Merges `obj` into this replica's copy of `key`; whether anything changed.
+    /// Merges `obj` into this replica's copy of `key` (or, for `replace`, overwrites it);
+    /// whether anything changed.
     fn merge_in(&mut self, key: &str, obj: &Object, replace: bool) -> bool {
         let rules = self.cfg.rules();
-        let changed = match self.store.get_mut(key) {
-            Some(e) => {
-                let before = e.digest;
-                if replace {
-                    e.obj = obj.clone();
-                } else {
-                    e.obj.merge(obj, rules);
-                }
-                e.digest = e.obj.digest();
-                e.digest != before
-            }
-            None => {
-                let digest = obj.digest();
-                self.store.insert(
-                    key.to_string(),
-                    Entry {
-                        obj: obj.clone(),
-                        digest,
-                    },
-                );
-                true
-            }
+        let (before, old_bytes) = match self.store.get(key) {
+            Some(e) => (Some(e.digest), (key.len() + object_bytes(&e.obj)) as u64),
+            None => (None, 0),
         };
-        if changed {
-            self.dirty.insert(key.to_string());
+        let entry = self.store.entry(key.to_string()).or_insert_with(|| Entry {
+            obj: obj.clone(),
+            digest: 0,
+        });
+        if before.is_some() {
+            if replace {
+                entry.obj = obj.clone();
+            } else {
+                entry.obj.merge(obj, rules);
+            }
         }
-        changed
+        entry.digest = entry.obj.digest();
+        let after = entry.digest;
+        if before == Some(after) {
+            return false;
+        }
+        let new_bytes = (key.len() + object_bytes(&entry.obj)) as u64;
+        if let Some(b) = before {
+            self.store_digest = self.store_digest.wrapping_sub(entry_hash(key, b));
+        }
+        self.store_digest = self.store_digest.wrapping_add(entry_hash(key, after));
+        self.store_bytes = (self.store_bytes + new_bytes).saturating_sub(old_bytes);
+        self.dirty.insert(key.to_string());
+        true
     }
 
     fn add_hint(&mut self, owner: NodeId, key: &str) {
@@ -499,7 +519,8 @@ impl Replica {
             return;
         }
         if self.hints.insert((owner.0, key.to_string())) {
-            self.hint_changes.push(HintChange::Add(owner.0, key.to_string()));
+            self.hint_changes
+                .push(HintChange::Add(owner.0, key.to_string()));
         }
     }
 
@@ -544,7 +565,12 @@ impl Replica {
                     },
                     value: op.value.to_string(),
                 };
-                reg.put(&ctx.vv, sib, self.cfg.conflict, self.cfg.bugs.vclock_merge_min);
+                reg.put(
+                    &ctx.vv,
+                    sib,
+                    self.cfg.conflict,
+                    self.cfg.bugs.vclock_merge_min,
+                );
             }
             (OpKind::Incr, Object::Counter(c)) => {
                 c.incr(me, op.value.as_i64().unwrap_or(0));
@@ -903,7 +929,11 @@ impl Replica {
                 }
             } else if !alive && was {
                 self.up.remove(&id);
-                tracing::info!("{} is unreachable (nothing heard for {} ticks)", self.name(id), self.cfg.fd_timeout_ticks);
+                tracing::info!(
+                    "{} is unreachable (nothing heard for {} ticks)",
+                    self.name(id),
+                    self.cfg.fd_timeout_ticks
+                );
             }
         }
     }
@@ -926,7 +956,8 @@ impl Replica {
     fn hand_off(&mut self) {
         let now = self.now;
         let retry = self.cfg.retry_ticks * 4;
-        self.hints_in_flight.retain(|_, (_, _, at)| now < *at + retry);
+        self.hints_in_flight
+            .retain(|_, (_, _, at)| now < *at + retry);
         let busy: BTreeSet<(u64, String)> = self
             .hints_in_flight
             .values()
@@ -988,7 +1019,12 @@ impl Replica {
     }
 
     fn start_anti_entropy(&mut self) {
-        let peers: Vec<NodeId> = self.up.iter().copied().filter(|p| *p != self.cfg.me).collect();
+        let peers: Vec<NodeId> = self
+            .up
+            .iter()
+            .copied()
+            .filter(|p| *p != self.cfg.me)
+            .collect();
         if peers.is_empty() {
             return;
         }
@@ -1106,6 +1142,11 @@ impl Replica {
             );
         }
     }
+}
+
+/// One stored key's share of [`Replica`]'s store digest.
+fn entry_hash(key: &str, digest: u64) -> u64 {
+    crate::ring::mix(hash64(key.as_bytes()) ^ digest.rotate_left(29))
 }
 
 /// The merge of every copy in `replies`; `None` when nobody had the key.
@@ -1297,7 +1338,12 @@ impl Core for Replica {
             extra: vec![
                 ("incarnation", self.incarnation),
                 ("keys", self.store.len() as u64),
-                ("peers_up", self.up.iter().filter(|p| **p != self.cfg.me).count() as u64),
+                ("store_digest", self.store_digest),
+                ("store_bytes", self.store_bytes),
+                (
+                    "peers_up",
+                    self.up.iter().filter(|p| **p != self.cfg.me).count() as u64,
+                ),
                 ("hints", self.hints.len() as u64),
                 ("hints_delivered", s.hints_delivered),
                 ("read_repairs", s.read_repairs),

@@ -131,7 +131,10 @@ mod tests {
         m2.merge(&c);
         assert!(!m2.entries.contains_key("7"), "an observed remove wins");
         m2.merge(&a);
-        assert!(!m2.entries.contains_key("7"), "and an old copy does not bring it back");
+        assert!(
+            !m2.entries.contains_key("7"),
+            "and an old copy does not bring it back"
+        );
         let mut x = OrSet::default();
         x.add(2, "1".into());
         let mut y = OrSet::default();

@@ -150,7 +150,10 @@ mod tests {
         let mut r = Reg::default();
         for (n, v) in [(1, "5"), (2, "3")] {
             let sib = Sib {
-                dot: Dot { node: n, counter: 1 },
+                dot: Dot {
+                    node: n,
+                    counter: 1,
+                },
                 stamp: Stamp {
                     ms: 10 * n as i64,
                     node: n,

@@ -119,8 +119,14 @@ mod tests {
             max / min
         };
         let (a, b) = (spread(&one), spread(&many));
-        assert!(b < 1.5, "with 128 vnodes each node owns within 1.5x of another: {b}");
-        assert!(b < a, "vnodes spread better than one token each: {b} vs {a}");
+        assert!(
+            b < 1.5,
+            "with 128 vnodes each node owns within 1.5x of another: {b}"
+        );
+        assert!(
+            b < a,
+            "vnodes spread better than one token each: {b} vs {a}"
+        );
     }
 
     #[test]

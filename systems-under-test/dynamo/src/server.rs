@@ -40,7 +40,10 @@ impl Settings {
         }
         for (flag, v) in [("--r", self.r), ("--w", self.w)] {
             if v == 0 || v > self.n {
-                return Err(format!("{flag} {v}: must be between 1 and --n ({})", self.n));
+                return Err(format!(
+                    "{flag} {v}: must be between 1 and --n ({})",
+                    self.n
+                ));
             }
         }
         if self.op_timeout < Duration::from_millis(5 * TICK_MS) {
@@ -83,7 +86,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     cfg.seed = node::runtime::boot_seed();
     // The core answers a little before the runtime would give up on it, so that its own
     // answer (with the replicas it reached) is the one the client sees.
-    cfg.op_timeout_ticks = Settings::ticks(settings.op_timeout).saturating_sub(5).max(5);
+    cfg.op_timeout_ticks = Settings::ticks(settings.op_timeout)
+        .saturating_sub(5)
+        .max(5);
     cfg.ae_ticks = Settings::ticks(settings.anti_entropy);
     cfg.fd_timeout_ticks = Settings::ticks(settings.fd_timeout);
     let state = storage.load();

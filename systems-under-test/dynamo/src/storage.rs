@@ -168,7 +168,10 @@ mod tests {
             let mut s = FileStorage::open(dir.path()).expect("open");
             s.persist(&Persist {
                 objects: vec![("c".into(), Object::Counter(c.clone()))],
-                hints: vec![HintChange::Add(2, "c".into()), HintChange::Add(3, "c".into())],
+                hints: vec![
+                    HintChange::Add(2, "c".into()),
+                    HintChange::Add(3, "c".into()),
+                ],
                 boot: Some(1),
             })
             .expect("persist");
@@ -182,7 +185,10 @@ mod tests {
         let st = s.load();
         assert_eq!(st.incarnation, 1);
         assert_eq!(st.objects.get("c"), Some(&Object::Counter(c.clone())));
-        assert_eq!(st.hints.iter().cloned().collect::<Vec<_>>(), vec![(3, "c".to_string())]);
+        assert_eq!(
+            st.hints.iter().cloned().collect::<Vec<_>>(),
+            vec![(3, "c".to_string())]
+        );
         s.compact().expect("compact");
         drop(s);
         let st2 = FileStorage::open(dir.path()).expect("reopen").load();

@@ -108,7 +108,9 @@ impl Vv {
 
 /// A last-writer-wins timestamp: wall-clock milliseconds of the coordinator, then its node
 /// and dot counter to break ties the same way everywhere.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Stamp {
     pub ms: i64,
     pub node: u64,
@@ -208,7 +210,10 @@ mod tests {
     fn vv(pairs: &[(u64, u64)]) -> Vv {
         let mut v = Vv::default();
         for &(n, c) in pairs {
-            v.add(Dot { node: n, counter: c });
+            v.add(Dot {
+                node: n,
+                counter: c,
+            });
         }
         v
     }
@@ -237,7 +242,10 @@ mod tests {
         let mut m = a.clone();
         m.join(&c, false);
         assert_eq!(m, vv(&[(1, 2), (2, 1), (3, 4)]));
-        assert!(m.descends(&a) && m.descends(&c), "the join is an upper bound");
+        assert!(
+            m.descends(&a) && m.descends(&c),
+            "the join is an upper bound"
+        );
         let mut bad = a.clone();
         bad.join(&c, true);
         assert_eq!(bad, vv(&[(1, 1)]), "the planted bug takes the minimum");
@@ -282,7 +290,10 @@ mod tests {
         b.stamp.ms = 50;
         r.put(&Vv::default(), a, Conflict::Lww, false);
         r.put(&Vv::default(), b.clone(), Conflict::Lww, false);
-        assert_eq!(r.sibs[0].value, "a", "a lower stamp loses even when written later");
+        assert_eq!(
+            r.sibs[0].value, "a",
+            "a lower stamp loses even when written later"
+        );
         let mut other = Reg::default();
         b.stamp.ms = 200;
         other.put(&Vv::default(), b, Conflict::Lww, false);

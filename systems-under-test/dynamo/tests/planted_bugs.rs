@@ -36,13 +36,17 @@ const BOUND: u64 = 20;
 
 #[test]
 fn vclock_merge_min_leaves_a_sibling_its_own_context_never_saw() {
-    let seed = hunt("vclock-merge-min", sim::DOT_COVERED, BOUND, |s| config(NODES, s));
+    let seed = hunt("vclock-merge-min", sim::DOT_COVERED, BOUND, |s| {
+        config(NODES, s)
+    });
     eprintln!("vclock-merge-min caught at seed {seed}");
 }
 
 #[test]
 fn repair_older_moves_a_counter_backwards() {
-    let seed = hunt("repair-older", sim::COUNTER_MONOTONE, BOUND, |s| config(NODES, s));
+    let seed = hunt("repair-older", sim::COUNTER_MONOTONE, BOUND, |s| {
+        config(NODES, s)
+    });
     eprintln!("repair-older caught at seed {seed}");
 }
 
@@ -76,7 +80,10 @@ pub fn stand_ins_restart_before_handing_back(system: Dynamo) -> Vec<serde_json::
     net.run(20);
     net.isolate(&[3, 4]);
     net.run(80);
-    let r = net.op(3, OpRequest::new(OpKind::Add, key.clone(), serde_json::json!(42)));
+    let r = net.op(
+        3,
+        OpRequest::new(OpKind::Add, key.clone(), serde_json::json!(42)),
+    );
     assert!(r.is_ok(), "the minority side stays available: {r:?}");
     net.crash(3);
     net.crash(4);
@@ -84,14 +91,20 @@ pub fn stand_ins_restart_before_handing_back(system: Dynamo) -> Vec<serde_json::
     net.start(4);
     net.cut.clear();
     net.run(1_000);
-    (0..3).map(|o| net.local(o, &key).value.unwrap_or_default()).collect()
+    (0..3)
+        .map(|o| net.local(o, &key).value.unwrap_or_default())
+        .collect()
 }
 
 #[test]
 fn volatile_hints_lose_a_write_whose_stand_ins_restart() {
     let held = stand_ins_restart_before_handing_back(Dynamo::new(NODES));
     for v in &held {
-        assert_eq!(v, &serde_json::json!([42]), "durable hints hand the add back: {held:?}");
+        assert_eq!(
+            v,
+            &serde_json::json!([42]),
+            "durable hints hand the add back: {held:?}"
+        );
     }
     let lost = stand_ins_restart_before_handing_back(Dynamo::new(NODES).with_bug("volatile-hints"));
     for v in &lost {
@@ -113,15 +126,21 @@ fn causally_later_write_under_skew(system: Dynamo) -> serde_json::Value {
     net.run(20);
     let w = net.op(0, OpRequest::new(OpKind::Write, "k", serde_json::json!(1)));
     assert!(w.is_ok(), "{w:?}");
-    let r = net.op(1, OpRequest::new(OpKind::Read, "k", serde_json::Value::Null));
+    let r = net.op(
+        1,
+        OpRequest::new(OpKind::Read, "k", serde_json::Value::Null),
+    );
     assert_eq!(r.value, Some(serde_json::json!(1)));
     let mut w2 = OpRequest::new(OpKind::Write, "k", serde_json::json!(2));
     w2.context = r.context.clone();
     assert!(net.op(1, w2).is_ok());
     net.run(200);
-    net.op(2, OpRequest::new(OpKind::Read, "k", serde_json::Value::Null))
-        .value
-        .unwrap_or_default()
+    net.op(
+        2,
+        OpRequest::new(OpKind::Read, "k", serde_json::Value::Null),
+    )
+    .value
+    .unwrap_or_default()
 }
 
 #[test]

@@ -33,7 +33,10 @@ async fn local(c: &Cluster, i: usize, key: &str) -> Value {
 }
 
 async fn health(c: &Cluster, i: usize, field: &str) -> u64 {
-    c.health(i).await.and_then(|h| h[field].as_u64()).unwrap_or(u64::MAX)
+    c.health(i)
+        .await
+        .and_then(|h| h[field].as_u64())
+        .unwrap_or(u64::MAX)
 }
 
 /// Waits until every owner's local read of `key` equals `want`.
@@ -61,10 +64,16 @@ async fn the_op_protocol_with_siblings_contexts_and_crdts() {
     let c = Cluster::start(DYNAMO_NODE, 3, &FAST);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Two blind writes through different coordinators are concurrent: siblings.
-    assert_eq!(c.op(0, json!({"f":"write","key":"x","value":1})).await["type"], "ok");
+    assert_eq!(
+        c.op(0, json!({"f":"write","key":"x","value":1})).await["type"],
+        "ok"
+    );
     let w = c.op(1, json!({"f":"write","key":"x","value":2})).await;
     assert_eq!(w["type"], "ok", "{w}");
-    assert!(w["context"].is_string(), "a write answers with a context: {w}");
+    assert!(
+        w["context"].is_string(),
+        "a write answers with a context: {w}"
+    );
     let r = c.op(2, json!({"f":"read","key":"x"})).await;
     assert_eq!(r["value"], json!([1, 2]), "{r}");
     assert_eq!(r["siblings"], true, "{r}");
@@ -82,7 +91,9 @@ async fn the_op_protocol_with_siblings_contexts_and_crdts() {
         for v in 0..5 {
             let a = c.op(i, json!({"f":"incr","key":"c","value":v})).await;
             assert_eq!(a["type"], "ok", "{a}");
-            let a = c.op(i, json!({"f":"add","key":"s","value":i * 10 + v})).await;
+            let a = c
+                .op(i, json!({"f":"add","key":"s","value":i * 10 + v}))
+                .await;
             assert_eq!(a["type"], "ok", "{a}");
         }
     }
@@ -94,8 +105,19 @@ async fn the_op_protocol_with_siblings_contexts_and_crdts() {
     assert_eq!(cas["type"], "fail", "{cas}");
     let wrong = c.op(0, json!({"f":"incr","key":"s","value":1})).await;
     assert_eq!(wrong["type"], "fail", "{wrong}");
-    assert!(wrong["error"].as_str().unwrap_or("").contains("holds a set"), "{wrong}");
-    let bad = c.op(0, json!({"f":"write","key":"x","value":5,"context":"nonsense"})).await;
+    assert!(
+        wrong["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("holds a set"),
+        "{wrong}"
+    );
+    let bad = c
+        .op(
+            0,
+            json!({"f":"write","key":"x","value":5,"context":"nonsense"}),
+        )
+        .await;
     assert_eq!(bad["type"], "fail", "{bad}");
     // With N = 3 of 3 nodes, every node holds every key.
     converged(&c, "c", &[0, 1, 2], &json!(30), Duration::from_secs(5)).await;
@@ -107,11 +129,16 @@ async fn a_write_acknowledged_while_an_owner_is_cut_off_reaches_it_and_converges
     tokio::time::sleep(Duration::from_millis(300)).await;
     let key = "s";
     let own = owners(4, key);
-    let outsider = (0..4).find(|i| !own.contains(i)).expect("4 nodes, 3 owners");
+    let outsider = (0..4)
+        .find(|i| !own.contains(i))
+        .expect("4 nodes, 3 owners");
     let cut = own[0];
     let a = local(&c, outsider, key).await;
     assert!(
-        a["error"].as_str().unwrap_or("").starts_with("not-a-replica"),
+        a["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("not-a-replica"),
         "a local read where no replica lives is refused: {a}"
     );
     c.pause(cut);
@@ -130,7 +157,10 @@ async fn a_write_acknowledged_while_an_owner_is_cut_off_reaches_it_and_converges
     converged(&c, key, &own, &all, Duration::from_secs(10)).await;
     let start = Instant::now();
     while health(&c, outsider, "hints").await != 0 {
-        assert!(start.elapsed() < Duration::from_secs(10), "hint never delivered");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hint never delivered"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(health(&c, outsider, "hints_delivered").await > 0);

@@ -10,7 +10,11 @@ use sim::{config, judge, Dynamo};
 
 const NODES: usize = 5;
 
-fn run(seed: u64, cfg: harness_sim::SimConfig, system: Dynamo) -> (Vec<String>, harness_sim::SimResult<Dynamo>) {
+fn run(
+    seed: u64,
+    cfg: harness_sim::SimConfig,
+    system: Dynamo,
+) -> (Vec<String>, harness_sim::SimResult<Dynamo>) {
     let result = Sim::new(cfg, system).run();
     let mut problems = judge(NODES, &result.system.end, &result.history);
     if let Some(v) = &result.violation {
@@ -27,9 +31,18 @@ fn replicas_converge_after_every_partition_heals() {
     for seed in seeds(20, 0xd1).expect("SEED/SEEDS") {
         let (problems, r) = run(seed, config(NODES, seed), Dynamo::new(NODES));
         assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
-        hints += r.system.end.iter().flatten().map(|e| e.hints_delivered).sum::<u64>();
+        hints += r
+            .system
+            .end
+            .iter()
+            .flatten()
+            .map(|e| e.hints_delivered)
+            .sum::<u64>();
         ops += r.ops_ok;
     }
     assert!(ops > 1000, "the clients got work done: {ops}");
-    assert!(hints > 0, "partitions and crashes made stand-ins, whose hints were delivered");
+    assert!(
+        hints > 0,
+        "partitions and crashes made stand-ins, whose hints were delivered"
+    );
 }

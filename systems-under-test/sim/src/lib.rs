@@ -734,7 +734,9 @@ impl<S: System> Sim<S> {
         };
         self.trace
             .push(format!("{} complete p{process} {resp:?}", self.now));
-        let context = (kind == EventType::Ok).then(|| resp.context.clone()).flatten();
+        let context = (kind == EventType::Ok)
+            .then(|| resp.context.clone())
+            .flatten();
         if let Some(ctx) = &context {
             self.clients[c].contexts.insert(key.clone(), ctx.clone());
         }

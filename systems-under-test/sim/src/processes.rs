@@ -127,12 +127,12 @@ impl Cluster {
     }
 
     /// SIGSTOP: the server keeps its sockets but answers nothing, as if cut off.
-    pub fn pause(&mut self, i: usize) {
+    pub fn pause(&self, i: usize) {
         self.signal(i, "-STOP");
     }
 
     /// SIGCONT after [`Cluster::pause`].
-    pub fn resume(&mut self, i: usize) {
+    pub fn resume(&self, i: usize) {
         self.signal(i, "-CONT");
     }
 

@@ -178,7 +178,10 @@ pub fn judge(nodes: usize, end: &[Option<End>], history: &History) -> Vec<String
     for e in end.iter().flatten() {
         keys.extend(e.objects.keys().cloned());
         if e.hints > 0 {
-            problems.push(format!("HINT_UNDELIVERED: {} hints still owed at the end", e.hints));
+            problems.push(format!(
+                "HINT_UNDELIVERED: {} hints still owed at the end",
+                e.hints
+            ));
         }
     }
     for key in &keys {
@@ -306,7 +309,10 @@ impl Net {
     }
 
     pub fn start(&mut self, i: usize) {
-        let seed = self.seed.wrapping_mul(31).wrapping_add(self.now * 7 + i as u64);
+        let seed = self
+            .seed
+            .wrapping_mul(31)
+            .wrapping_add(self.now * 7 + i as u64);
         let core = self.system.boot(i, seed, &self.disks[i]);
         self.nodes[i] = Some(core);
         self.drain(i);
