@@ -34,20 +34,39 @@ pub(crate) async fn cut(
     Ok(Undo::Partition)
 }
 
+/// How long the leader-aimed shapes look for a leader before taking the system for leaderless
+/// and aiming at a node drawn from their seed.
+pub(crate) const LEADERLESS_AFTER: Duration = Duration::from_secs(1);
+
 /// Isolates the leader, holds the cut up to `max_hold_ms`, then cuts off whoever leads next.
 pub(crate) fn churn(ctx: &Ctx, max_hold_ms: u64, seed: u64) -> Undo {
     let ctx = ctx.clone();
     let mut rng = SplitMix64(seed);
     let task = tokio::spawn(async move {
         let mut isolated: Vec<String> = Vec::new();
+        let mut looking = std::time::Instant::now();
         loop {
             let nodes = ctx.names();
             // A new leader, not the node cut off last time; none yet: look again soon, so that
-            // a leader can be cut off within milliseconds of its election.
-            let Some(l) = ctx.leader_among(&isolated).await else {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                continue;
+            // a leader can be cut off within milliseconds of its election. A system in which
+            // no node says it leads for a whole second (a leaderless one, like a Dynamo-style
+            // store) gets a node drawn from the seed instead.
+            let l = match ctx.leader_among(&isolated).await {
+                Some(l) => l,
+                None if looking.elapsed() >= LEADERLESS_AFTER => {
+                    let others: Vec<&String> =
+                        nodes.iter().filter(|n| !isolated.contains(n)).collect();
+                    match others.get(rng.below(others.len().max(1) as u64) as usize) {
+                        Some(n) => (*n).clone(),
+                        None => return,
+                    }
+                }
+                None => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
             };
+            looking = std::time::Instant::now();
             if !isolated.is_empty() {
                 ctx.record(NemesisEvent::stop(FaultKind::Partition, Value::Null));
             }
