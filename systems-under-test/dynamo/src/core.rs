@@ -1130,7 +1130,15 @@ impl Replica {
             }
         }
         if reply {
-            let entries = self.entries_in(from, &leaves);
+            // Only what the sender lacks: keys it did not send, or whose merge here differs
+            // from the copy it sent.
+            let sent: HashMap<&String, u64> =
+                entries.iter().map(|(k, o)| (k, o.digest())).collect();
+            let entries: Vec<(String, Object)> = self
+                .entries_in(from, &leaves)
+                .into_iter()
+                .filter(|(k, o)| sent.get(k) != Some(&o.digest()))
+                .collect();
             self.send_ae(
                 from,
                 Body::AeLeaves {
