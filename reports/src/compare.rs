@@ -956,10 +956,12 @@ fn build(folders: Vec<RunFolder>, rendered_at: String) -> Page {
         (
             "fault schedule",
             Box::new(|r| {
-                clip(
-                    &describe_schedule(&r.folder.run["schedule"]).join("; "),
-                    SENTENCE_CHARS,
-                )
+                let steps = describe_schedule(&r.folder.run["schedule"]);
+                if steps.is_empty() {
+                    "none in run.json".to_string()
+                } else {
+                    clip(&steps.join("; "), SENTENCE_CHARS)
+                }
             }),
         ),
         ("started (UTC)", Box::new(|r| stamp(&r.field("started_at")))),
