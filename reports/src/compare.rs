@@ -907,6 +907,39 @@ fn labels(runs: &mut [Run]) {
     }
 }
 
+/// The rows of the settings table.
+const SETTINGS: [&str; 9] = [
+    "system",
+    "workload",
+    "nemesis",
+    "seed",
+    "time limit",
+    "nodes",
+    "fault schedule",
+    "started (UTC)",
+    "verdict",
+];
+
+/// A run's value of one of [`SETTINGS`].
+fn setting(name: &str, r: &Run) -> String {
+    match name {
+        "time limit" => r.folder.run["time_limit_ms"]
+            .as_u64()
+            .map_or_else(String::new, |ms| duration(ms * 1_000_000)),
+        "fault schedule" => {
+            let steps = describe_schedule(&r.folder.run["schedule"]);
+            if steps.is_empty() {
+                "none in run.json".to_string()
+            } else {
+                clip(&steps.join("; "), SENTENCE_CHARS)
+            }
+        }
+        "started (UTC)" => stamp(&r.field("started_at")),
+        "verdict" => verdict(&r.folder.results).to_string(),
+        other => r.field(other),
+    }
+}
+
 fn build(folders: Vec<RunFolder>, rendered_at: String) -> Page {
     let mut runs: Vec<Run> = folders.into_iter().map(Run::of).collect();
     labels(&mut runs);
@@ -939,44 +972,13 @@ fn build(folders: Vec<RunFolder>, rendered_at: String) -> Page {
         bucket: duration(bucket_ns),
         ..Page::default()
     };
-    let field_rows: [(&'static str, Box<dyn Fn(&Run) -> String>); 9] = [
-        ("system", Box::new(|r| r.field("system"))),
-        ("workload", Box::new(|r| r.field("workload"))),
-        ("nemesis", Box::new(|r| r.field("nemesis"))),
-        ("seed", Box::new(|r| r.field("seed"))),
-        (
-            "time limit",
-            Box::new(|r| {
-                r.folder.run["time_limit_ms"]
-                    .as_u64()
-                    .map_or_else(String::new, |ms| duration(ms * 1_000_000))
-            }),
-        ),
-        ("nodes", Box::new(|r| r.field("nodes"))),
-        (
-            "fault schedule",
-            Box::new(|r| {
-                let steps = describe_schedule(&r.folder.run["schedule"]);
-                if steps.is_empty() {
-                    "none in run.json".to_string()
-                } else {
-                    clip(&steps.join("; "), SENTENCE_CHARS)
-                }
-            }),
-        ),
-        ("started (UTC)", Box::new(|r| stamp(&r.field("started_at")))),
-        (
-            "verdict",
-            Box::new(|r| verdict(&r.folder.results).to_string()),
-        ),
-    ];
-    for (name, f) in field_rows.iter() {
-        let values: Vec<String> = runs.iter().map(f).collect();
+    for name in SETTINGS {
+        let values: Vec<String> = runs.iter().map(|r| setting(name, r)).collect();
         let differs = values.iter().any(|v| v != &values[0]);
         page.settings.push(SettingRow {
             name,
             values,
-            differs: differs && !matches!(*name, "system" | "started (UTC)" | "verdict"),
+            differs: differs && !matches!(name, "system" | "started (UTC)" | "verdict"),
         });
     }
     let mut kinds: Vec<String> = Vec::new();
