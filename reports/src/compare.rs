@@ -578,7 +578,8 @@ fn injected_difference(runs: &[Run]) -> Option<String> {
         let (a, b) = (&first.faults.intervals, &r.faults.intervals);
         if a.len() != b.len() {
             return Some(format!(
-                "The histories record different faults: {} for {}, {} for {}.",
+                "The planned schedules agree, but the histories record different faults (a fault \
+                 aimed at the leader, or a storm, follows the system): {} for {}, {} for {}.",
                 plural(a.len(), "fault window", "fault windows"),
                 first.label,
                 plural(b.len(), "fault window", "fault windows"),
@@ -590,7 +591,8 @@ fn injected_difference(runs: &[Run]) -> Option<String> {
             if dx != dy {
                 return Some(clip(
                     &format!(
-                        "The histories record different faults: fault {} is \"{dx}\" for {} and \"{dy}\" for {}.",
+                        "The planned schedules agree, but the histories record different faults: \
+                         fault {} is \"{dx}\" for {} and \"{dy}\" for {}.",
                         i + 1,
                         first.label,
                         r.label

@@ -165,9 +165,34 @@ fn runs_that_differ_in_seed_or_schedule_are_rendered_with_a_warning() {
 
     // The same system twice is told apart by its place.
     let again = write_run(&root.path().join("again"), "raft", 7, consistent);
-    let stats = render_compare(&[raft, again], &out).expect("renders");
+    let stats = render_compare(&[raft.clone(), again.clone()], &out).expect("renders");
     assert_eq!(stats.runs, vec!["raft #1", "raft #2"]);
     assert!(stats.warnings.is_empty(), "{:?}", stats.warnings);
+
+    // The same plan, but the history of the second cut off another node.
+    let history = again.join("history.jsonl");
+    let text = std::fs::read_to_string(&history).expect("read");
+    let moved: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut e: Value = serde_json::from_str(l).expect("json");
+            if e["f"] == "start-partition" {
+                e["value"] = json!({"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]});
+            }
+            e.to_string()
+        })
+        .collect();
+    std::fs::write(&history, moved.join("\n") + "\n").expect("write");
+    let stats = render_compare(&[raft, again], &out).expect("renders");
+    assert_eq!(stats.warnings.len(), 1, "{:?}", stats.warnings);
+    assert!(
+        stats.warnings[0].contains(
+            "fault 1 is \"partition: n3 cut off from n1, n2\" for raft #1 and \"partition: n1 cut \
+             off from n2, n3\" for raft #2"
+        ),
+        "{:?}",
+        stats.warnings
+    );
 }
 
 #[test]
