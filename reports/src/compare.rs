@@ -20,6 +20,7 @@ use crate::text::{clip, duration, plural, secs, stamp, thousands, CELL_CHARS, SE
 use crate::{render_template, write_atomically, ReportError};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use svg::node::element::path::Data;
 use svg::node::element::{Group, Line, Path as SvgPath, Rectangle, Text, Title};
@@ -181,16 +182,18 @@ pub fn availability(ops: &Ops, faults: &Faults, end_ns: u64, cluster: &[String])
     let windows = fault_windows(faults, end_ns);
     // Node names: the cluster's, then the history's.
     let mut names: Vec<String> = cluster.to_vec();
-    for n in &ops.nodes {
-        if !names.contains(n) {
-            names.push(n.clone());
-        }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in cluster.iter().enumerate() {
+        index.entry(n.as_str()).or_insert(i);
     }
-    let slot: Vec<usize> = ops
-        .nodes
-        .iter()
-        .map(|n| names.iter().position(|m| m == n).expect("every node named"))
-        .collect();
+    let mut slot: Vec<usize> = Vec::with_capacity(ops.nodes.len());
+    for n in &ops.nodes {
+        let i = *index.entry(n.as_str()).or_insert_with(|| {
+            names.push(n.clone());
+            names.len() - 1
+        });
+        slot.push(i);
+    }
     let cluster_size = cluster.len();
     let mut nodes: Vec<NodeAvailability> = names
         .iter()
@@ -316,7 +319,7 @@ fn show(v: &Value) -> String {
         Value::Null => String::new(),
         Value::String(s) => clip(s, CELL_CHARS),
         Value::Array(a) => clip(
-            &a.iter().map(show).collect::<Vec<_>>().join(","),
+            &a.iter().map(show).collect::<Vec<_>>().join(", "),
             CELL_CHARS,
         ),
         other => clip(&other.to_string(), CELL_CHARS),
