@@ -1,11 +1,12 @@
 //! The `harness` library: what a run is made of, as calls into the crates below (shared/DESIGN.md
 //! section 1). Cluster bring-up (`cluster`), system definitions (`systems`), the run loop
-//! (`run`), checking a run (`checking`), and the `check`, `report` and `serve` commands. The
-//! binary (`main.rs`) is only the command line over these.
+//! (`run`), checking a run (`checking`), and the `check`, `report`, `serve` and `compare`
+//! commands. The binary (`main.rs`) is only the command line over these.
 
 pub mod check;
 pub mod checking;
 pub mod cluster;
+pub mod compare;
 pub mod report;
 pub mod run;
 pub mod systems;

@@ -1,7 +1,7 @@
 //! `harness`: the command line over the `harness` library (src/lib.rs).
 
 use clap::{Parser, Subcommand};
-use harness::{check, report, run, Exit, STARTED};
+use harness::{check, compare, report, run, Exit, STARTED};
 use std::process::ExitCode;
 
 /// mimalloc: checking a history allocates and frees millions of small values (JSON parsing,
@@ -27,6 +27,7 @@ enum Command {
     Check(check::CheckArgs),
     Report(report::ReportArgs),
     Serve(report::ServeArgs),
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Run(args) => harness::start_run(args),
         Command::Report(args) => report::report(args),
         Command::Serve(args) => report::serve(args),
+        Command::Compare(args) => compare::compare(args),
     };
     match exit {
         Ok(code) => ExitCode::from(code as u8),

@@ -1,4 +1,4 @@
-//! `harness report RUN_DIR` and `harness serve` from the command line: a report is rewritten,
+//! `harness report RUN_DIR`, `harness compare` and `harness serve` from the command line: a report is rewritten,
 //! also for a run without results.json; missing or malformed inputs are exit status 2 with a
 //! message naming the file (and line).
 
@@ -93,6 +93,58 @@ fn report_names_the_missing_or_malformed_file() {
     let (code, _, err) = report(Path::new("/nonexistent/run"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("/nonexistent/run"), "{err}");
+}
+
+fn compare_in(cwd: &Path, args: &[&Path]) -> (i32, String, String) {
+    let out = harness()
+        .arg("compare")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run harness");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn compare_writes_compare_html_here_and_says_where() {
+    let (a, b) = (fixture_copy("valid"), fixture_copy("invalid"));
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let (code, out, err) = compare_in(cwd.path(), &[a.path(), b.path()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("compare.html: 2 runs compared"), "{out}");
+    let html = std::fs::read_to_string(cwd.path().join("compare.html")).expect("compare.html");
+    assert!(html.contains("Availability during faults"));
+
+    let help = harness()
+        .args(["compare", "--help"])
+        .output()
+        .expect("run harness");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("availability during faults") && help.contains("--out"),
+        "{help}"
+    );
+}
+
+#[test]
+fn compare_of_one_run_or_of_a_folder_that_is_not_a_run_is_bad_usage() {
+    let a = fixture_copy("valid");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = compare_in(cwd.path(), &[a.path()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least two run folders"), "{err}");
+
+    let (code, _, err) = compare_in(cwd.path(), &[a.path(), cwd.path()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}: not a run folder", cwd.path().display())),
+        "{err}"
+    );
+    assert!(!cwd.path().join("compare.html").exists());
 }
 
 #[test]

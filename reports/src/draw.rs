@@ -22,7 +22,7 @@ const MAX_LANES: usize = 4;
 
 /// A horizontal time axis: maps nanoseconds to pixels.
 #[derive(Clone, Copy, Debug)]
-struct Axis {
+pub(crate) struct Axis {
     x0: f64,
     x1: f64,
     t0: u64,
@@ -30,7 +30,7 @@ struct Axis {
 }
 
 impl Axis {
-    fn new(x0: f64, x1: f64, t0: u64, t1: u64) -> Axis {
+    pub(crate) fn new(x0: f64, x1: f64, t0: u64, t1: u64) -> Axis {
         Axis {
             x0,
             x1,
@@ -39,13 +39,13 @@ impl Axis {
         }
     }
 
-    fn x(&self, t: u64) -> f64 {
+    pub(crate) fn x(&self, t: u64) -> f64 {
         let t = t.clamp(self.t0, self.t1);
         self.x0 + (t - self.t0) as f64 / (self.t1 - self.t0) as f64 * (self.x1 - self.x0)
     }
 
     /// Tick lines and labels (seconds since the run began) from `top` to `bottom`.
-    fn ticks(&self, top: f64, bottom: f64) -> Group {
+    pub(crate) fn ticks(&self, top: f64, bottom: f64) -> Group {
         let span_s = (self.t1 - self.t0) as f64 / 1e9;
         let step = nice_step(span_s, 8.0);
         let decimals = (-step.log10().floor()).max(0.0) as usize;
@@ -79,7 +79,7 @@ impl Axis {
     }
 }
 
-fn document(width: f64, height: f64) -> Document {
+pub(crate) fn document(width: f64, height: f64) -> Document {
     Document::new()
         .set("viewBox", (0, 0, width, height))
         .set("width", "100%")
@@ -711,6 +711,7 @@ mod tests {
                 nodes: vec!["<script>n1</script>".into()],
                 detail: vec![("<script>n1</script>".into(), "\"quoted\" & <b>".into())],
                 summary: None,
+                groups: Vec::new(),
                 line: 3,
             }],
             ..Faults::default()

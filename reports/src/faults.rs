@@ -37,6 +37,9 @@ pub struct Interval {
     pub detail: Vec<(String, String)>,
     /// The fault in a few words, when it has a simple shape ("n4 cut off from n1, n2, n3").
     pub summary: Option<String>,
+    /// A partition that splits its nodes cleanly: the groups that hear each other (sorted);
+    /// empty for any other fault.
+    pub groups: Vec<Vec<String>>,
     /// Line of the start event in history.jsonl.
     pub line: usize,
 }
@@ -161,10 +164,10 @@ fn targets(kind: &str, value: &Value) -> Vec<(String, String)> {
     }
 }
 
-/// A grudge that splits its nodes into groups that hear each other and nothing of the other
-/// groups, in words: "n4 cut off from n1, n2, n3, n5", or "n1, n2 | n3, n4, n5". `None` when
-/// the cuts are one-way or do not form clean groups (a bridge, a ring).
-fn partition_summary(grudge: &serde_json::Map<String, Value>) -> Option<String> {
+/// The groups a grudge splits its nodes into, each hearing itself and nothing of the others;
+/// `None` when the cuts are one-way or do not form clean groups (a bridge, a ring), or when
+/// nothing is split.
+pub fn partition_groups(grudge: &serde_json::Map<String, Value>) -> Option<Vec<Vec<String>>> {
     let mut nodes: BTreeSet<String> = BTreeSet::new();
     for (k, v) in grudge {
         nodes.insert(k.clone());
@@ -198,8 +201,14 @@ fn partition_summary(grudge: &serde_json::Map<String, Value>) -> Option<String> 
             }
         }
     }
+    (groups.len() > 1).then_some(groups)
+}
+
+/// A grudge that splits its nodes into groups ([`partition_groups`]), in words: "n4 cut off
+/// from n1, n2, n3, n5", or "n1, n2 | n3, n4, n5".
+fn partition_summary(grudge: &serde_json::Map<String, Value>) -> Option<String> {
+    let groups = partition_groups(grudge)?;
     match groups.len() {
-        0 | 1 => None,
         2 if (groups[0].len() == 1) != (groups[1].len() == 1) => {
             let (alone, rest) = if groups[0].len() == 1 {
                 (&groups[0], &groups[1])
@@ -280,9 +289,12 @@ pub fn intervals(events: &[Event], lines: &[usize]) -> Faults {
                 } else {
                     detail
                 };
-                let summary = match (&ev.value, kind.as_str()) {
-                    (Value::Object(m), "partition") => partition_summary(m),
-                    _ => None,
+                let (summary, groups) = match (&ev.value, kind.as_str()) {
+                    (Value::Object(m), "partition") => (
+                        partition_summary(m),
+                        partition_groups(m).unwrap_or_default(),
+                    ),
+                    _ => (None, Vec::new()),
                 };
                 open.push(out.intervals.len());
                 out.intervals.push(Interval {
@@ -292,6 +304,7 @@ pub fn intervals(events: &[Event], lines: &[usize]) -> Faults {
                     nodes,
                     detail,
                     summary,
+                    groups,
                     line,
                 });
             }

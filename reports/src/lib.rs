@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod compare;
 mod draw;
 mod faults;
 pub mod index;
@@ -39,6 +40,11 @@ pub const REPORT_FILE: &str = "report.html";
 pub enum ReportError {
     #[error("{}: not a run folder (no such directory)", .0.display())]
     NotARunFolder(PathBuf),
+    #[error("{}: not a run folder (it has no run.json; a run folder is store/<system>-<workload>-<nemesis>/<UTC time>/)", .0.display())]
+    NoRunJson(PathBuf),
+    /// The command was used wrongly (a compare of one run).
+    #[error("{0}")]
+    Usage(String),
     #[error("{}: cannot read: {source}", file.display())]
     Read {
         file: PathBuf,
@@ -94,6 +100,8 @@ fn environment() -> minijinja::Environment<'static> {
         .expect("the directory template parses");
     env.add_template("style.css", include_str!("../templates/style.css"))
         .expect("the style sheet parses");
+    env.add_template("compare.html", include_str!("../templates/compare.html"))
+        .expect("the comparison template parses");
     env.add_template("report.js", include_str!("../templates/report.js"))
         .expect("the script parses");
     env

@@ -44,6 +44,9 @@ pub fn load(dir: &Path) -> Result<RunFolder, ReportError> {
         return Err(ReportError::NotARunFolder(dir.to_path_buf()));
     }
     let run_path = dir.join("run.json");
+    if !run_path.exists() && !dir.join("history.jsonl").exists() {
+        return Err(ReportError::NoRunJson(dir.to_path_buf()));
+    }
     let run = read_json(&run_path)?;
     if !run.is_object() {
         return Err(ReportError::Malformed {

@@ -39,6 +39,9 @@ pub struct OpRec {
     pub outcome: Outcome,
     pub invoke_ns: u64,
     pub complete_ns: Option<u64>,
+    /// Index into [`Ops::nodes`]: the node the client talked to (its invocation's `node`,
+    /// else its completion's), when the history says.
+    pub node: Option<u32>,
 }
 
 /// Every client operation of a history, and what did not pair.
@@ -47,6 +50,8 @@ pub struct Ops {
     /// Distinct `f` names, most frequent first.
     pub fs: Vec<String>,
     pub ops: Vec<OpRec>,
+    /// Distinct `node` names, in order of first appearance.
+    pub nodes: Vec<String>,
     /// Completions with no outstanding invocation of their process.
     pub unmatched: usize,
     /// The time of the last event of the history (ns).
@@ -64,6 +69,19 @@ pub fn pair(events: &[Event]) -> Ops {
     let mut fs: Vec<String> = Vec::new();
     let mut f_index: HashMap<&str, usize> = HashMap::new();
     let mut ops: Vec<OpRec> = Vec::new();
+    let mut nodes: Vec<String> = Vec::new();
+    let mut node_index: HashMap<String, u32> = HashMap::new();
+    let mut node_of = |name: &Option<String>| {
+        name.as_ref().map(|n| match node_index.get(n.as_str()) {
+            Some(&i) => i,
+            None => {
+                let i = nodes.len() as u32;
+                nodes.push(n.clone());
+                node_index.insert(n.clone(), i);
+                i
+            }
+        })
+    };
     let mut outstanding: HashMap<u64, usize> = HashMap::new();
     let mut unmatched = 0usize;
     let mut end_ns = 0u64;
@@ -86,6 +104,7 @@ pub fn pair(events: &[Event]) -> Ops {
                     outcome: Outcome::Open,
                     invoke_ns: e.time,
                     complete_ns: None,
+                    node: node_of(&e.node),
                 });
             }
             kind => match outstanding.remove(&p) {
@@ -97,6 +116,9 @@ pub fn pair(events: &[Event]) -> Ops {
                         _ => Outcome::Info,
                     };
                     op.complete_ns = Some(e.time);
+                    if op.node.is_none() {
+                        op.node = node_of(&e.node);
+                    }
                 }
                 None => unmatched += 1,
             },
@@ -120,6 +142,7 @@ pub fn pair(events: &[Event]) -> Ops {
     Ops {
         fs,
         ops,
+        nodes,
         unmatched,
         end_ns,
     }

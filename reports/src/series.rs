@@ -73,7 +73,7 @@ pub fn bucket_width(end_ns: u64) -> u64 {
         .unwrap_or_else(|| end_ns / MAX_BUCKETS as u64 + 1)
 }
 
-fn quantile(sorted: &[u64], q: f64) -> u64 {
+pub(crate) fn quantile(sorted: &[u64], q: f64) -> u64 {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -181,6 +181,7 @@ mod tests {
             outcome,
             invoke_ns: t,
             complete_ns: Some(t + 2_000_000),
+            node: None,
         };
         let ops = Ops {
             fs: vec!["read".into(), "write".into()],
@@ -189,6 +190,7 @@ mod tests {
                 op(0, Outcome::Ok, 10_000_000),
                 op(1, Outcome::Fail, 20_000_000),
             ],
+            nodes: Vec::new(),
             unmatched: 0,
             end_ns: 10_000_000_000,
         };
