@@ -27,6 +27,9 @@ impl B {
                 value,
                 node: Some(format!("n{}", p % 3 + 1)),
                 error: None,
+                local: false,
+                siblings: false,
+                context: None,
             },
             i as usize + 1,
         );

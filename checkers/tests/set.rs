@@ -27,6 +27,9 @@ impl B {
                 value,
                 node: Some(node.to_owned()),
                 error: (kind == EventType::Fail).then(|| json!("precondition")),
+                local: false,
+                siblings: false,
+                context: None,
             },
             i as usize + 1,
         );

@@ -336,6 +336,9 @@ mod tests {
             value,
             node: None,
             error: None,
+            local: false,
+            siblings: false,
+            context: None,
         }
     }
 

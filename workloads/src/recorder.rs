@@ -201,6 +201,9 @@ impl Recorder {
             value,
             node,
             error,
+            local: false,
+            siblings: false,
+            context: None,
         };
         // A poisoned lock means a thread panicked while holding it; the sequencer's state is
         // two plain fields and stays consistent, so carry on.

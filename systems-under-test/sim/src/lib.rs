@@ -653,6 +653,9 @@ impl<S: System> Sim<S> {
                 value,
                 node: node.map(|n| format!("n{n}")),
                 error: error.map(Value::String),
+                local: false,
+                siblings: false,
+                context: None,
             },
             index + 1,
         );
