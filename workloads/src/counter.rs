@@ -60,6 +60,8 @@ impl Generator for CounterGen {
                 f: "incr".to_owned(),
                 key: Some(key),
                 value: json!(amount),
+                local: false,
+                context: None,
             }
         }
     }

@@ -94,6 +94,8 @@ impl Generator for RegisterGen {
                 f: "write".to_owned(),
                 key: Some(name),
                 value: json!(v),
+                local: false,
+                context: None,
             }
         } else {
             let recent = &self.recent[key];
@@ -108,6 +110,8 @@ impl Generator for RegisterGen {
                 f: "cas".to_owned(),
                 key: Some(name),
                 value: json!([from, to]),
+                local: false,
+                context: None,
             }
         }
     }

@@ -60,6 +60,8 @@ impl Generator for SetGen {
                 f: "add".to_owned(),
                 key: Some(key),
                 value: json!(element),
+                local: false,
+                context: None,
             }
         }
     }
