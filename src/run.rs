@@ -406,6 +406,7 @@ async fn start_cluster(
 async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let mut signals = Signals::install();
     let args = &p.args;
+    let final_reads = crate::checking::wants_final_reads(p.workload, &p.system);
     let names: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
     let Opened {
         dir: run_dir,
@@ -491,7 +492,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     set_active(&active, "recovery".into());
     if !interrupted {
-        if p.workload.final_reads {
+        if final_reads {
             let _ = stop_tx.send(true);
         }
         tokio::select! {
@@ -501,10 +502,16 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     let _ = stop_tx.send(true);
     clients.await.context("client tasks")?;
-    if p.workload.final_reads && !interrupted {
+    if final_reads && !interrupted {
         set_active(&active, "final reads".into());
         let keys = (p.workload.key_names)(args.keys);
-        workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await;
+        let done = workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await;
+        tracing::info!(
+            "final reads: {} ok, {} failed, {} skipped (the node keeps no replica of the key)",
+            done.ok,
+            done.failed,
+            done.skipped
+        );
     }
     progress.finish();
     tokio::task::block_in_place(|| injector.stop_all(p.system.stop_grace));

@@ -23,7 +23,8 @@ pub static WORKLOAD: Workload = Workload {
     generator: |run, worker| Box::new(RegisterGen::new(run.seed, worker, run.keys)),
     key_names: RegisterGen::key_names,
     final_reads: false,
-    checkers: &["linearizability"],
+    fixed_keys: true,
+    checkers: &["linearizability", "siblings"],
 };
 
 /// The generator of one worker.
