@@ -502,18 +502,21 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     let _ = stop_tx.send(true);
     clients.await.context("client tasks")?;
+    let mut final_done = None;
     if final_reads && !interrupted {
         set_active(&active, "final reads".into());
         let keys = (p.workload.key_names)(args.keys);
-        let done = workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await;
-        tracing::info!(
-            "final reads: {} ok, {} failed, {} skipped (the node keeps no replica of the key)",
-            done.ok,
-            done.failed,
-            done.skipped
-        );
+        final_done =
+            Some(workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await);
     }
     progress.finish();
+    if let Some(done) = final_done.filter(|d| d.failed + d.skipped > 0) {
+        eprintln!(
+            "harness: final reads: {} (key, node) pairs read, {} failed, {} skipped (the node \
+             keeps no replica of the key)",
+            done.ok, done.failed, done.skipped
+        );
+    }
     tokio::task::block_in_place(|| injector.stop_all(p.system.stop_grace));
     let ended = Ended {
         rec,
