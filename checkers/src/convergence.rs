@@ -227,7 +227,9 @@ fn canon(kind: KeyKind, value: &Value, siblings: bool) -> Canon {
 
 fn check_key(history: &History, key: &str, ops: &[&Op]) -> (ConvergenceKey, Vec<Anomaly>) {
     let kind = KeyKind::infer(ops.iter().copied());
-    let wrote = ops.iter().any(|o| matches!(o.f.as_str(), "write" | "cas" | "add" | "incr"));
+    let wrote = ops
+        .iter()
+        .any(|o| matches!(o.f.as_str(), "write" | "cas" | "add" | "incr"));
     // The last ok local read per node, by completion.
     let mut last: BTreeMap<String, &Op> = BTreeMap::new();
     for &op in ops {
@@ -259,9 +261,7 @@ fn check_key(history: &History, key: &str, ops: &[&Op]) -> (ConvergenceKey, Vec<
     }
     let mut reads: Vec<(String, &Op, bool, Canon)> = Vec::new();
     for (node, op) in last {
-        let siblings = op
-            .complete
-            .is_some_and(|c| history.events[c].siblings);
+        let siblings = op.complete.is_some_and(|c| history.events[c].siblings);
         let c = canon(kind, &op.output, siblings);
         k.nodes.push(NodeValue {
             node: node.clone(),
@@ -285,13 +285,11 @@ fn check_key(history: &History, key: &str, ops: &[&Op]) -> (ConvergenceKey, Vec<
         for (node, op, _, c) in &reads {
             a.sentences.push(format!(
                 "  - {node} (read {}): {}",
-                history.events[op.invoke].index,
-                c.shown
+                history.events[op.invoke].index, c.shown
             ));
         }
         a.sentences.push(
-            "A convergent store brings every replica to the same value once updates stop."
-                .into(),
+            "A convergent store brings every replica to the same value once updates stop.".into(),
         );
         found.push(a);
     }
@@ -355,7 +353,11 @@ impl Produced {
 
     /// Why `value` could not have been produced, if it could not.
     fn refuses(&self, kind: KeyKind, value: &Value, c: &Canon) -> Option<String> {
-        let missing: Vec<&String> = c.items.iter().filter(|t| !self.values.contains(*t)).collect();
+        let missing: Vec<&String> = c
+            .items
+            .iter()
+            .filter(|t| !self.values.contains(*t))
+            .collect();
         let list = |m: &[&String]| m.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
         match kind {
             KeyKind::Unknown => None,
@@ -365,7 +367,11 @@ impl Produced {
             )),
             KeyKind::Set if !missing.is_empty() => Some(format!(
                 "no add of this key attempted {} {}",
-                if missing.len() == 1 { "element" } else { "elements" },
+                if missing.len() == 1 {
+                    "element"
+                } else {
+                    "elements"
+                },
                 list(&missing)
             )),
             KeyKind::Counter => {
@@ -501,7 +507,11 @@ mod tests {
         b.op(1, "add", "s", json!(1), Ev::fail());
         b.local_read("n1", "s", json!([1, 5]), false);
         let r = run(b);
-        assert_eq!(kinds(&r), ["not-produced"], "a failed add was attempted: 5 is not");
+        assert_eq!(
+            kinds(&r),
+            ["not-produced"],
+            "a failed add was attempted: 5 is not"
+        );
         assert!(r.anomalies[0].sentences[0].contains("element 5"));
         let mut b = Builder::new();
         b.op(1, "incr", "c", json!(2), Ev::ok());
@@ -520,6 +530,10 @@ mod tests {
         b.op(2, "read", "k", json!(null), Ev::ok_value(json!(1)));
         let r = run(b);
         assert_eq!(r.verdict, Judgement::Unknown);
-        assert!(r.summary[0].contains("no local final read"), "{:?}", r.summary);
+        assert!(
+            r.summary[0].contains("no local final read"),
+            "{:?}",
+            r.summary
+        );
     }
 }

@@ -191,7 +191,10 @@ mod tests {
         assert!(!promised(&p(&["causal", "convergent"]), "linearizable"));
         assert!(!promised(&[], "linearizable"));
         assert!(promised(&p(&["linearizable"]), "no-lost-updates"));
-        assert!(!promised(&p(&["convergent", "no-lost-updates"]), "linearizable"));
+        assert!(!promised(
+            &p(&["convergent", "no-lost-updates"]),
+            "linearizable"
+        ));
     }
 
     #[test]

@@ -392,9 +392,8 @@ fn check_key(
 
     // Lost: acknowledged elements missing from a final read.
     let only_local = eventual && reads.iter().any(|r| r.local);
-    let is_final = |r: &Read| {
-        (r.local || !only_local) && last_add_complete.is_none_or(|b| r.invoke > b)
-    };
+    let is_final =
+        |r: &Read| (r.local || !only_local) && last_add_complete.is_none_or(|b| r.invoke > b);
     let acked: Vec<u32> = (0..elems.len() as u32)
         .filter(|&e| elems[e as usize].status == Status::Acknowledged)
         .collect();

@@ -258,7 +258,10 @@ fn check_key(history: &History, key: &str, ops: &[&Op]) -> (SiblingsKey, Vec<Ano
             k.never_written += 1;
             let later = first_write.get(v).map(|&w| ev(w).index);
             let mut a = anomaly(history, "never-written", key, [*r]);
-            a.title = format!("Key {key}: read {} returned {v}, which was never written", idx(r));
+            a.title = format!(
+                "Key {key}: read {} returned {v}, which was never written",
+                idx(r)
+            );
             let mut s = format!(
                 "Read {} at {} returned {v}, but no write of {v} to {key} was invoked before \
                  the read completed",
@@ -449,7 +452,13 @@ mod tests {
         let mut b = Builder::new();
         b.op(1, "write", "k", json!(1), Ev::ok().ctx_out("a"));
         b.op(2, "write", "k", json!(2), Ev::ok().ctx_out("b"));
-        b.op(1, "read", "k", json!(null), Ev::ok_value(json!([1, 2])).siblings().ctx_out("c"));
+        b.op(
+            1,
+            "read",
+            "k",
+            json!(null),
+            Ev::ok_value(json!([1, 2])).siblings().ctx_out("c"),
+        );
         b.op(1, "write", "k", json!(3), Ev::ok().ctx_in("c").ctx_out("d"));
         b.local_read("n1", "k", json!(3), false);
         b.local_read("n2", "k", json!([3]), true);
@@ -467,7 +476,13 @@ mod tests {
         assert_eq!(r.anomalies[0].ops, [read, write]);
         let mut b = Builder::new();
         b.op(1, "write", "k", json!(1), Ev::ok());
-        b.op(1, "read", "k", json!(null), Ev::ok_value(json!([1, 9])).siblings());
+        b.op(
+            1,
+            "read",
+            "k",
+            json!(null),
+            Ev::ok_value(json!([1, 9])).siblings(),
+        );
         assert_eq!(kinds(&run(&b)), ["never-written"]);
     }
 
@@ -475,8 +490,20 @@ mod tests {
     fn a_sibling_beside_the_write_that_superseded_it() {
         let mut b = Builder::new();
         b.op(1, "write", "k", json!(17), Ev::ok().ctx_out("a"));
-        let seen = b.op(2, "read", "k", json!(null), Ev::ok_value(json!(17)).ctx_out("b"));
-        let w = b.op(2, "write", "k", json!(23), Ev::ok().ctx_in("b").ctx_out("c"));
+        let seen = b.op(
+            2,
+            "read",
+            "k",
+            json!(null),
+            Ev::ok_value(json!(17)).ctx_out("b"),
+        );
+        let w = b.op(
+            2,
+            "write",
+            "k",
+            json!(23),
+            Ev::ok().ctx_in("b").ctx_out("c"),
+        );
         let read = b.op(
             3,
             "read",
@@ -503,7 +530,13 @@ mod tests {
         b.op(1, "write", "k", json!(1), Ev::ok().ctx_out("a"));
         b.op(1, "write", "k", json!(2), Ev::ok().ctx_in("a").ctx_out("b"));
         b.op(1, "write", "k", json!(3), Ev::ok().ctx_in("b").ctx_out("c"));
-        b.op(2, "read", "k", json!(null), Ev::ok_value(json!([3, 1])).siblings());
+        b.op(
+            2,
+            "read",
+            "k",
+            json!(null),
+            Ev::ok_value(json!([3, 1])).siblings(),
+        );
         let r = run(&b);
         assert_eq!(kinds(&r), ["superseded-sibling"]);
         assert!(r.anomalies[0].sentences[0].contains("whose own context covered 1"));
@@ -513,7 +546,13 @@ mod tests {
     fn a_superseded_version_back_in_a_final_read_is_resurrected() {
         let mut b = Builder::new();
         b.op(1, "write", "k", json!(1), Ev::ok().ctx_out("a"));
-        b.op(2, "read", "k", json!(null), Ev::ok_value(json!(1)).ctx_out("b"));
+        b.op(
+            2,
+            "read",
+            "k",
+            json!(null),
+            Ev::ok_value(json!(1)).ctx_out("b"),
+        );
         let w = b.op(2, "write", "k", json!(2), Ev::ok().ctx_in("b").ctx_out("c"));
         b.local_read("n1", "k", json!(2), false);
         let back = b.local_read("n2", "k", json!(1), false);
@@ -524,7 +563,13 @@ mod tests {
         // The same write unacknowledged need not have won.
         let mut b = Builder::new();
         b.op(1, "write", "k", json!(1), Ev::ok().ctx_out("a"));
-        b.op(2, "read", "k", json!(null), Ev::ok_value(json!(1)).ctx_out("b"));
+        b.op(
+            2,
+            "read",
+            "k",
+            json!(null),
+            Ev::ok_value(json!(1)).ctx_out("b"),
+        );
         b.op(2, "write", "k", json!(2), Ev::info().ctx_in("b"));
         b.local_read("n2", "k", json!(1), false);
         assert_eq!(run(&b).verdict, Judgement::Valid);

@@ -193,9 +193,15 @@ mod eventual {
         let r = check_eventual(&b);
         assert_eq!(r.verdict, Judgement::Valid, "{:?}", r.summary);
         assert!(r.summary[0].starts_with("eventual mode"));
-        assert!(r.summary.iter().any(|s| s.contains("2 reads during the run")));
+        assert!(r
+            .summary
+            .iter()
+            .any(|s| s.contains("2 reads during the run")));
         let full = b.check();
-        assert_eq!(kinds(&full), ["lower-than-acknowledged", "lower-than-acknowledged"]);
+        assert_eq!(
+            kinds(&full),
+            ["lower-than-acknowledged", "lower-than-acknowledged"]
+        );
     }
 
     #[test]

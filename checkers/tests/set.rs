@@ -429,7 +429,9 @@ mod eventual {
         assert!(r.anomalies.is_empty());
         assert!(r.summary[0].starts_with("eventual mode"), "{:?}", r.summary);
         assert!(
-            r.summary.iter().any(|s| s.contains("vanished") && s.contains("allowed")),
+            r.summary
+                .iter()
+                .any(|s| s.contains("vanished") && s.contains("allowed")),
             "{:?}",
             r.summary
         );

@@ -532,7 +532,10 @@ pub fn event_from_json(
         Some(other) => {
             return Err(err(
                 "context",
-                format!("expected a string (an opaque context), got {}", short(&other)),
+                format!(
+                    "expected a string (an opaque context), got {}",
+                    short(&other)
+                ),
             ))
         }
     };
@@ -703,7 +706,10 @@ mod tests {
         w.write(&plain.events[0]).unwrap();
         let text = String::from_utf8(w.into_inner()).unwrap();
         assert!(!text.contains("local") && !text.contains("siblings") && !text.contains("context"));
-        let bad = read(&line(0, r#""process":1,"type":"invoke","f":"read","local":"yes""#));
+        let bad = read(&line(
+            0,
+            r#""process":1,"type":"invoke","f":"read","local":"yes""#,
+        ));
         assert!(bad.unwrap_err().to_string().contains("`local`"));
     }
 

@@ -52,7 +52,10 @@ async fn local_and_context_are_sent_and_siblings_and_context_come_back() {
     let mut read = Op::local_read("k");
     read.context = w.context.clone();
     let r = c.invoke(s.addr, &read).await;
-    assert_eq!((r.kind, r.value, r.siblings), (EventType::Ok, json!([5]), true));
+    assert_eq!(
+        (r.kind, r.value, r.siblings),
+        (EventType::Ok, json!([5]), true)
+    );
     assert_eq!(r.context.as_deref(), Some("k@2"));
     let sent = s.switches.received.lock().expect("lock").clone();
     assert_eq!(sent[0].get("local"), None, "unset fields are not sent");

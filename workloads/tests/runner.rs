@@ -255,7 +255,10 @@ async fn final_reads_are_local_and_a_node_that_is_not_a_replica_is_skipped_at_on
     let keys = vec!["s0".to_owned(), "s1".to_owned()];
     let t0 = Instant::now();
     let r = final_reads(&keys, &nodes, &client, &rec, 100).await;
-    assert!(t0.elapsed() < Duration::from_millis(900), "no retry after not-a-replica");
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "no retry after not-a-replica"
+    );
     rec.close().await.expect("close");
     assert_eq!((r.ok, r.failed, r.skipped), (2, 0, 2));
     let h = history::jsonl::read_jsonl(&path).expect("readable");
@@ -288,14 +291,25 @@ async fn a_session_sends_back_the_last_context_of_each_key() {
         };
         match e.kind {
             EventType::Invoke => {
-                assert_eq!(e.context.as_ref(), last.get(&(p, k.clone())), "event {}", e.index);
+                assert_eq!(
+                    e.context.as_ref(),
+                    last.get(&(p, k.clone())),
+                    "event {}",
+                    e.index
+                );
                 if let Some(ctx) = &e.context {
-                    assert!(ctx.starts_with(&format!("{k}@")), "a context of another key");
+                    assert!(
+                        ctx.starts_with(&format!("{k}@")),
+                        "a context of another key"
+                    );
                     sent_some += 1;
                 }
             }
             EventType::Ok => {
-                let ctx = e.context.clone().expect("the server returns a context on ok");
+                let ctx = e
+                    .context
+                    .clone()
+                    .expect("the server returns a context on ok");
                 last.insert((p, k), ctx);
             }
             _ => {}
