@@ -35,6 +35,15 @@ pub struct Checked {
 /// unless asked).
 const RUN_KEY_TIME_LIMIT: Duration = Duration::from_secs(60);
 
+/// Whether a run of `workload` against `system` ends with a (local) read of every key from
+/// every node: when the workload needs them (set, counter), and for any workload whose keys
+/// are fixed when the system promises `convergent`, which the convergence checker judges from
+/// those reads.
+pub fn wants_final_reads(workload: &workloads::Workload, system: &SystemDef) -> bool {
+    workload.final_reads
+        || (workload.fixed_keys && checkers::registry::promised(&system.promises, "convergent"))
+}
+
 /// Reads back the run's history and runs every checker of `workload` over it.
 pub fn check_run(
     path: &Path,

@@ -406,6 +406,7 @@ async fn start_cluster(
 async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let mut signals = Signals::install();
     let args = &p.args;
+    let final_reads = crate::checking::wants_final_reads(p.workload, &p.system);
     let names: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
     let Opened {
         dir: run_dir,
@@ -491,7 +492,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     set_active(&active, "recovery".into());
     if !interrupted {
-        if p.workload.final_reads {
+        if final_reads {
             let _ = stop_tx.send(true);
         }
         tokio::select! {
@@ -501,12 +502,21 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     }
     let _ = stop_tx.send(true);
     clients.await.context("client tasks")?;
-    if p.workload.final_reads && !interrupted {
+    let mut final_done = None;
+    if final_reads && !interrupted {
         set_active(&active, "final reads".into());
         let keys = (p.workload.key_names)(args.keys);
-        workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await;
+        final_done =
+            Some(workloads::runner::final_reads(&keys, &addrs, &http, &rec, 1_000_000_000).await);
     }
     progress.finish();
+    if let Some(done) = final_done.filter(|d| d.failed + d.skipped > 0) {
+        eprintln!(
+            "harness: final reads: {} (key, node) pairs read, {} failed, {} skipped (the node \
+             keeps no replica of the key)",
+            done.ok, done.failed, done.skipped
+        );
+    }
     tokio::task::block_in_place(|| injector.stop_all(p.system.stop_grace));
     let ended = Ended {
         rec,

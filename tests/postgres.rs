@@ -160,6 +160,8 @@ fn txn(mops: Value) -> Op {
         f: "txn".into(),
         key: None,
         value: mops,
+        local: false,
+        context: None,
     }
 }
 

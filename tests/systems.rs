@@ -297,3 +297,28 @@ fn every_workloads_checkers_are_registered() {
         }
     }
 }
+
+/// A set or a counter always ends with final reads; a register only when the system promises
+/// `convergent` (the convergence checker judges those reads); the transactional workloads,
+/// whose keys retire, never.
+#[test]
+fn final_reads_follow_the_workload_and_the_convergent_promise() {
+    use harness::checking::wants_final_reads;
+    let raft = SystemDef::parse(GOOD, "demo.toml", None).unwrap();
+    let dynamo = SystemDef::parse(
+        &GOOD.replace(
+            r#"["linearizable"]"#,
+            r#"["convergent", "no-lost-updates"]"#,
+        ),
+        "dynamo.toml",
+        None,
+    )
+    .unwrap();
+    let w = |name| workloads::registry::find(name).unwrap();
+    assert!(wants_final_reads(w("set"), &raft));
+    assert!(wants_final_reads(w("counter"), &raft));
+    assert!(!wants_final_reads(w("register"), &raft));
+    assert!(wants_final_reads(w("register"), &dynamo));
+    assert!(!wants_final_reads(w("list-append"), &dynamo));
+    assert!(!wants_final_reads(w("rw-register"), &dynamo));
+}

@@ -18,6 +18,12 @@
 //! (an acknowledged increment was lost, or not yet visible to a read that began after it
 //! completed) or `higher-than-attempted` (an increment counted twice, or one that failed).
 //! An absent counter reads as null, which counts as 0.
+//!
+//! **Eventual mode** (`Options::eventual`, chosen when the system promises `no-lost-updates`
+//! but not linearizability): a read during the run may come from a stale replica, so only a
+//! final read below the acknowledged sum is `lower-than-acknowledged` (the others are counted
+//! as `stale`); `higher-than-attempted` is a violation for every read. The final reads of a key
+//! that has local final reads (one per node, after recovery) are those alone.
 
 use crate::registry::Checker;
 use crate::result::{natural_key, secs, widen, Anomaly, CheckerResult, Judgement};
@@ -50,11 +56,18 @@ pub struct CounterKey {
     /// The values the final reads returned, in history order (up to 20).
     pub final_values: Vec<i64>,
     pub out_of_bounds: usize,
+    /// Eventual mode: reads during the run below what was surely added (allowed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale: usize,
     /// Reads whose value was not an integer (or null): ignored, and named here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The registry's counter checker.
@@ -78,9 +91,13 @@ impl Checker for CounterChecker {
         &self,
         history: &History,
         paired: &Paired,
-        _opts: &Options,
+        opts: &Options,
     ) -> Result<CheckerResult, CheckError> {
-        Ok(check(history, paired))
+        Ok(check_mode(history, paired, opts.eventual))
+    }
+
+    fn promised_by(&self, promises: &[String], opts: &mut Options) -> bool {
+        crate::registry::promised_in_full_or_eventual(promises, opts)
     }
 }
 
@@ -92,8 +109,13 @@ struct Incr {
     ok_at: Option<usize>,
 }
 
-/// Checks every key's `incr` and `read` operations (other operations are ignored).
+/// Checks every key's `incr` and `read` operations (other operations are ignored), in full.
 pub fn check(history: &History, paired: &Paired) -> CheckerResult {
+    check_mode(history, paired, false)
+}
+
+/// [`check`], in the eventual mode when `eventual` (see the module documentation).
+pub fn check_mode(history: &History, paired: &Paired, eventual: bool) -> CheckerResult {
     let started = Instant::now();
     let mut by_key: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     for (i, op) in paired.ops.iter().enumerate() {
@@ -103,11 +125,17 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
     }
     let mut keys = Vec::new();
     let mut anomalies = Vec::new();
-    let mut summary = Vec::new();
+    let mut summary = vec![if eventual {
+        "eventual mode (no-lost-updates): a final read below the acknowledged increments, or \
+         any read above the attempted ones, is a violation; a stale read during the run is not"
+    } else {
+        "linearizable mode: every read lies between what was surely added and what may have been"
+    }
+    .to_owned()];
     let mut groups: Vec<(Option<&str>, Vec<usize>)> = by_key.into_iter().collect();
     groups.sort_by_cached_key(|(k, _)| natural_key(&k.map(str::to_owned)));
     for (key, ids) in groups {
-        let (k, found) = check_key(history, paired, key, &ids);
+        let (k, found) = check_key(history, paired, key, &ids, eventual);
         if let Some(reason) = &k.reason {
             summary.push(format!("key {}: unknown: {reason}", key.unwrap_or("-")));
         }
@@ -124,6 +152,14 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
                     .take(3)
                     .filter_map(|a| a.sentences.first().cloned()),
             );
+        }
+        if k.stale > 0 {
+            summary.push(format!(
+                "key {}: {} reads during the run were below what was surely added: stale \
+                 replicas, allowed in eventual mode",
+                key.unwrap_or("-"),
+                k.stale
+            ));
         }
         anomalies.extend(found);
         keys.push(k);
@@ -150,6 +186,7 @@ fn check_key(
     paired: &Paired,
     key: Option<&str>,
     ids: &[usize],
+    eventual: bool,
 ) -> (CounterKey, Vec<Anomaly>) {
     let mut k = CounterKey {
         key: key.map(str::to_owned),
@@ -194,6 +231,8 @@ fn check_key(
         .sum();
     k.attempted_sum = incrs.iter().map(|i| i.amount).sum();
     let bounds = Bounds::new(&incrs);
+    let local = |id: usize| history.events[paired.ops[id].invoke].local;
+    let only_local = eventual && reads.iter().any(|&id| local(id));
     let mut found = Vec::new();
     for id in reads {
         let op = &paired.ops[id];
@@ -215,7 +254,7 @@ fn check_key(
             },
         };
         k.reads += 1;
-        let is_final = op.invoke > last_incr_end;
+        let is_final = op.invoke > last_incr_end && (local(id) || !only_local);
         if is_final {
             k.final_reads += 1;
             if k.final_values.len() < 20 {
@@ -224,6 +263,10 @@ fn check_key(
         }
         let (lo, hi) = bounds.at(op.invoke, complete);
         if value >= lo && value <= hi {
+            continue;
+        }
+        if eventual && value < lo && !is_final {
+            k.stale += 1;
             continue;
         }
         k.out_of_bounds += 1;

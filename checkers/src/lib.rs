@@ -10,17 +10,25 @@
 //! - `set`: Jepsen's set-full checker: lost, unexpected, vanished elements.
 //! - `counter`: Jepsen's counter checker: every read lies between what was surely added and
 //!   what may have been.
+//! - `convergence`: every node's own replica of a key reads the same, and only what writes
+//!   produced (DeCandia et al., "Dynamo", SOSP 2007: eventual consistency).
+//! - `siblings`: registers with concurrent versions and causal contexts: a version a write
+//!   superseded is never returned beside it, nor after it was acknowledged.
 //! - `txn/`: Elle's transactional checkers, list-append and rw-register: dependency graphs
 //!   over transactions, their cycles (G0 to G2-item) and the consistency models they rule out.
 
 use std::path::PathBuf;
 
+pub mod convergence;
 pub mod counter;
 pub mod lin;
 pub mod registry;
 pub mod result;
 pub mod rng;
 pub mod set;
+pub mod siblings;
+#[cfg(test)]
+mod testkit;
 pub mod txn;
 
 pub use lin::model::ModelKind;

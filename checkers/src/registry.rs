@@ -36,6 +36,11 @@ pub trait Checker: Sync {
     fn check_jsonl(&self, _path: &Path, _opts: &Options) -> Option<Result<Streamed, CheckError>> {
         None
     }
+    /// Whether it judges the history of any workload (the convergence of final reads), so that
+    /// [`run`] adds it to every workload's checkers when the system promises its property.
+    fn every_workload(&self) -> bool {
+        false
+    }
 }
 
 /// What [`Checker::check_jsonl`] returns: the result, the number of events read, and the
@@ -56,6 +61,8 @@ pub static CHECKERS: &[&dyn Checker] = &[
     &crate::counter::CounterChecker,
     &crate::txn::LIST_APPEND,
     &crate::txn::RW_REGISTER,
+    &crate::convergence::Convergence,
+    &crate::siblings::Siblings,
 ];
 
 /// The checker called `name`; an unknown name is answered with the valid ones.
@@ -77,12 +84,13 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// Promises that include others: a strictly serializable store is linearizable on every key,
-/// a linearizable one is sequentially consistent and causal.
+/// a linearizable one is sequentially consistent and causal, and loses no acknowledged update.
 const IMPLIES: &[(&str, &str)] = &[
     ("strict-serializable", "linearizable"),
     ("strict-serializable", "serializable"),
     ("linearizable", "sequential"),
     ("linearizable", "causal"),
+    ("linearizable", "no-lost-updates"),
     ("sequential", "causal"),
 ];
 
@@ -102,7 +110,29 @@ pub fn promised(promises: &[String], property: &str) -> bool {
 }
 
 /// The promises a system definition may make beyond the transactional models.
-const SINGLE_OBJECT: &[&str] = &["linearizable", "sequential", "causal", "convergent"];
+/// `no-lost-updates`: an eventually consistent store that may serve stale reads but keeps
+/// every acknowledged update (what the set and counter checkers' eventual mode judges).
+const SINGLE_OBJECT: &[&str] = &[
+    "linearizable",
+    "sequential",
+    "causal",
+    "convergent",
+    "no-lost-updates",
+];
+
+/// How the set and counter checkers are promised: in full when the system promises
+/// linearizability; in their eventual mode (`opts.eventual`) when it promises only
+/// `no-lost-updates`; not at all otherwise (then they run in full, as information).
+pub(crate) fn promised_in_full_or_eventual(promises: &[String], opts: &mut Options) -> bool {
+    if promised(promises, "linearizable") {
+        return true;
+    }
+    if promised(promises, "no-lost-updates") {
+        opts.eventual = true;
+        return true;
+    }
+    false
+}
 
 /// Every promise a system definition may make (`[consistency] promises`): the transactional
 /// consistency models (`txn::model::names`, strict-serializable down to read-uncommitted) and
@@ -113,7 +143,9 @@ pub fn promises() -> Vec<&'static str> {
     all
 }
 
-/// Runs the named checkers over one history, each marked promised or not.
+/// Runs the named checkers over one history, each marked promised or not, and after them
+/// every checker that judges any workload ([`Checker::every_workload`]) whose property the
+/// system promises.
 pub fn run(
     names: &[&str],
     promises: &[String],
@@ -122,8 +154,19 @@ pub fn run(
     opts: &Options,
 ) -> Result<Vec<CheckerResult>, String> {
     let mut out = Vec::new();
-    for &name in names {
-        let checker = find(name)?;
+    let mut checkers = names
+        .iter()
+        .map(|n| find(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    for c in CHECKERS {
+        let mut scratch = opts.clone();
+        if c.every_workload() && !names.contains(&c.name()) && c.promised_by(promises, &mut scratch)
+        {
+            checkers.push(*c);
+        }
+    }
+    for checker in checkers {
+        let name = checker.name();
         let mut opts = opts.clone();
         let promised = checker.promised_by(promises, &mut opts);
         let mut result = checker
@@ -147,6 +190,41 @@ mod tests {
         assert!(promised(&p(&["linearizable"]), "linearizable"));
         assert!(!promised(&p(&["causal", "convergent"]), "linearizable"));
         assert!(!promised(&[], "linearizable"));
+        assert!(promised(&p(&["linearizable"]), "no-lost-updates"));
+        assert!(!promised(
+            &p(&["convergent", "no-lost-updates"]),
+            "linearizable"
+        ));
+    }
+
+    #[test]
+    fn set_and_counter_pick_the_eventual_mode_only_without_linearizability() {
+        let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        for name in ["set", "counter"] {
+            let c = find(name).expect("registered");
+            let mut o = Options::new(crate::ModelKind::CasRegister);
+            assert!(c.promised_by(&p(&["convergent", "no-lost-updates"]), &mut o));
+            assert!(o.eventual, "{name}");
+            let mut o = Options::new(crate::ModelKind::CasRegister);
+            assert!(c.promised_by(&p(&["linearizable"]), &mut o));
+            assert!(!o.eventual, "{name}");
+            let mut o = Options::new(crate::ModelKind::CasRegister);
+            assert!(!c.promised_by(&p(&["convergent"]), &mut o));
+            assert!(!o.eventual, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_workload_checkers_join_when_promised() {
+        let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let h = History::new("t.jsonl");
+        let paired = Paired::default();
+        let o = Options::new(crate::ModelKind::CasRegister);
+        let names = |r: Vec<CheckerResult>| r.into_iter().map(|c| c.checker).collect::<Vec<_>>();
+        let plain = run(&["set"], &p(&["linearizable"]), &h, &paired, &o).expect("runs");
+        assert_eq!(names(plain), ["set"]);
+        let dynamo = run(&["set"], &p(&["convergent"]), &h, &paired, &o).expect("runs");
+        assert_eq!(names(dynamo), ["set", "convergence"]);
     }
 
     #[test]

@@ -24,6 +24,12 @@
 //!   never take effect (shared/DESIGN.md section 3), yet a read returned it.
 //!
 //! An indeterminate element that a read returns is fine: it is counted as **recovered**.
+//!
+//! **Eventual mode** (`Options::eventual`, chosen when the system promises `no-lost-updates`
+//! but not linearizability): a replica may be stale, so a vanished element is counted and
+//! noted as allowed, not a violation; lost, unexpected and failed-but-present still are. The
+//! final reads of a key that has local final reads (one per node, after recovery) are those
+//! alone: a client's read during the run may come from a replica that has not caught up yet.
 
 use crate::lin::Verdict;
 use crate::registry::Checker;
@@ -44,6 +50,8 @@ pub const MAX_SENTENCES: usize = 20;
 #[derive(Clone, Debug, Serialize)]
 pub struct SetReport {
     pub checker: &'static str,
+    /// `linearizable` or `eventual` (see the module documentation).
+    pub mode: &'static str,
     /// `invalid` when any key is, else `unknown` when any key is (or there is no set operation
     /// at all), else `valid`.
     pub verdict: &'static str,
@@ -178,8 +186,13 @@ pub struct ReadView {
     pub complete_time: u64,
 }
 
-/// Checks every key's `add` and `read` operations (other operations are ignored).
+/// Checks every key's `add` and `read` operations (other operations are ignored), in full.
 pub fn check(history: &History, paired: &Paired) -> SetReport {
+    check_mode(history, paired, false)
+}
+
+/// [`check`], in the eventual mode when `eventual` (see the module documentation).
+pub fn check_mode(history: &History, paired: &Paired, eventual: bool) -> SetReport {
     let started = Instant::now();
     let mut by_key: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     for (i, op) in paired.ops.iter().enumerate() {
@@ -189,7 +202,7 @@ pub fn check(history: &History, paired: &Paired) -> SetReport {
     }
     let mut keys: Vec<SetKeyResult> = by_key
         .into_iter()
-        .map(|(key, ids)| check_key(history, paired, key, &ids))
+        .map(|(key, ids)| check_key(history, paired, key, &ids, eventual))
         .collect();
     keys.sort_by_cached_key(|k| natural_key(&k.key));
     let verdict = if keys
@@ -208,6 +221,7 @@ pub fn check(history: &History, paired: &Paired) -> SetReport {
     };
     SetReport {
         checker: "set",
+        mode: if eventual { "eventual" } else { "linearizable" },
         verdict,
         keys,
         elapsed_us: started.elapsed().as_micros() as u64,
@@ -246,11 +260,19 @@ struct Read {
     op: usize,
     invoke: usize,
     complete: usize,
+    /// A read of the node's own replica (a final per-node read).
+    local: bool,
     /// Element ids, sorted, without duplicates.
     elems: Vec<u32>,
 }
 
-fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize]) -> SetKeyResult {
+fn check_key(
+    history: &History,
+    paired: &Paired,
+    key: Option<&str>,
+    ids: &[usize],
+    eventual: bool,
+) -> SetKeyResult {
     let mut elems: Vec<Elem> = Vec::new();
     // Integers (what the workloads write) are interned by value, anything else by its JSON text.
     let mut ints: HashMap<i64, u32> = HashMap::new();
@@ -318,6 +340,7 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
                 op: id,
                 invoke: op.invoke,
                 complete,
+                local: history.events[op.invoke].local,
                 elems: set,
             });
         }
@@ -368,7 +391,9 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
     }
 
     // Lost: acknowledged elements missing from a final read.
-    let is_final = |r: &Read| last_add_complete.is_none_or(|b| r.invoke > b);
+    let only_local = eventual && reads.iter().any(|r| r.local);
+    let is_final =
+        |r: &Read| (r.local || !only_local) && last_add_complete.is_none_or(|b| r.invoke > b);
     let acked: Vec<u32> = (0..elems.len() as u32)
         .filter(|&e| elems[e as usize].status == Status::Acknowledged)
         .collect();
@@ -469,6 +494,16 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
     }
     sort_anomalies(&mut w);
     let by_kind = ctx.sentences(&w, &counts);
+    // Eventual mode: a stale replica may miss what another showed; counted, not a violation.
+    let allowed = |kind: &SetAnomalyKind| eventual && *kind == SetAnomalyKind::Vanished;
+    if eventual && counts.vanished > 0 {
+        notes.push(format!(
+            "{} elements vanished from a later read after an earlier one showed them: allowed \
+             here (eventual consistency: a replica may be stale), not a violation",
+            counts.vanished
+        ));
+    }
+    let by_kind: Vec<_> = by_kind.into_iter().filter(|(k, _)| !allowed(k)).collect();
     let anomalies = by_kind
         .iter()
         .filter_map(|(kind, lines)| {
@@ -478,7 +513,8 @@ fn check_key(history: &History, paired: &Paired, key: Option<&str>, ids: &[usize
         .collect();
     w.sentences = by_kind.into_iter().flat_map(|(_, lines)| lines).collect();
 
-    let any = counts.lost + counts.unexpected + counts.vanished + counts.failed_but_present;
+    let vanished = if eventual { 0 } else { counts.vanished };
+    let any = counts.lost + counts.unexpected + vanished + counts.failed_but_present;
     let verdict = if any > 0 {
         Verdict::Invalid { witness: w }
     } else if counts.read_final == 0 {
@@ -627,9 +663,13 @@ impl Checker for SetChecker {
         &self,
         history: &History,
         paired: &Paired,
-        _opts: &crate::Options,
+        opts: &crate::Options,
     ) -> Result<CheckerResult, crate::CheckError> {
-        Ok(check(history, paired).into_result())
+        Ok(check_mode(history, paired, opts.eventual).into_result())
+    }
+
+    fn promised_by(&self, promises: &[String], opts: &mut crate::Options) -> bool {
+        crate::registry::promised_in_full_or_eventual(promises, opts)
     }
 }
 
@@ -637,11 +677,19 @@ impl SetReport {
     /// The shared result: every key's sentences as the summary, one anomaly per key and kind,
     /// and this report as the detail.
     pub fn into_result(mut self) -> CheckerResult {
-        let summary: Vec<String> = self
-            .keys
-            .iter()
-            .flat_map(|k| k.sentences().into_iter().take(8))
-            .collect();
+        let mode = if self.mode == "eventual" {
+            "eventual mode (no-lost-updates): lost, unexpected and failed-but-present elements \
+             are violations; vanished ones are counted, as a stale replica may show them"
+        } else {
+            "linearizable mode: lost, unexpected, vanished and failed-but-present elements are \
+             violations"
+        };
+        let mut summary = vec![mode.to_owned()];
+        summary.extend(
+            self.keys
+                .iter()
+                .flat_map(|k| k.sentences().into_iter().chain(k.notes.clone()).take(8)),
+        );
         let anomalies = self
             .keys
             .iter_mut()

@@ -122,6 +122,9 @@ fn build(specs: &[Spec], order: &[usize]) -> History {
                 value: s.input.clone(),
                 node: None,
                 error: None,
+                local: false,
+                siblings: false,
+                context: None,
             }
         } else {
             Event {
@@ -138,6 +141,9 @@ fn build(specs: &[Spec], order: &[usize]) -> History {
                 value: s.output.clone(),
                 node: None,
                 error: s.error.clone(),
+                local: false,
+                siblings: false,
+                context: None,
             }
         };
         h.push(ev, pos + 1);
@@ -1139,6 +1145,9 @@ fn keys_are_checked_apart() {
                         value: Value::Null,
                         node: None,
                         error: None,
+                        local: false,
+                        siblings: false,
+                        context: None,
                     },
                     n + 1,
                 );

@@ -27,6 +27,9 @@ impl B {
                 value,
                 node: Some(format!("n{}", p % 3 + 1)),
                 error: None,
+                local: false,
+                siblings: false,
+                context: None,
             },
             i as usize + 1,
         );
@@ -148,5 +151,79 @@ fn no_final_read_is_unknown() {
     b.incr(1, 2, EventType::Ok);
     let r = b.check();
     assert_eq!(r.verdict, Judgement::Unknown);
-    assert!(r.summary[0].contains("no final read"), "{:?}", r.summary);
+    assert!(
+        r.summary.iter().any(|s| s.contains("no final read")),
+        "{:?}",
+        r.summary
+    );
+}
+
+/// Eventual mode (a system that promises no-lost-updates, not linearizability).
+mod eventual {
+    use super::*;
+
+    fn check_eventual(b: &B) -> checkers::CheckerResult {
+        let paired = history::pair(&b.h).expect("well formed");
+        let checker = registry::find("counter").expect("registered");
+        let mut opts = checkers::Options::new(checkers::ModelKind::CasRegister);
+        let promises = vec!["convergent".to_owned(), "no-lost-updates".to_owned()];
+        assert!(checker.promised_by(&promises, &mut opts));
+        checker.check(&b.h, &paired, &opts).expect("checks")
+    }
+
+    fn local_read(b: &mut B, p: u64, v: Value) {
+        b.read(p, v);
+        let at = b.h.events.len() - 2;
+        b.h.events[at].local = true;
+    }
+
+    fn kinds(r: &checkers::CheckerResult) -> Vec<&str> {
+        r.anomalies.iter().map(|a| a.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn a_stale_read_during_the_run_is_allowed() {
+        let mut b = B::default();
+        b.incr(1, 2, EventType::Ok);
+        b.read(2, json!(0));
+        b.incr(1, 3, EventType::Ok);
+        b.read(4, json!(2));
+        local_read(&mut b, 10, json!(5));
+        local_read(&mut b, 11, json!(5));
+        let r = check_eventual(&b);
+        assert_eq!(r.verdict, Judgement::Valid, "{:?}", r.summary);
+        assert!(r.summary[0].starts_with("eventual mode"));
+        assert!(r
+            .summary
+            .iter()
+            .any(|s| s.contains("2 reads during the run")));
+        let full = b.check();
+        assert_eq!(
+            kinds(&full),
+            ["lower-than-acknowledged", "lower-than-acknowledged"]
+        );
+    }
+
+    #[test]
+    fn a_final_read_below_the_acknowledged_sum_is_lost() {
+        let mut b = B::default();
+        b.incr(1, 2, EventType::Ok);
+        b.incr(1, 3, EventType::Ok);
+        local_read(&mut b, 10, json!(5));
+        local_read(&mut b, 11, json!(2));
+        let r = check_eventual(&b);
+        assert_eq!(r.verdict, Judgement::Invalid);
+        assert_eq!(kinds(&r), ["lower-than-acknowledged"]);
+    }
+
+    #[test]
+    fn a_read_above_the_attempted_sum_is_always_a_violation() {
+        let mut b = B::default();
+        b.incr(1, 2, EventType::Ok);
+        b.read(2, json!(7));
+        b.incr(1, 3, EventType::Fail);
+        local_read(&mut b, 10, json!(2));
+        let r = check_eventual(&b);
+        assert_eq!(kinds(&r), ["higher-than-attempted"]);
+    }
 }

@@ -286,6 +286,9 @@ fn generate(rng: &mut Rng, model: ModelKind, max_ops: usize, unique: bool) -> Hi
             },
             node: None,
             error: if is_call == 1 { None } else { op.error.clone() },
+            local: false,
+            siblings: false,
+            context: None,
         };
         h.push(ev, pos + 1);
     }

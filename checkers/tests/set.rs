@@ -27,6 +27,9 @@ impl B {
                 value,
                 node: Some(node.to_owned()),
                 error: (kind == EventType::Fail).then(|| json!("precondition")),
+                local: false,
+                siblings: false,
+                context: None,
             },
             i as usize + 1,
         );
@@ -388,4 +391,85 @@ fn simulated_linearizable_sets_pass_and_one_drop_is_caught() {
         "reproduce with SEED={seed}"
     );
     assert_eq!(w.lost[0].missed_by[0].node.as_deref(), Some("n2"));
+}
+
+/// Eventual mode (a system that promises no-lost-updates, not linearizability): what the
+/// checker judges through the registry, as a run does.
+mod eventual {
+    use super::*;
+    use checkers::{registry, Judgement};
+
+    fn check_eventual(b: &B) -> checkers::CheckerResult {
+        let paired = history::pair(&b.h).expect("well formed");
+        let checker = registry::find("set").expect("registered");
+        let mut opts = checkers::Options::new(checkers::ModelKind::CasRegister);
+        let promises = vec!["convergent".to_owned(), "no-lost-updates".to_owned()];
+        assert!(checker.promised_by(&promises, &mut opts));
+        assert!(opts.eventual);
+        checker.check(&b.h, &paired, &opts).expect("checks")
+    }
+
+    fn local_read(b: &mut B, p: u64, key: &str, v: Value, node: &str) {
+        b.read(p, key, v, node);
+        let at = b.h.events.len() - 2;
+        b.h.events[at].local = true;
+    }
+
+    #[test]
+    fn a_stale_read_during_the_run_is_allowed() {
+        let mut b = B::default();
+        b.add(1, EventType::Ok, "s0", 1, "n1");
+        b.read(2, "s0", json!([1]), "n1");
+        // n2 has not caught up yet: in linearizable mode 1 vanished.
+        b.read(3, "s0", json!([]), "n2");
+        local_read(&mut b, 10, "s0", json!([1]), "n1");
+        local_read(&mut b, 11, "s0", json!([1]), "n2");
+        let r = check_eventual(&b);
+        assert_eq!(r.verdict, Judgement::Valid, "{:?}", r.summary);
+        assert!(r.anomalies.is_empty());
+        assert!(r.summary[0].starts_with("eventual mode"), "{:?}", r.summary);
+        assert!(
+            r.summary
+                .iter()
+                .any(|s| s.contains("vanished") && s.contains("allowed")),
+            "{:?}",
+            r.summary
+        );
+        // The same history, judged in full: vanished.
+        let full = b.check();
+        assert_eq!(full.verdict, "invalid");
+    }
+
+    #[test]
+    fn a_client_read_after_the_last_add_is_not_final_when_local_ones_exist() {
+        let mut b = B::default();
+        b.add(1, EventType::Ok, "s0", 1, "n1");
+        b.read(3, "s0", json!([]), "n2");
+        local_read(&mut b, 10, "s0", json!([1]), "n1");
+        local_read(&mut b, 11, "s0", json!([1]), "n2");
+        assert_eq!(check_eventual(&b).verdict, Judgement::Valid);
+    }
+
+    #[test]
+    fn an_acknowledged_element_missing_from_a_final_read_is_lost() {
+        let mut b = B::default();
+        b.add(1, EventType::Ok, "s0", 1, "n1");
+        b.add(1, EventType::Ok, "s0", 2, "n1");
+        local_read(&mut b, 10, "s0", json!([1, 2]), "n1");
+        local_read(&mut b, 11, "s0", json!([1]), "n2");
+        let r = check_eventual(&b);
+        assert_eq!(r.verdict, Judgement::Invalid);
+        let kinds: Vec<&str> = r.anomalies.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["lost"]);
+    }
+
+    #[test]
+    fn unexpected_and_failed_but_present_are_still_violations() {
+        let mut b = B::default();
+        b.add(1, EventType::Fail, "s0", 1, "n1");
+        local_read(&mut b, 10, "s0", json!([1, 9]), "n1");
+        let r = check_eventual(&b);
+        let kinds: Vec<&str> = r.anomalies.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["unexpected", "failed-but-present"]);
+    }
 }

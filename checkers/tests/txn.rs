@@ -40,6 +40,9 @@ fn history(txns: &[T]) -> History {
             value,
             node: None,
             error: None,
+            local: false,
+            siblings: false,
+            context: None,
         };
         events.push((
             *from,

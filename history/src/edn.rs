@@ -994,6 +994,9 @@ pub fn parse_edn_history(
                 value,
                 node: op.node,
                 error: op.error,
+                local: false,
+                siblings: false,
+                context: None,
             },
             op.line,
         );

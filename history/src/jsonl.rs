@@ -21,8 +21,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 const MAX_TIME_WARNINGS: usize = 10;
 
 /// The fields of an event, in the order DESIGN.md lists them.
-pub const FIELDS: [&str; 9] = [
-    "index", "time", "process", "type", "f", "key", "value", "node", "error",
+pub const FIELDS: [&str; 12] = [
+    "index", "time", "process", "type", "f", "key", "value", "node", "error", "local", "siblings",
+    "context",
 ];
 
 /// Watches event times and warns when they go backwards (the harness's clock is monotonic, so
@@ -515,6 +516,29 @@ pub fn event_from_json(
         None | Some(Value::Null) => None,
         Some(v) => Some(v),
     };
+    let mut flag = |field: &str| match m.remove(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(other) => Err(err(
+            field,
+            format!("expected true or false, got {}", short(&other)),
+        )),
+    };
+    let local = flag("local")?;
+    let siblings = flag("siblings")?;
+    let context = match m.remove("context") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(err(
+                "context",
+                format!(
+                    "expected a string (an opaque context), got {}",
+                    short(&other)
+                ),
+            ))
+        }
+    };
     Ok(Event {
         index,
         time,
@@ -525,6 +549,9 @@ pub fn event_from_json(
         value: m.remove("value").unwrap_or(Value::Null),
         node,
         error,
+        local,
+        siblings,
+        context,
     })
 }
 
@@ -648,6 +675,42 @@ mod tests {
         // Compact, and the absent optional fields stay absent.
         assert!(!text.contains(": "));
         assert!(!text.lines().nth(2).unwrap().contains("\"key\""));
+    }
+
+    #[test]
+    fn local_siblings_and_context_are_read_and_written_only_when_set() {
+        let text = format!(
+            "{}\n{}\n",
+            line(
+                0,
+                r#""process":1,"type":"invoke","f":"read","key":"k","local":true,"context":"c1""#
+            ),
+            line(
+                1,
+                r#""process":1,"type":"ok","f":"read","key":"k","value":[1,2],"siblings":true,"context":"c2""#
+            )
+        );
+        let h = read(&text).unwrap();
+        assert!(h.events[0].local && !h.events[0].siblings);
+        assert_eq!(h.events[0].context.as_deref(), Some("c1"));
+        assert!(h.events[1].siblings && !h.events[1].local);
+        assert_eq!(h.events[1].context.as_deref(), Some("c2"));
+        let mut w = JsonlWriter::new(Vec::new());
+        for e in &h.events {
+            w.write(e).unwrap();
+        }
+        let written = String::from_utf8(w.into_inner()).unwrap();
+        assert_eq!(read(&written).unwrap().events, h.events);
+        let plain = read(SAMPLE).unwrap();
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write(&plain.events[0]).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        assert!(!text.contains("local") && !text.contains("siblings") && !text.contains("context"));
+        let bad = read(&line(
+            0,
+            r#""process":1,"type":"invoke","f":"read","local":"yes""#,
+        ));
+        assert!(bad.unwrap_err().to_string().contains("`local`"));
     }
 
     #[test]

@@ -120,6 +120,23 @@ pub struct Event {
     pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
+    /// On an invocation: the read asked for the node's own replica, without coordination
+    /// (the final per-node convergence reads). Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub local: bool,
+    /// On an `ok` read: `value` is the list of concurrent versions the store kept (siblings),
+    /// not a single value. Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub siblings: bool,
+    /// The system's opaque session context (shared/DESIGN.md section 3): on an invocation, the
+    /// one the client sent; on an `ok` completion, the one the system returned. Contexts are per
+    /// key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A history error always names the file, the line (1-based) and, where there is one, the field.

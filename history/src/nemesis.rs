@@ -197,6 +197,9 @@ impl NemesisEvent {
             value: self.value.clone(),
             node: None,
             error: None,
+            local: false,
+            siblings: false,
+            context: None,
         }
     }
 }

@@ -196,6 +196,9 @@ mod tests {
             value: serde_json::Value::Null,
             node: None,
             error: None,
+            local: false,
+            siblings: false,
+            context: None,
         }
     }
 

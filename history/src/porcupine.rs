@@ -169,6 +169,9 @@ fn parse_log_op(rest: &str, file: &Path, line: usize, pos: u64) -> Result<Event,
         value,
         node: None,
         error,
+        local: false,
+        siblings: false,
+        context: None,
     })
 }
 

@@ -121,6 +121,9 @@ fn event(
         value,
         node: None,
         error: None,
+        local: false,
+        siblings: false,
+        context: None,
     }
 }
 

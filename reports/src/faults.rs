@@ -349,6 +349,9 @@ mod tests {
             value,
             node: None,
             error: None,
+            local: false,
+            siblings: false,
+            context: None,
         }
     }
 

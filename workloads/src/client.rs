@@ -142,6 +142,10 @@ pub struct Completion {
     /// as opposed to its answer (a cas whose precondition did not hold): the runner backs off
     /// after instant refusals. Not recorded in the history.
     pub refused: bool,
+    /// On `ok`: `value` is the list of concurrent versions (`"siblings": true`).
+    pub siblings: bool,
+    /// On `ok`: the context the system returned, for the session's next operation on the key.
+    pub context: Option<String>,
 }
 
 impl Completion {
@@ -152,6 +156,8 @@ impl Completion {
             value: op.value.clone(),
             error: Some(error),
             refused: false,
+            siblings: false,
+            context: None,
         }
     }
 
@@ -162,6 +168,8 @@ impl Completion {
             value: op.value.clone(),
             error: Some(error),
             refused: true,
+            siblings: false,
+            context: None,
         }
     }
 
@@ -187,6 +195,8 @@ impl Completion {
             value,
             error: None,
             refused: false,
+            siblings: false,
+            context: None,
         }
     }
 }
@@ -200,6 +210,10 @@ struct Wire {
     value: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
+    #[serde(default)]
+    siblings: bool,
+    #[serde(default)]
+    context: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -312,11 +326,15 @@ impl OpClient {
             other => other.to_string(),
         });
         match wire.kind {
-            WireKind::Ok => Completion::ok(match wire.value {
-                Some(v) => v,
-                None if op.f == "read" => Value::Null,
-                None => op.value.clone(),
-            }),
+            WireKind::Ok => Completion {
+                siblings: wire.siblings,
+                context: wire.context,
+                ..Completion::ok(match wire.value {
+                    Some(v) => v,
+                    None if op.f == "read" => Value::Null,
+                    None => op.value.clone(),
+                })
+            },
             // DESIGN section 3: a cas whose value did not match says "precondition".
             WireKind::Fail if error.as_deref() == Some("precondition") => {
                 Completion::precondition_failed(op, "precondition".to_owned())

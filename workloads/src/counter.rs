@@ -22,6 +22,7 @@ pub static WORKLOAD: Workload = Workload {
     generator: |run, worker| Box::new(CounterGen::new(run.seed, worker, run.keys)),
     key_names: CounterGen::key_names,
     final_reads: true,
+    fixed_keys: true,
     checkers: &["counter"],
 };
 
@@ -60,6 +61,8 @@ impl Generator for CounterGen {
                 f: "incr".to_owned(),
                 key: Some(key),
                 value: json!(amount),
+                local: false,
+                context: None,
             }
         }
     }

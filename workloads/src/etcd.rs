@@ -530,6 +530,8 @@ mod tests {
             f: f.to_owned(),
             key: Some(key.to_owned()),
             value,
+            local: false,
+            context: None,
         }
     }
 
@@ -607,6 +609,8 @@ mod tests {
             f: "read".to_owned(),
             key: None,
             value: Value::Null,
+            local: false,
+            context: None,
         };
         assert!(request(&no_key, false).is_err());
     }

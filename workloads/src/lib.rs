@@ -32,7 +32,8 @@ pub use runner::{
 pub use set::SetGen;
 pub use txn::{KeyPool, TxnGen, TxnSettings};
 
-/// One operation as the /op protocol carries it: `{"f","key","value"}`.
+/// One operation as the /op protocol carries it: `{"f","key","value"}`, and the optional
+/// `local` and `context` (shared/DESIGN.md section 3), sent only when set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Op {
     pub f: String,
@@ -40,6 +41,12 @@ pub struct Op {
     pub key: Option<String>,
     #[serde(default)]
     pub value: serde_json::Value,
+    /// Read this node's own replica, without coordination (the final per-node reads).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
+    /// The session's last context for this key, as the system returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl Op {
@@ -49,6 +56,16 @@ impl Op {
             f: "read".to_owned(),
             key: Some(key.into()),
             value: serde_json::Value::Null,
+            local: false,
+            context: None,
+        }
+    }
+
+    /// A read of `key` from the node's own replica (`"local": true`).
+    pub fn local_read(key: impl Into<String>) -> Op {
+        Op {
+            local: true,
+            ..Op::read(key)
         }
     }
 }

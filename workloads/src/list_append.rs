@@ -31,6 +31,7 @@ pub static WORKLOAD: Workload = Workload {
     },
     key_names,
     final_reads: false,
+    fixed_keys: false,
     checkers: &["list-append"],
 };
 

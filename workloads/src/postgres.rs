@@ -729,6 +729,8 @@ mod tests {
             f: f.to_owned(),
             key: key.map(str::to_owned),
             value,
+            local: false,
+            context: None,
         }
     }
 

@@ -77,6 +77,14 @@ impl Drop for Inner {
     }
 }
 
+/// The optional fields of a client event (shared/DESIGN.md section 3).
+#[derive(Default)]
+struct Extra {
+    local: bool,
+    siblings: bool,
+    context: Option<String>,
+}
+
 /// A cheaply cloneable, thread-safe handle on one `history.jsonl`.
 #[derive(Clone)]
 pub struct Recorder {
@@ -128,6 +136,11 @@ impl Recorder {
             op.value.clone(),
             Some(node.to_owned()),
             None,
+            Extra {
+                local: op.local,
+                siblings: false,
+                context: op.context.clone(),
+            },
         );
     }
 
@@ -149,6 +162,11 @@ impl Recorder {
             c.value.clone(),
             Some(node.to_owned()),
             c.error.clone().map(Value::String),
+            Extra {
+                local: false,
+                siblings: c.kind == EventType::Ok && c.siblings,
+                context: c.context.clone().filter(|_| c.kind == EventType::Ok),
+            },
         );
     }
 
@@ -162,6 +180,7 @@ impl Recorder {
             value,
             None,
             None,
+            Extra::default(),
         );
     }
 
@@ -190,6 +209,7 @@ impl Recorder {
         value: Value,
         node: Option<String>,
         error: Option<Value>,
+        extra: Extra,
     ) {
         let mut event = Event {
             index: 0,
@@ -201,6 +221,9 @@ impl Recorder {
             value,
             node,
             error,
+            local: extra.local,
+            siblings: extra.siblings,
+            context: extra.context,
         };
         // A poisoned lock means a thread panicked while holding it; the sequencer's state is
         // two plain fields and stays consistent, so carry on.

@@ -23,7 +23,8 @@ pub static WORKLOAD: Workload = Workload {
     generator: |run, worker| Box::new(RegisterGen::new(run.seed, worker, run.keys)),
     key_names: RegisterGen::key_names,
     final_reads: false,
-    checkers: &["linearizability"],
+    fixed_keys: true,
+    checkers: &["linearizability", "siblings"],
 };
 
 /// The generator of one worker.
@@ -94,6 +95,8 @@ impl Generator for RegisterGen {
                 f: "write".to_owned(),
                 key: Some(name),
                 value: json!(v),
+                local: false,
+                context: None,
             }
         } else {
             let recent = &self.recent[key];
@@ -108,6 +111,8 @@ impl Generator for RegisterGen {
                 f: "cas".to_owned(),
                 key: Some(name),
                 value: json!([from, to]),
+                local: false,
+                context: None,
             }
         }
     }

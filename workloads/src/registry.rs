@@ -52,6 +52,10 @@ pub struct Workload {
     /// healed and the clients have stopped for the recovery period (what a set or a counter
     /// needs to tell lost from not-yet-visible).
     pub final_reads: bool,
+    /// Whether its keys are the same all run long (`key_names` names them all), so that they
+    /// can be read from every node at the end: what a convergence check needs of any workload
+    /// when the system promises `convergent`. The transactional workloads' keys retire.
+    pub fixed_keys: bool,
     /// The checkers (by registry name) its histories are checked with.
     pub checkers: &'static [&'static str],
 }

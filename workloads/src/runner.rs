@@ -5,6 +5,11 @@
 //! completion the process may still have an operation in flight inside the system, so the client
 //! continues under a fresh id, `i + k * concurrency` after its `k`-th retirement; ids are never
 //! reused (shared/DESIGN.md section 2).
+//!
+//! Each process id is a session: for every key, the client keeps the last context the system
+//! returned on an `ok` completion (shared/DESIGN.md section 3: a Dynamo-style vector clock) and
+//! sends it with the session's next operation on that key. A fresh process id starts a fresh
+//! session, with no context.
 
 use crate::client::{Completion, OpClient};
 use crate::recorder::Recorder;
@@ -13,6 +18,7 @@ use crate::rng::SplitMix64;
 use crate::txn::TxnSettings;
 use crate::{Generator, Op};
 use history::EventType;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -166,6 +172,8 @@ impl Worker {
         let mut stats = ClientStats::default();
         let mut process = self.index;
         let mut retirements = 0u64;
+        // The session's contexts, per key: the last one the system returned.
+        let mut contexts: HashMap<String, String> = HashMap::new();
         // With a rate, a random first offset spreads the clients' starts over one interval.
         let mut next_start = tokio::time::Instant::now();
         if let Some(iv) = self.interval {
@@ -182,17 +190,26 @@ impl Worker {
                 }
             }
             let began = tokio::time::Instant::now();
-            let op = self.generator.next_op();
+            let mut op = self.generator.next_op();
+            if op.context.is_none() {
+                op.context = op.key.as_ref().and_then(|k| contexts.get(k).cloned());
+            }
             self.recorder.invoke(process, &op, &self.node);
             let c = self.client.invoke(self.addr, &op).await;
             self.recorder.complete(process, &op, &self.node, &c);
             self.generator.observe(&op, &c);
             let pause = self.backoff.after(&c, began.elapsed());
             match c.kind {
-                EventType::Ok => stats.ok += 1,
+                EventType::Ok => {
+                    stats.ok += 1;
+                    if let (Some(k), Some(ctx)) = (&op.key, &c.context) {
+                        contexts.insert(k.clone(), ctx.clone());
+                    }
+                }
                 EventType::Fail => stats.fail += 1,
                 EventType::Info | EventType::Invoke => {
                     stats.info += 1;
+                    contexts.clear();
                     retirements += 1;
                     process = self.index + retirements * self.concurrency;
                     self.max_process.fetch_max(process, Ordering::SeqCst);
@@ -251,6 +268,16 @@ async fn wait_stop(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// How a node that does not keep a key answers a local read of it (the error's start).
+pub const NOT_A_REPLICA: &str = "not-a-replica";
+
+/// How one (key, node) pair's final reads ended.
+enum PairEnd {
+    Ok,
+    Failed,
+    Skipped,
+}
+
 /// What [`final_reads`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FinalReads {
@@ -258,14 +285,20 @@ pub struct FinalReads {
     pub ok: u64,
     /// (key, node) pairs with no `ok` read after every attempt.
     pub failed: u64,
+    /// (key, node) pairs the node answered `not-a-replica`: it does not keep that key, so
+    /// there is nothing of it to read there.
+    pub skipped: u64,
     /// A process id above every id the final reads used.
     pub next_process: u64,
 }
 
 /// After the faults heal: one read of every key from every node, each attempt as its own fresh
-/// process (ids from `first_process` on), recorded like any operation. A read that fails or is
-/// `info` is tried again after [`FINAL_READ_RETRY`], up to [`FINAL_READ_ATTEMPTS`] attempts in
-/// all. Pairs are read concurrently; pair `j`'s attempts use processes
+/// process (ids from `first_process` on), recorded like any operation. Each read asks for the
+/// node's own replica (`"local": true`, shared/DESIGN.md section 3), which is what a
+/// convergence check compares; a system that ignores the flag answers as for any read. A read
+/// that fails or is `info` is tried again after [`FINAL_READ_RETRY`], up to
+/// [`FINAL_READ_ATTEMPTS`] attempts in all, except a `fail` whose error starts with
+/// [`NOT_A_REPLICA`]: that node does not keep the key, and the pair is skipped at once. Pairs are read concurrently; pair `j`'s attempts use processes
 /// `first_process + j * FINAL_READ_ATTEMPTS + attempt`.
 pub async fn final_reads(
     keys: &[String],
@@ -283,7 +316,7 @@ pub async fn final_reads(
             let (key, name, addr) = (key.clone(), name.clone(), *addr);
             let (client, recorder) = (client.clone(), recorder.clone());
             tasks.spawn(async move {
-                let op = Op::read(key);
+                let op = Op::local_read(key);
                 for attempt in 0..FINAL_READ_ATTEMPTS {
                     if attempt > 0 {
                         tokio::time::sleep(FINAL_READ_RETRY).await;
@@ -293,10 +326,17 @@ pub async fn final_reads(
                     let c: Completion = client.invoke(addr, &op).await;
                     recorder.complete(process, &op, &name, &c);
                     if c.kind == EventType::Ok {
-                        return true;
+                        return PairEnd::Ok;
+                    }
+                    let not_replica = c
+                        .error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(NOT_A_REPLICA));
+                    if c.kind == EventType::Fail && not_replica {
+                        return PairEnd::Skipped;
                     }
                 }
-                false
+                PairEnd::Failed
             });
         }
     }
@@ -306,8 +346,9 @@ pub async fn final_reads(
     };
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(true) => out.ok += 1,
-            Ok(false) => out.failed += 1,
+            Ok(PairEnd::Ok) => out.ok += 1,
+            Ok(PairEnd::Failed) => out.failed += 1,
+            Ok(PairEnd::Skipped) => out.skipped += 1,
             Err(e) => {
                 tracing::error!("a final read task ended abnormally: {e}");
                 out.failed += 1;

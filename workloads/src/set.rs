@@ -18,6 +18,7 @@ pub static WORKLOAD: Workload = Workload {
     generator: |run, worker| Box::new(SetGen::new(run.seed, worker, run.keys)),
     key_names: SetGen::key_names,
     final_reads: true,
+    fixed_keys: true,
     checkers: &["set"],
 };
 
@@ -60,6 +61,8 @@ impl Generator for SetGen {
                 f: "add".to_owned(),
                 key: Some(key),
                 value: json!(element),
+                local: false,
+                context: None,
             }
         }
     }

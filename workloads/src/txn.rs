@@ -202,6 +202,8 @@ impl Generator for TxnGen {
             f: "txn".to_owned(),
             key: None,
             value: txn::to_json(&self.next_mops()),
+            local: false,
+            context: None,
         }
     }
 }

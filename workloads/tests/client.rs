@@ -14,6 +14,8 @@ fn op(f: &str, key: &str, value: serde_json::Value) -> Op {
         f: f.to_owned(),
         key: Some(key.to_owned()),
         value,
+        local: false,
+        context: None,
     }
 }
 
@@ -37,6 +39,29 @@ async fn ok_completions_carry_the_result() {
     assert_eq!((r.kind, r.value), (EventType::Ok, json!(5)));
     let ok = c.invoke(s.addr, &op("cas", "k", json!([5, 6]))).await;
     assert_eq!((ok.kind, ok.value), (EventType::Ok, json!([5, 6])));
+}
+
+#[tokio::test]
+async fn local_and_context_are_sent_and_siblings_and_context_come_back() {
+    let s = serve().await;
+    s.switches.dynamo.store(true, Ordering::SeqCst);
+    let c = OpClient::new(Duration::from_secs(2));
+    let w = c.invoke(s.addr, &op("write", "k", json!(5))).await;
+    assert_eq!((w.kind, w.siblings), (EventType::Ok, false));
+    assert_eq!(w.context.as_deref(), Some("k@1"));
+    let mut read = Op::local_read("k");
+    read.context = w.context.clone();
+    let r = c.invoke(s.addr, &read).await;
+    assert_eq!(
+        (r.kind, r.value, r.siblings),
+        (EventType::Ok, json!([5]), true)
+    );
+    assert_eq!(r.context.as_deref(), Some("k@2"));
+    let sent = s.switches.received.lock().expect("lock").clone();
+    assert_eq!(sent[0].get("local"), None, "unset fields are not sent");
+    assert_eq!(sent[0].get("context"), None);
+    assert_eq!(sent[1]["local"], json!(true));
+    assert_eq!(sent[1]["context"], json!("k@1"));
 }
 
 #[tokio::test]

@@ -258,6 +258,8 @@ fn op(f: &str, key: &str, value: Value) -> Op {
         f: f.to_owned(),
         key: Some(key.to_owned()),
         value,
+        local: false,
+        context: None,
     }
 }
 

@@ -56,6 +56,8 @@ fn observations_change_only_cas_expectations() {
                 value: json!(900_000_000 + n),
                 error: None,
                 refused: false,
+                siblings: false,
+                context: None,
             };
             told.observe(&b, &c);
         }

@@ -34,6 +34,8 @@ async fn many_writers_make_one_ordered_history() {
                     f: "write".into(),
                     key: Some("k0".into()),
                     value: json!(t * 1000 + n),
+                    local: false,
+                    context: None,
                 };
                 rec.invoke(t, &op, "n1");
                 let kind = if n % 3 == 0 {
@@ -46,6 +48,8 @@ async fn many_writers_make_one_ordered_history() {
                     value: op.value.clone(),
                     error: (kind == EventType::Fail).then(|| "precondition".to_owned()),
                     refused: false,
+                    siblings: false,
+                    context: None,
                 };
                 rec.complete(t, &op, "n1", &c);
             }
@@ -92,6 +96,8 @@ async fn events_reach_the_file_within_a_second_without_close() {
         value: json!(null),
         error: Some("timeout".into()),
         refused: false,
+        siblings: false,
+        context: None,
     };
     rec.complete(0, &op, "n1", &c);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -156,6 +162,8 @@ fn a_killed_process_leaves_a_readable_prefix() {
                 f: "add".into(),
                 key: Some("s0".into()),
                 value: json!(p),
+                local: false,
+                context: None,
             };
             rec.invoke(p, &op, "n1");
             let c = Completion {
@@ -163,6 +171,8 @@ fn a_killed_process_leaves_a_readable_prefix() {
                 value: json!(p),
                 error: None,
                 refused: false,
+                siblings: false,
+                context: None,
             };
             rec.complete(p, &op, "n1", &c);
             if p % 100 == 0 {

@@ -242,6 +242,83 @@ async fn final_reads_read_every_key_from_every_node_and_retry() {
     assert!(procs.iter().all(|p| (100..120).contains(p)));
 }
 
+#[tokio::test]
+async fn final_reads_are_local_and_a_node_that_is_not_a_replica_is_skipped_at_once() {
+    let a = serve().await;
+    let b = serve().await;
+    b.switches.not_a_replica.store(true, Ordering::SeqCst);
+    let nodes = vec![("n1".to_owned(), a.addr), ("n2".to_owned(), b.addr)];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.jsonl");
+    let rec = Recorder::create(&path, Instant::now()).expect("create");
+    let client = OpClient::new(Duration::from_millis(300));
+    let keys = vec!["s0".to_owned(), "s1".to_owned()];
+    let t0 = Instant::now();
+    let r = final_reads(&keys, &nodes, &client, &rec, 100).await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "no retry after not-a-replica"
+    );
+    rec.close().await.expect("close");
+    assert_eq!((r.ok, r.failed, r.skipped), (2, 0, 2));
+    let h = history::jsonl::read_jsonl(&path).expect("readable");
+    let invokes: Vec<_> = h
+        .events
+        .iter()
+        .filter(|e| e.kind == EventType::Invoke)
+        .collect();
+    assert_eq!(invokes.len(), 4, "one attempt per pair");
+    assert!(invokes.iter().all(|e| e.local));
+    assert_eq!(b.switches.received.lock().expect("lock").len(), 2);
+}
+
+/// Each process is a session: the context the system returned for a key goes with the
+/// session's next operation on that key, and only that key's.
+#[tokio::test]
+async fn a_session_sends_back_the_last_context_of_each_key() {
+    let s = serve().await;
+    s.switches.dynamo.store(true, Ordering::SeqCst);
+    let nodes = vec![("n1".to_owned(), s.addr)];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = cfg(&workloads::register::WORKLOAD, 1, None);
+    let (stats, _, h, _) = run_for(&c, &nodes, dir.path(), Duration::from_millis(300)).await;
+    assert!(stats.ok > 20, "{stats:?}");
+    let mut last: BTreeMap<(u64, String), String> = BTreeMap::new();
+    let mut sent_some = 0;
+    for e in &h.events {
+        let (Process::Client(p), Some(k)) = (e.process, e.key.clone()) else {
+            continue;
+        };
+        match e.kind {
+            EventType::Invoke => {
+                assert_eq!(
+                    e.context.as_ref(),
+                    last.get(&(p, k.clone())),
+                    "event {}",
+                    e.index
+                );
+                if let Some(ctx) = &e.context {
+                    assert!(
+                        ctx.starts_with(&format!("{k}@")),
+                        "a context of another key"
+                    );
+                    sent_some += 1;
+                }
+            }
+            EventType::Ok => {
+                let ctx = e
+                    .context
+                    .clone()
+                    .expect("the server returns a context on ok");
+                last.insert((p, k), ctx);
+            }
+            _ => {}
+        }
+    }
+    assert!(sent_some > 10);
+    assert!(h.events.iter().any(|e| e.siblings && e.value.is_array()));
+}
+
 /// A client refused at once (here: a connection refused, as by a killed node) backs off,
 /// exponentially up to about 100 ms, instead of recording thousands of refusals a second;
 /// a client of a node that answers is not slowed.

@@ -58,6 +58,10 @@ pub struct Options {
     /// counted in `time_limit`, which bounds the decision).
     pub witness_time: Duration,
     pub progress: Option<Progress>,
+    /// The set and counter checkers judge only what eventual consistency forbids (chosen by
+    /// their `promised_by` when the system promises `no-lost-updates` but not
+    /// `linearizable`).
+    pub eventual: bool,
     /// The transactional checkers' options (consistency model, version order inferences).
     pub txn: crate::txn::TxnOptions,
 }
@@ -83,6 +87,7 @@ impl Options {
             strategy: Strategy::Auto,
             witness_time: Duration::from_secs(2),
             progress: None,
+            eventual: false,
             txn: crate::txn::TxnOptions::default(),
         }
     }

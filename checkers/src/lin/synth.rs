@@ -276,6 +276,9 @@ impl<'a> Sim<'a> {
             value,
             node: None,
             error,
+            local: false,
+            siblings: false,
+            context: None,
         };
         self.history.push(event, index as usize + 1);
     }

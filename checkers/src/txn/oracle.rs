@@ -329,6 +329,9 @@ mod tests {
                 value: value.clone(),
                 node: None,
                 error: None,
+                local: false,
+                siblings: false,
+                context: None,
             };
             h.push(event, i + 1);
         }

@@ -420,6 +420,9 @@ fn event(index: usize, time: u64, process: u64, kind: EventType, value: Value) -
         value,
         node: None,
         error,
+        local: false,
+        siblings: false,
+        context: None,
     }
 }
 

@@ -774,12 +774,12 @@ impl<S: System> Sim<S> {
                 value: r.value,
                 node: r.node.map(|n| format!("n{n}")),
                 error: r.error.map(Value::String),
+                local: r.local,
+                siblings: r.siblings,
+                context: r.context,
             },
             index + 1,
         );
-        // Not yet in the history's vocabulary: whether a read was local, returned siblings,
-        // and the context sent or returned.
-        let _ = (r.local, r.siblings, r.context);
     }
 }
 

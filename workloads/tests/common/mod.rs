@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -38,6 +38,13 @@ pub struct Switches {
     pub slow_ms: AtomicU64,
     pub mode: AtomicU8,
     pub ops: AtomicU64,
+    /// Dynamo-style answers: every ok read or write returns a context (`"<key>@<n>"`), and a
+    /// read of a present value returns it as a one-element sibling list.
+    pub dynamo: AtomicBool,
+    /// A local read answers `fail` `not-a-replica`.
+    pub not_a_replica: AtomicBool,
+    /// Every request received, as sent.
+    pub received: Mutex<Vec<Value>>,
 }
 
 impl Switches {
@@ -111,6 +118,11 @@ async fn op(State(s): State<Arc<Switches>>, Json(req): Json<Value>) -> Response 
         }
         _ => {}
     }
+    s.received.lock().expect("lock").push(req.clone());
+    if req["local"] == json!(true) && s.not_a_replica.load(Ordering::SeqCst) {
+        return Json(json!({"type": "fail", "error": "not-a-replica: this node keeps other keys"}))
+            .into_response();
+    }
     let f = req["f"].as_str().unwrap_or("");
     let key = req["key"].as_str().unwrap_or("").to_owned();
     let value = req.get("value").cloned().unwrap_or(Value::Null);
@@ -147,5 +159,13 @@ async fn op(State(s): State<Arc<Switches>>, Json(req): Json<Value>) -> Response 
                 .into_response()
         }
     };
+    let mut body = body;
+    if s.dynamo.load(Ordering::SeqCst) && body["type"] == json!("ok") {
+        body["context"] = json!(format!("{}@{n}", req["key"].as_str().unwrap_or("")));
+        if f == "read" && !body["value"].is_null() {
+            body["value"] = json!([body["value"].clone()]);
+            body["siblings"] = json!(true);
+        }
+    }
     Json(body).into_response()
 }
