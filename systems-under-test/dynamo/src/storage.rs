@@ -1,6 +1,9 @@
 //! A replica's durable state: every object it holds and every hint it owes, in a
-//! write-ahead log (the shared `RecordLog`) that is rewritten from the in-memory image when
-//! it grows past [`COMPACT_BYTES`]. [`MemStorage`] keeps the same image for the simulation,
+//! write-ahead log (the shared `RecordLog`) of each changed object's new state. Objects travel
+//! and change whole (a set of a thousand elements is written again for each add), so the log
+//! is rewritten from the in-memory image once it holds [`COMPACT_FACTOR`] times what the
+//! image does (and at least [`COMPACT_MIN_BYTES`]): a restart then replays a few copies of the
+//! state, not the whole run. [`MemStorage`] keeps the same image for the simulation,
 //! where a crash keeps exactly what was persisted.
 
 use std::path::Path;
@@ -13,18 +16,32 @@ use crate::object::Object;
 
 pub use node::storage::{Storage, StorageError};
 
-/// The log is compacted when it grows past this.
-pub const COMPACT_BYTES: u64 = 64 << 20;
+/// The log is compacted when it holds this many times the image's bytes...
+pub const COMPACT_FACTOR: u64 = 2;
+/// ...and at least this much.
+pub const COMPACT_MIN_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Debug, Default)]
 struct Image {
     state: Persisted,
+    /// Roughly the bytes the image takes in the log (objects only).
+    bytes: u64,
+}
+
+fn object_bytes(k: &str, o: &Object) -> u64 {
+    (k.len() + postcard::experimental::serialized_size(o).unwrap_or(0)) as u64
 }
 
 impl Image {
     fn apply(&mut self, p: &Persist) {
         for (k, o) in &p.objects {
-            self.state.objects.insert(k.clone(), o.clone());
+            let new = object_bytes(k, o);
+            let old = self
+                .state
+                .objects
+                .insert(k.clone(), o.clone())
+                .map_or(0, |o| object_bytes(k, &o));
+            self.bytes = (self.bytes + new).saturating_sub(old);
         }
         for h in &p.hints {
             match h {
@@ -143,7 +160,7 @@ impl Storage for FileStorage {
         }
         self.wal.sync()?;
         self.image.apply(p);
-        if self.wal.len_bytes() > COMPACT_BYTES {
+        if self.wal.len_bytes() > (COMPACT_FACTOR * self.image.bytes).max(COMPACT_MIN_BYTES) {
             self.compact()?;
         }
         Ok(())

@@ -12,6 +12,7 @@ const NODES: usize = 5;
 fn problems(cfg: SimConfig, system: Dynamo) -> Vec<String> {
     let r = Sim::new(cfg, system).run();
     let mut p = judge(NODES, &r.system.end, &r.history);
+    p.extend(sim::checked(&r.history));
     if let Some(v) = r.violation {
         p.insert(0, v);
     }

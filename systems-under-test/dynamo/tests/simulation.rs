@@ -6,7 +6,7 @@
 mod sim;
 
 use harness_sim::{seeds, Sim};
-use sim::{config, judge, Dynamo};
+use sim::{checked, config, judge, Dynamo};
 
 const NODES: usize = 5;
 
@@ -17,6 +17,7 @@ fn run(
 ) -> (Vec<String>, harness_sim::SimResult<Dynamo>) {
     let result = Sim::new(cfg, system).run();
     let mut problems = judge(NODES, &result.system.end, &result.history);
+    problems.extend(checked(&result.history));
     if let Some(v) = &result.violation {
         problems.insert(0, v.clone());
     }

@@ -413,3 +413,64 @@ impl Net {
         self.op(i, op)
     }
 }
+
+/// The harness's own checkers over the simulated history, as a real run of dynamo-node is
+/// checked (its promises: convergent, no-lost-updates): the set and counter checkers in
+/// their eventual mode, the sibling checker and the convergence checker over the final local
+/// reads. One line per anomaly (or per verdict that is not valid), led by the checker and
+/// the anomaly's kind.
+pub fn checked(history: &History) -> Vec<String> {
+    let mut out = Vec::new();
+    // The simulation mixes kinds of keys that a real run keeps to separate workloads: each
+    // checker gets the keys of its kind (registers k*, sets s*, counters c*).
+    for (checker, prefix) in [
+        ("set", Some('s')),
+        ("counter", Some('c')),
+        ("siblings", Some('k')),
+        ("convergence", None),
+    ] {
+        out.extend(check_one(checker, &only(history, prefix)));
+    }
+    out
+}
+
+/// The events of keys starting with `prefix` (all of them for `None`), numbered afresh.
+fn only(history: &History, prefix: Option<char>) -> History {
+    let mut h = History::new(history.file.clone());
+    for e in &history.events {
+        let keep = prefix.is_none_or(|p| e.key.as_deref().is_some_and(|k| k.starts_with(p)));
+        if keep {
+            let mut e = e.clone();
+            e.index = h.events.len() as u64;
+            let line = h.events.len() + 1;
+            h.push(e, line);
+        }
+    }
+    h
+}
+
+fn check_one(checker: &str, history: &History) -> Vec<String> {
+    let paired = match history::pair(history) {
+        Ok(p) => p,
+        Err(e) => return vec![format!("HISTORY: does not pair: {e}")],
+    };
+    let promises = vec!["convergent".to_string(), "no-lost-updates".to_string()];
+    let opts = checkers::Options::new(checkers::ModelKind::CasRegister);
+    let results = match checkers::registry::run(&[checker], &promises, history, &paired, &opts) {
+        Ok(r) => r,
+        Err(e) => return vec![format!("CHECKER: {e}")],
+    };
+    let mut out = Vec::new();
+    for r in results {
+        if r.verdict == checkers::Judgement::Valid {
+            continue;
+        }
+        if r.anomalies.is_empty() {
+            out.push(format!("{}: {} ({:?})", r.checker, r.verdict.name(), r.summary));
+        }
+        for a in r.anomalies {
+            out.push(format!("{}: {}: {}", r.checker, a.kind, a.title));
+        }
+    }
+    out
+}
