@@ -157,3 +157,37 @@ fn lww_no_max_loses_a_causally_later_write_to_a_fast_clock() {
         "the write stamped by a clock 10 s behind loses to the value it replaced"
     );
 }
+
+#[test]
+fn lww_no_max_resurrects_a_replaced_value_under_random_clock_jumps() {
+    // The random hunt: LWW, clocks up to 5 s apart that jump now and then; the sibling
+    // checker sees a final read holding a value that an acknowledged write, made with the
+    // context of a read of that value, replaced.
+    let cfg = |seed| {
+        let mut c = config(NODES, seed);
+        c.clock_skew_ms = 5_000;
+        c.clock_jump = 0.01;
+        c
+    };
+    let lww = |bug: Option<&str>| {
+        let mut d = Dynamo::new(NODES);
+        d.conflict = dynamo::version::Conflict::Lww;
+        if let Some(b) = bug {
+            d = d.with_bug(b);
+        }
+        d
+    };
+    let mut caught = None;
+    for seed in 1..=BOUND {
+        let p = problems(cfg(seed), lww(Some("lww-no-max")));
+        if p.iter().any(|x| x.contains("resurrected")) {
+            caught = Some(seed);
+            break;
+        }
+    }
+    assert!(caught.is_some(), "lww-no-max: no resurrected value within {BOUND} seeds");
+    for seed in 1..=5 {
+        let p = problems(cfg(seed), lww(None));
+        assert!(p.is_empty(), "LWW without the bug, seed {seed}: {p:#?}");
+    }
+}
