@@ -687,6 +687,42 @@ fn any_registered_checker_runs_by_name() {
     );
 }
 
+/// A Dynamo-style register: a write made with the context of a read that saw 1, then two
+/// nodes' local final reads, one of them still holding 1 beside 2.
+const DIVERGED: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1,"node":"n1"}
+{"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1,"node":"n1","context":"a"}
+{"index":2,"time":30,"process":0,"type":"invoke","f":"read","key":"k","value":null,"node":"n1","context":"a"}
+{"index":3,"time":40,"process":0,"type":"ok","f":"read","key":"k","value":1,"node":"n1","context":"b"}
+{"index":4,"time":50,"process":0,"type":"invoke","f":"write","key":"k","value":2,"node":"n1","context":"b"}
+{"index":5,"time":60,"process":0,"type":"ok","f":"write","key":"k","value":2,"node":"n1","context":"c"}
+{"index":6,"time":70,"process":7,"type":"invoke","f":"read","key":"k","value":null,"node":"n1","local":true}
+{"index":7,"time":80,"process":7,"type":"ok","f":"read","key":"k","value":2,"node":"n1"}
+{"index":8,"time":90,"process":8,"type":"invoke","f":"read","key":"k","value":null,"node":"n2","local":true}
+{"index":9,"time":99,"process":8,"type":"ok","f":"read","key":"k","value":[2,1],"node":"n2","siblings":true}
+"#;
+
+#[test]
+fn convergence_and_siblings_read_the_optional_fields() {
+    let s = Scratch::new("dynamo");
+    let f = s.file("dynamo.jsonl", DIVERGED);
+    let (code, out, _) = harness(&["check", &f, "--checker", "convergence", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        json(&out)["files"][0]["result"]["anomalies"][0]["kind"],
+        "diverged"
+    );
+    let (code, out, _) = harness(&["check", &f, "--checker", "siblings", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let doc = json(&out);
+    let kinds: Vec<&str> = doc["files"][0]["result"]["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["superseded-sibling", "resurrected"], "{out}");
+}
+
 /// A write skew: two transactions each read the key the other appends to, and miss it.
 const WRITE_SKEW: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
 {"index":1,"time":1,"process":1,"type":"invoke","f":"txn","value":[["r","y",null],["append","x",2]]}

@@ -161,8 +161,9 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
     };
     if verdict == Judgement::Valid {
         summary.push(format!(
-            "{} keys: every node's replica read the same, and only what writes produced",
-            keys.len()
+            "{} key{}: every node's replica read the same, and only what writes produced",
+            keys.len(),
+            if keys.len() == 1 { "" } else { "s" }
         ));
     }
     CheckerResult {

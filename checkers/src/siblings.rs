@@ -33,6 +33,10 @@ use std::time::Instant;
 
 /// Anomalies described per key and kind (the rest are counted).
 pub const MAX_ANOMALIES_PER_KIND: usize = 20;
+/// The most (context, version) pairs of coverage learnt per key. Coverage is transitive, so a
+/// session that writes one key many times in a row makes it grow with the square of its
+/// writes; past this bound the key is `Unknown` rather than the checker's memory unbounded.
+pub const MAX_COVERAGE_PER_KEY: usize = 4_000_000;
 
 /// The registry's siblings checker.
 pub struct Siblings;
@@ -75,6 +79,8 @@ pub struct SiblingsKey {
     pub never_written: usize,
     pub superseded_sibling: usize,
     pub resurrected: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// How a version came to be covered by a context.
@@ -122,6 +128,9 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
     let mut summary = Vec::new();
     for (key, ops) in groups {
         let (k, found) = check_key(history, key, &ops);
+        if let Some(reason) = &k.reason {
+            summary.push(format!("key {key}: unknown: {reason}"));
+        }
         summary.extend(found.iter().take(3).map(|a| a.title.clone()));
         anomalies.extend(found);
         keys.push(k);
@@ -136,8 +145,9 @@ pub fn check(history: &History, paired: &Paired) -> CheckerResult {
     summary.insert(
         0,
         format!(
-            "{} register keys: {} reads ({} with siblings), {} writes ({} with a context)",
+            "{} register key{}: {} reads ({} with siblings), {} writes ({} with a context)",
             keys.len(),
+            if keys.len() == 1 { "" } else { "s" },
             sum(|k| k.reads),
             sum(|k| k.sibling_reads),
             sum(|k| k.writes),
@@ -187,7 +197,16 @@ fn check_key(history: &History, key: &str, ops: &[&Op]) -> (SiblingsKey, Vec<Ano
     let mut covered: HashMap<&str, HashMap<Version, Source>> = HashMap::new();
     // Ok reads with their versions.
     let mut reads: Vec<(&Op, Vec<Version>)> = Vec::new();
+    let mut learnt = 0usize;
     for &op in &done {
+        if learnt > MAX_COVERAGE_PER_KEY {
+            k.verdict = Judgement::Unknown;
+            k.reason = Some(format!(
+                "the contexts of {key} cover more than {MAX_COVERAGE_PER_KEY} (context, version) \
+                 pairs: not checked"
+            ));
+            return (k, Vec::new());
+        }
         let end = ev(op.complete.expect("kept above"));
         let ctx = end.context.as_deref();
         if op.f == "read" {
@@ -197,6 +216,7 @@ fn check_key(history: &History, key: &str, ops: &[&Op]) -> (SiblingsKey, Vec<Ano
                 .collect();
             if let Some(c) = ctx {
                 let cover = covered.entry(c).or_default();
+                learnt += vs.len();
                 for v in &vs {
                     cover.entry(v.clone()).or_insert(Source {
                         op: idx(op),
@@ -227,6 +247,7 @@ fn check_key(history: &History, key: &str, ops: &[&Op]) -> (SiblingsKey, Vec<Ano
                 }
             }
             let cover = covered.entry(c).or_default();
+            learnt += add.len();
             for (v, s) in add {
                 cover.entry(v).or_insert(s);
             }
