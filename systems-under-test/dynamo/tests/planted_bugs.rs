@@ -185,7 +185,10 @@ fn lww_no_max_resurrects_a_replaced_value_under_random_clock_jumps() {
             break;
         }
     }
-    assert!(caught.is_some(), "lww-no-max: no resurrected value within {BOUND} seeds");
+    assert!(
+        caught.is_some(),
+        "lww-no-max: no resurrected value within {BOUND} seeds"
+    );
     for seed in 1..=5 {
         let p = problems(cfg(seed), lww(None));
         assert!(p.is_empty(), "LWW without the bug, seed {seed}: {p:#?}");

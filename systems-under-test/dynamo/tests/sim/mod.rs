@@ -467,7 +467,12 @@ fn check_one(checker: &str, history: &History) -> Vec<String> {
             continue;
         }
         if r.anomalies.is_empty() {
-            out.push(format!("{}: {} ({:?})", r.checker, r.verdict.name(), r.summary));
+            out.push(format!(
+                "{}: {} ({:?})",
+                r.checker,
+                r.verdict.name(),
+                r.summary
+            ));
         }
         for a in r.anomalies {
             out.push(format!("{}: {}: {}", r.checker, a.kind, a.title));
