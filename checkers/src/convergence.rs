@@ -395,12 +395,13 @@ impl Produced {
     }
 }
 
-/// An anomaly of `kind` on `key` over the reads `ops`, without title or sentences yet.
-fn anomaly<'a>(
+/// An anomaly of `kind` on `key` over the operations `ops`, without title or sentences yet
+/// (the siblings checker's too).
+pub(crate) fn anomaly<'a>(
     history: &History,
     kind: &str,
     key: &str,
-    ops: impl Iterator<Item = &'a Op>,
+    ops: impl IntoIterator<Item = &'a Op>,
 ) -> Anomaly {
     let mut a = Anomaly {
         kind: kind.into(),

@@ -21,9 +21,9 @@
 //! every read returns null or a value written before it completed. A key is a register when
 //! it is written or cas'd, or only read; keys of sets and counters are left alone.
 
-use crate::convergence::{versions, written, KeyKind};
+use crate::convergence::{anomaly, versions, written, KeyKind};
 use crate::registry::Checker;
-use crate::result::{natural_key, secs, widen, Anomaly, CheckerResult, Judgement};
+use crate::result::{natural_key, secs, Anomaly, CheckerResult, Judgement};
 use crate::{CheckError, Options};
 use history::{EventType, History, Op, Paired};
 use serde::Serialize;
@@ -400,21 +400,6 @@ fn seen(src: Source, v: &str) -> String {
         How::OwnWrite => format!("write {}, which had written {v}", src.op),
         How::Via => format!("write {}, whose own context covered {v}", src.op),
     }
-}
-
-fn anomaly<const N: usize>(history: &History, kind: &str, key: &str, ops: [&Op; N]) -> Anomaly {
-    let mut a = Anomaly {
-        kind: kind.into(),
-        key: Some(key.to_owned()),
-        ..Anomaly::default()
-    };
-    for op in ops {
-        let inv = &history.events[op.invoke];
-        let end = op.complete.map_or(inv.time, |c| history.events[c].time);
-        a.ops.push(inv.index);
-        widen(&mut a.span_ns, inv.time, end);
-    }
-    a
 }
 
 #[cfg(test)]
