@@ -1076,6 +1076,9 @@ mod tests {
             value: Value::Null,
             node: node.map(String::from),
             error: None,
+            local: false,
+            siblings: false,
+            context: None,
         }
     }
 

@@ -1201,14 +1201,14 @@ impl Core for Replica {
     fn tick(&mut self) {
         self.now += 1;
         let now = self.now;
-        if now % self.cfg.gossip_ticks.max(1) == 0 {
+        if now.is_multiple_of(self.cfg.gossip_ticks.max(1)) {
             self.gossip();
         }
         self.detect();
-        if now % self.cfg.hint_ticks.max(1) == 0 {
+        if now.is_multiple_of(self.cfg.hint_ticks.max(1)) {
             self.hand_off();
         }
-        if now % self.cfg.ae_ticks.max(1) == 0 {
+        if now.is_multiple_of(self.cfg.ae_ticks.max(1)) {
             self.start_anti_entropy();
         }
         self.on_timeouts();

@@ -125,7 +125,7 @@ async fn the_op_protocol_with_siblings_contexts_and_crdts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_acknowledged_while_an_owner_is_cut_off_reaches_it_and_converges() {
-    let mut c = Cluster::start(DYNAMO_NODE, 4, &FAST);
+    let c = Cluster::start(DYNAMO_NODE, 4, &FAST);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let key = "s";
     let own = owners(4, key);
