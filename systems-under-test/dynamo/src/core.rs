@@ -927,6 +927,9 @@ impl Replica {
                 if self.cfg.bugs.merkle_skip {
                     self.skipping = true;
                 }
+                // It may have missed writes, or taken some this node missed: compare now
+                // rather than when the random pick of a later round falls on it.
+                self.anti_entropy_with(id);
             } else if !alive && was {
                 self.up.remove(&id);
                 tracing::info!(
@@ -1029,6 +1032,11 @@ impl Replica {
             return;
         }
         let peer = peers[(self.random() % peers.len() as u64) as usize];
+        self.anti_entropy_with(peer);
+    }
+
+    /// Starts a Merkle exchange with `peer` over the keys both replicate.
+    fn anti_entropy_with(&mut self, peer: NodeId) {
         let shared = self.shared(peer);
         if shared.is_empty() {
             return;
