@@ -7,6 +7,8 @@
 //!   Horn & Kroening 2015) with a polynomial path for registers whose written values are
 //!   unique (Gibbons & Korach 1997) and a memoised just-in-time linearization search (Wing &
 //!   Gong 1993; Lowe 2017) for everything else.
+//! - `causal`: causal consistency of registers (CC, CCv, CM and the session guarantees) by
+//!   the bad patterns of Bouajjani et al. (POPL 2017), over vector clocks of the causal order.
 //! - `set`: Jepsen's set-full checker: lost, unexpected, vanished elements.
 //! - `counter`: Jepsen's counter checker: every read lies between what was surely added and
 //!   what may have been.
@@ -19,6 +21,7 @@
 
 use std::path::PathBuf;
 
+pub mod causal;
 pub mod convergence;
 pub mod counter;
 pub mod lin;

@@ -63,6 +63,7 @@ pub static CHECKERS: &[&dyn Checker] = &[
     &crate::txn::RW_REGISTER,
     &crate::convergence::Convergence,
     &crate::siblings::Siblings,
+    &crate::causal::Causal,
 ];
 
 /// The checker called `name`; an unknown name is answered with the valid ones.

@@ -64,6 +64,8 @@ pub struct Options {
     pub eventual: bool,
     /// The transactional checkers' options (consistency model, version order inferences).
     pub txn: crate::txn::TxnOptions,
+    /// The causal checker's model (`--consistency-model CC|CCv|CM`); `None` means CCv.
+    pub causal: Option<crate::causal::Model>,
 }
 
 impl std::fmt::Debug for Options {
@@ -89,6 +91,7 @@ impl Options {
             progress: None,
             eventual: false,
             txn: crate::txn::TxnOptions::default(),
+            causal: None,
         }
     }
 }
