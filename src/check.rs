@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 ///   harness check c50-bad.txt --model string-kv --time-limit 10s --json
 ///   harness check store/latest/history.jsonl --checker set
 ///   harness check elle-history.edn --checker list-append --consistency-model serializable
+///   harness check store/latest/history.jsonl --checker causal --consistency-model CM
 ///
 /// Exit status:
 ///   0  every file checked is valid
@@ -50,15 +51,21 @@ pub struct CheckArgs {
     /// Which checker: linearizability, set (lost, unexpected and vanished elements of
     /// grow-only sets), counter (every read between what was surely added and what may have
     /// been), list-append or rw-register (transactions: Elle's dependency cycles and the
-    /// consistency models they rule out). Default: list-append or rw-register for a history of
-    /// transactions (list-append when it appends), linearizability otherwise. --model,
-    /// --strategy, --time-limit and --memory-limit are linearizability's.
+    /// consistency models they rule out), causal (registers with unique writes: the bad
+    /// patterns of CC, CCv and CM, and the four session guarantees by name), convergence or
+    /// siblings (eventually consistent stores). Default: list-append or rw-register for a
+    /// history of transactions (list-append when it appends), linearizability otherwise.
+    /// --model and --strategy are linearizability's; --time-limit and --memory-limit bound
+    /// linearizability and the causal checker (causal memory's search, its vector clocks).
     #[arg(long, value_parser = parse_checker, value_name = "NAME")]
     checker: Option<String>,
     /// The consistency model list-append and rw-register check (default strict-serializable):
     /// strict-serializable, serializable, strong-session-serializable, snapshot-isolation,
     /// repeatable-read, read-committed, read-uncommitted, and the others Elle names. The
-    /// verdict lists every anomaly found and the weakest models it rules out.
+    /// verdict lists every anomaly found and the weakest models it rules out. For the causal
+    /// checker: CC (causal consistency), CCv (causal convergence, the default) or CM (causal
+    /// memory); the output says which of the three hold, and a causal model alone picks the
+    /// causal checker.
     #[arg(long, value_parser = parse_consistency_model, value_name = "MODEL")]
     consistency_model: Option<String>,
     /// rw-register: also infer each key's version order from each process's order of
@@ -112,8 +119,45 @@ fn parse_checker(s: &str) -> Result<String, String> {
     checkers::registry::find(s).map(|c| c.name().to_owned())
 }
 
+/// A transactional model (list-append, rw-register) or a causal one (the causal checker's CC,
+/// CCv or CM, any case).
 fn parse_consistency_model(s: &str) -> Result<String, String> {
-    checkers::txn::model::find(s).map(str::to_owned)
+    if let Ok(m) = checkers::causal::Model::find(s) {
+        return Ok(m.name().to_owned());
+    }
+    checkers::txn::model::find(s).map(str::to_owned).map_err(|e| {
+        format!("{e}; and for the causal checker: CC, CCv, CM")
+    })
+}
+
+/// The causal model `--consistency-model` named, if it named one.
+fn causal_model(args: &CheckArgs) -> Option<checkers::causal::Model> {
+    args.consistency_model
+        .as_deref()
+        .and_then(|m| checkers::causal::Model::find(m).ok())
+}
+
+/// `--consistency-model` must be one the chosen checker checks.
+fn model_fits(args: &CheckArgs) -> Result<(), String> {
+    let Some(model) = args.consistency_model.as_deref() else {
+        return Ok(());
+    };
+    let causal = causal_model(args).is_some();
+    match args.checker.as_deref() {
+        Some("causal") if !causal => Err(format!(
+            "--consistency-model {model}: the causal checker checks CC, CCv or CM"
+        )),
+        Some(c @ ("list-append" | "rw-register")) if causal => Err(format!(
+            "--consistency-model {model}: a causal model, for --checker causal; {c} checks \
+             transactional models ({})",
+            checkers::txn::model::names().join(", ")
+        )),
+        Some(c) if !matches!(c, "causal" | "list-append" | "rw-register") => Err(format!(
+            "--consistency-model is for the list-append, rw-register and causal checkers, not \
+             {c}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_model(s: &str) -> Result<ModelKind, String> {
@@ -135,6 +179,10 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
 
 /// Printed lines longer than this (witness sentences quoting a huge value) are cut.
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    if let Err(e) = model_fits(&args) {
+        eprintln!("error: {e}");
+        return Ok(Exit::BadInput);
+    }
     let inputs = history::walk::walk(&args.paths);
     let many = inputs.len() > 1;
     let mut out = std::io::stdout().lock();
@@ -283,10 +331,13 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
         Err(e) => return fail(r, e.into()),
     };
     r.parse_us = t0.elapsed().as_micros() as u64;
-    let name = args
-        .checker
-        .as_deref()
-        .unwrap_or_else(|| default_checker(&paired));
+    let name = args.checker.as_deref().unwrap_or_else(|| {
+        if causal_model(args).is_some() {
+            "causal"
+        } else {
+            default_checker(&paired)
+        }
+    });
     let checker = checkers::registry::find(name).ok();
     if let Some(checker) = checker.filter(|c| c.name() != "linearizability") {
         let t1 = Instant::now();
@@ -392,6 +443,7 @@ fn stream(
     }
     let name = match args.checker.as_deref() {
         Some(n) => n,
+        None if causal_model(args).is_some() => return None,
         None => {
             let f = std::fs::File::open(path).ok()?;
             let head: Vec<history::Event> =
@@ -412,8 +464,14 @@ fn stream(
 /// The options every checker but linearizability takes from the command line.
 fn options(args: &CheckArgs, model: ModelKind) -> Options {
     let mut opts = Options::new(model);
+    opts.time_limit = args.time_limit;
+    opts.memory_limit_bytes = args.memory_limit;
+    opts.causal = causal_model(args);
     opts.txn = checkers::txn::TxnOptions {
-        model: args.consistency_model.clone(),
+        model: args
+            .consistency_model
+            .clone()
+            .filter(|_| opts.causal.is_none()),
         sequential_keys: args.sequential_keys,
         linearizable_keys: args.linearizable_keys,
         wfr_keys: !args.no_wfr_keys,
