@@ -151,7 +151,10 @@ fn witnesses_name_the_path_and_the_verdict_the_model() {
                 && text.contains("session 1 read y=7, which session 3 wrote"),
             "{text}"
         );
-        assert_eq!(a.cycle.len(), 4, "{:?}", a.cycle);
+        // The causal path, closed by the read that did not see the write.
+        assert_eq!(a.cycle.len(), 5, "{:?}", a.cycle);
+        assert_eq!(a.cycle[4].from, a.cycle[3].to);
+        assert_eq!(a.cycle[4].to, a.cycle[0].from);
         assert!(r.summary.iter().any(|s| s.contains("writes-follow-reads violated")));
     }
     let cf = synth::of("1: w(x,1) r(x,2); 2: w(x,2) r(x,1)");

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod causal;
 pub mod client;
 pub mod counter;
 pub mod etcd;
@@ -82,6 +83,13 @@ pub trait Generator: Send {
     /// Tells the generator how an operation it produced completed (a read's value lets later
     /// `cas` operations expect a value that is really there). The default ignores it.
     fn observe(&mut self, _op: &Op, _completion: &Completion) {}
+
+    /// Whether the session sends the last context the system returned whatever its key (a
+    /// session context, the `causal` workload), rather than the last one for the operation's
+    /// key (shared/DESIGN.md section 3).
+    fn session_context(&self) -> bool {
+        false
+    }
 }
 
 /// Worker `worker`'s `n`-th (0-based) written value: unique across the whole run without

@@ -85,6 +85,7 @@ pub static WORKLOADS: &[&Workload] = &[
     &crate::counter::WORKLOAD,
     &crate::list_append::WORKLOAD,
     &crate::rw_register::WORKLOAD,
+    &crate::causal::WORKLOAD,
 ];
 
 /// The workload called `name`; an unknown name is answered with the valid ones.

@@ -8,8 +8,9 @@
 //!
 //! Each process id is a session: for every key, the client keeps the last context the system
 //! returned on an `ok` completion (shared/DESIGN.md section 3: a Dynamo-style vector clock) and
-//! sends it with the session's next operation on that key. A fresh process id starts a fresh
-//! session, with no context.
+//! sends it with the session's next operation on that key; a workload that keeps a session
+//! context ([`crate::Generator::session_context`], the `causal` workload) keeps one for all keys,
+//! the last returned. A fresh process id starts a fresh session, with no context.
 
 use crate::client::{Completion, OpClient};
 use crate::recorder::Recorder;
@@ -172,8 +173,10 @@ impl Worker {
         let mut stats = ClientStats::default();
         let mut process = self.index;
         let mut retirements = 0u64;
-        // The session's contexts, per key: the last one the system returned.
+        // The session's contexts, per key: the last one the system returned (one, under the
+        // empty key, when the workload keeps a session context).
         let mut contexts: HashMap<String, String> = HashMap::new();
+        let session = self.generator.session_context();
         // With a rate, a random first offset spreads the clients' starts over one interval.
         let mut next_start = tokio::time::Instant::now();
         if let Some(iv) = self.interval {
@@ -191,8 +194,13 @@ impl Worker {
             }
             let began = tokio::time::Instant::now();
             let mut op = self.generator.next_op();
+            // A session context is kept under the empty key.
+            let slot = |op: &Op| match session {
+                true => Some(String::new()),
+                false => op.key.clone(),
+            };
             if op.context.is_none() {
-                op.context = op.key.as_ref().and_then(|k| contexts.get(k).cloned());
+                op.context = slot(&op).and_then(|k| contexts.get(&k).cloned());
             }
             self.recorder.invoke(process, &op, &self.node);
             let c = self.client.invoke(self.addr, &op).await;
@@ -202,8 +210,8 @@ impl Worker {
             match c.kind {
                 EventType::Ok => {
                     stats.ok += 1;
-                    if let (Some(k), Some(ctx)) = (&op.key, &c.context) {
-                        contexts.insert(k.clone(), ctx.clone());
+                    if let (Some(k), Some(ctx)) = (slot(&op), &c.context) {
+                        contexts.insert(k, ctx.clone());
                     }
                 }
                 EventType::Fail => stats.fail += 1,

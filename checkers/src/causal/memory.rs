@@ -133,5 +133,6 @@ fn report_init(ev: &Events, hb: &Order, s: u32, w: u32, r: u32, f: &mut Findings
     );
     let mut a = anomaly(ev, "WriteHBInitRead", Some(key), title, sentences, &[w, r], &[]);
     a.cycle = super::edges_of(ev, &path);
+    a.cycle.push(super::did_not_see(ev, r, w));
     f.add(a);
 }

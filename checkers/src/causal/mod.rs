@@ -1127,7 +1127,23 @@ fn describe(
     };
     let mut a = anomaly(ev, kind, Some(er.key), title, sentences, &events, &[]);
     a.cycle = edges_of(ev, &path);
+    a.cycle.push(did_not_see(ev, r, w));
     a
+}
+
+/// The edge that closes a witness's path into a cycle: read `r` did not see write `w`, so in
+/// its view it comes before `w`; yet `w` is causally before it.
+pub fn did_not_see(ev: &Events, r: u32, w: u32) -> Edge {
+    Edge {
+        from: ev.index[r as usize],
+        to: ev.index[w as usize],
+        because: format!(
+            "{} did not see {} (it returned {}), so it must come before it",
+            ev.label(r),
+            ev.label(w),
+            ev.events[r as usize].text
+        ),
+    }
 }
 
 /// The registry's causal checker.
