@@ -1,6 +1,7 @@
 //! Seeded, deterministic simulations of 3- and 5-server clusters under message loss, delay,
 //! duplication, reordering, partitions and crash-restart. After every step the invariants of
-//! the paper hold; at the end, our linearizability checker finds the clients' history valid.
+//! the paper hold; at the end, our linearizability checker finds the clients' history valid, and
+//! the causal checker finds it causal (CC, CCv and CM), as linearizability implies.
 //!
 //! A failure prints its seed; `SEED=<n> cargo test -p raft-node --test simulation` replays it
 //! exactly, and `SEEDS=<n>` runs more.

@@ -176,7 +176,7 @@ pub fn check_history(history: &History) -> Result<(), String> {
     let report = checkers::lin::check(history, &paired, &opts)
         .map_err(|e| format!("checker failed: {e}"))?;
     match report.verdict {
-        "valid" => Ok(()),
+        "valid" => causal(history, &paired),
         other => {
             let bad: Vec<String> = report
                 .keys
@@ -187,6 +187,31 @@ pub fn check_history(history: &History) -> Result<(), String> {
             Err(format!("history is {other}: {}", bad.join(", ")))
         }
     }
+}
+
+/// Linearizable implies causal: the causal checker must find CC, CCv and CM all hold (and the
+/// four session guarantees with them).
+fn causal(history: &History, paired: &history::Paired) -> Result<(), String> {
+    use checkers::causal::{analyse, Events, Model};
+    let ev = Events::from_history(history, paired);
+    if let Some(why) = &ev.unusable {
+        return Err(format!("causal checker cannot judge the history: {why}"));
+    }
+    if !ev.events.iter().any(|e| !e.write) {
+        return Err("the causal checker found no read to judge".into());
+    }
+    let f = analyse(&ev, std::time::Duration::from_secs(60));
+    for m in Model::ALL {
+        if f.holds.get(&m).copied().flatten() != Some(true) {
+            return Err(format!(
+                "linearizable but {} does not hold: {:?}; {:?}",
+                m.name(),
+                f.counts,
+                f.anomalies.first().map(|a| &a.sentences)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The keys whose histories our checker proves not linearizable (an `unknown` verdict is
