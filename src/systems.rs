@@ -76,6 +76,9 @@ pub struct SystemDef {
     /// What the system promises (`[consistency] promises`): the checkers of these properties
     /// give the run's verdict; the others only inform.
     pub promises: Vec<String>,
+    /// Promises it makes only when run with a node argument (`[consistency.with-node-arg]`):
+    /// (the argument as `--node-arg` gives it, the promises it adds).
+    pub promises_with: Vec<(String, Vec<String>)>,
     /// The workloads it supports (`[workloads] supported`; all of them when not said).
     pub workloads: Vec<&'static workloads::Workload>,
     /// The fields its status call gives (`status.fields`); None when the file does not say,
@@ -178,6 +181,9 @@ struct FaultsSection {
 #[serde(deny_unknown_fields)]
 struct ConsistencySection {
     promises: Vec<Spanned<String>>,
+    /// Promises a node argument adds: `"--session=causal" = ["causal"]`.
+    #[serde(default, rename = "with-node-arg")]
+    with_node_arg: std::collections::BTreeMap<String, Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -462,6 +468,7 @@ impl SystemDef {
         let faults = supported_faults(&file.faults, &at)?;
         let status_fields = status_fields(&file.status, &at)?;
         let promises = promises(origin, file.consistency.as_ref(), &at)?;
+        let promises_with = promises_with(file.consistency.as_ref(), &at)?;
         let workloads = supported_workloads(&file.workloads, &at)?;
         if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
             return Err(format!(
@@ -488,6 +495,7 @@ impl SystemDef {
             stop_grace,
             faults,
             promises,
+            promises_with,
             workloads,
             status_fields,
             bugs: file.bugs.names,
@@ -787,6 +795,48 @@ fn promises(
         out.push(p.get_ref().clone());
     }
     Ok(out)
+}
+
+/// `[consistency.with-node-arg]`: each promise a known one.
+fn promises_with(
+    section: Option<&ConsistencySection>,
+    at: &dyn Fn(usize) -> String,
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    let known = checkers::registry::promises();
+    let mut out = Vec::new();
+    for (arg, list) in section.map(|s| &s.with_node_arg).into_iter().flatten() {
+        let mut these = Vec::new();
+        for p in list {
+            if !known.contains(&p.get_ref().as_str()) {
+                return Err(format!(
+                    "{}: consistency.with-node-arg.\"{arg}\": unknown promise '{}'; the known \
+                     promises are: {}",
+                    at(p.span().start),
+                    p.get_ref(),
+                    known.join(", ")
+                ));
+            }
+            these.push(p.get_ref().clone());
+        }
+        out.push((arg.clone(), these));
+    }
+    Ok(out)
+}
+
+impl SystemDef {
+    /// Adds the promises the run's node arguments bring (`[consistency.with-node-arg]`), in
+    /// the form `--node-arg` takes them (`--session=causal`).
+    pub fn with_node_args(&mut self, node_args: &[String]) {
+        for (arg, adds) in &self.promises_with {
+            if node_args.iter().any(|a| a == arg) {
+                for p in adds {
+                    if !self.promises.contains(p) {
+                        self.promises.push(p.clone());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Whether any file under `dir` was modified after `binary` (true when `binary` is missing).

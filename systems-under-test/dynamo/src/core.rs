@@ -24,6 +24,14 @@
 //!   [`Config::fd_timeout_ticks`] is down) and gossips its membership view (incarnation and
 //!   heartbeat counter of every node) to one random peer per round; a restart shows as a new
 //!   incarnation.
+//! - **Causal sessions** (`--session causal`, after COPS: Lloyd et al., "Don't settle for
+//!   eventual", SOSP 2011): a client's context is its session's, per key what it has seen; a
+//!   write stores it with the version as that version's dependencies, a read answers only with
+//!   a version at least as new as the session has seen of the key (asking further replicas,
+//!   and again each retry period, until one has it; `fail` when none has by the timeout) and
+//!   hands the session the dependencies of what it returned. So every session sees every
+//!   write causally before its reads, even across keys and during partitions (where a read
+//!   that cannot be served fails rather than go back in time).
 //! - **CRDTs** ([`crate::crdt`]): `incr` keys are PN-counters, `add` keys OR-sets, merged by
 //!   read repair and anti-entropy like any object.
 //!
@@ -39,9 +47,9 @@ use serde_json::Value;
 
 use crate::crdt::{OrSet, PnCounter};
 use crate::merkle::{self, Tree, DEPTH, FANOUT};
-use crate::object::{Context, MergeRules, Object};
+use crate::object::{client_context, encode_session, Context, MergeRules, Object};
 use crate::ring::{hash64, Ring};
-use crate::version::{Conflict, Reg, Sib, Stamp};
+use crate::version::{Conflict, Deps, Reg, Sib, Stamp, Vv};
 
 /// The planted bugs (`--bug NAME`), each a mistake a Dynamo implementation can make.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,6 +109,17 @@ impl Bugs {
     }
 }
 
+/// What a client's context stands for (`--session`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Session {
+    /// One key's context, as Dynamo's clients keep them: a write supersedes what it says.
+    #[default]
+    Key,
+    /// The session's: what it has seen of every key, honoured by every read (causal
+    /// consistency).
+    Causal,
+}
+
 /// Everything a replica is configured with. Times are in ticks.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -113,6 +132,8 @@ pub struct Config {
     pub vnodes: usize,
     pub conflict: Conflict,
     pub bugs: Bugs,
+    /// What a client's context is: one key's (Dynamo's) or its whole session's (causal).
+    pub session: Session,
     pub seed: u64,
     /// A request not finished by then is answered (`info` for a write, `fail` for a read).
     pub op_timeout_ticks: u64,
@@ -135,6 +156,7 @@ impl Config {
             w: 2,
             vnodes: 64,
             conflict: Conflict::Siblings,
+            session: Session::Key,
             bugs: Bugs::default(),
             seed: 1,
             op_timeout_ticks: 150,
@@ -317,6 +339,9 @@ struct Pending {
     replies: Vec<(NodeId, Option<Object>)>,
     /// What a write sends.
     obj: Option<Object>,
+    /// `--session causal`: what the client's session has seen, which a read must be at least
+    /// as new as for its key, and which the answer's context extends.
+    session: Option<Deps>,
     next_retry: u64,
     deadline: u64,
     answered: bool,
@@ -543,10 +568,8 @@ impl Replica {
         };
         match (op.f, &mut obj) {
             (OpKind::Write, Object::Reg(reg)) => {
-                let ctx = match op.context.as_deref() {
-                    Some(text) => Context::decode(text).map_err(|e| format!("context: {e}"))?,
-                    None => Context::default(),
-                };
+                let (ctx, deps) = client_context(op.context.as_deref(), key)
+                    .map_err(|e| format!("context: {e}"))?;
                 let dot = reg.next_dot(me);
                 let mut ms = self.wall_ms;
                 if !self.cfg.bugs.lww_no_max {
@@ -564,6 +587,11 @@ impl Replica {
                         counter: dot.counter,
                     },
                     value: op.value.to_string(),
+                    deps: if self.cfg.session == Session::Causal {
+                        deps
+                    } else {
+                        Deps::default()
+                    },
                 };
                 reg.put(
                     &ctx.vv,
@@ -604,7 +632,7 @@ impl Replica {
             return;
         }
         let resp = match self.store.get(key) {
-            Some(e) => read_response(&e.obj),
+            Some(e) => read_response(&e.obj, key),
             None => OpResponse::ok_value(Value::Null),
         };
         self.answer(client, resp);
@@ -618,7 +646,14 @@ impl Replica {
             .map_or("?", |(_, name)| name.as_str())
     }
 
-    fn start(&mut self, client: Option<ClientId>, kind: Kind, key: &str, obj: Option<Object>) {
+    fn start(
+        &mut self,
+        client: Option<ClientId>,
+        kind: Kind,
+        key: &str,
+        obj: Option<Object>,
+        session: Option<Deps>,
+    ) {
         let walk = self.walk(key);
         let n = self.cfg.n.min(walk.len());
         let owners: Vec<NodeId> = walk[..n].to_vec();
@@ -656,6 +691,7 @@ impl Replica {
             acks: BTreeSet::new(),
             replies: Vec::new(),
             obj,
+            session,
             next_retry: self.now + self.cfg.retry_ticks,
             deadline: self.now + self.cfg.op_timeout_ticks,
             answered: false,
@@ -716,19 +752,37 @@ impl Replica {
             return;
         };
         let mut answer = None;
+        // A causal read whose replies are all older than its session: ask more nodes.
+        let mut wider = false;
         if !p.answered {
             match p.kind {
                 Kind::Read if p.replies.len() >= r.min(p.walk.len()) => {
                     let merged = merge_all(&p.replies, self.cfg.rules());
-                    answer = Some(match merged {
-                        Some(o) => read_response(&o),
-                        None => OpResponse::ok_value(Value::Null),
-                    });
+                    match &p.session {
+                        None => {
+                            answer = Some(match merged {
+                                Some(o) => read_response(&o, &p.key),
+                                None => OpResponse::ok_value(Value::Null),
+                            })
+                        }
+                        Some(deps) if caught_up(merged.as_ref(), &deps.of(&p.key)) => {
+                            let mut resp = match &merged {
+                                Some(o) => read_response(o, &p.key),
+                                None => OpResponse::ok_value(Value::Null),
+                            };
+                            resp.context = Some(encode_session(&seen(deps, &p.key, &merged)));
+                            answer = Some(resp);
+                        }
+                        Some(_) => wider = true,
+                    }
                 }
                 Kind::Write if p.acks.len() >= w.min(p.walk.len()) => {
                     let mut resp = OpResponse::ok();
                     if let Some(Object::Reg(reg)) = &p.obj {
-                        resp.context = Some(Context::of(reg).encode());
+                        resp.context = Some(match &p.session {
+                            Some(deps) => encode_session(&seen(deps, &p.key, &p.obj)),
+                            None => Context::of(reg).keyed(&p.key).encode(),
+                        });
                     }
                     answer = Some(resp);
                 }
@@ -741,6 +795,10 @@ impl Replica {
                 self.responses.push((c, resp));
             }
         }
+        if wider && p.replies.len() >= p.targets.len() {
+            self.ask_wider(req);
+            return;
+        }
         let Some(p) = self.pending.get(&req) else {
             return;
         };
@@ -750,6 +808,28 @@ impl Replica {
         };
         if p.answered && all_in {
             self.finish(req);
+        }
+    }
+
+    /// A causal read whose every target answered with a version older than the session has
+    /// seen: ask every other node of the key's walk this node can reach, and itself (a
+    /// coordinator keeps what it coordinated). Nothing new to ask: the retry period asks
+    /// everyone again.
+    fn ask_wider(&mut self, req: u64) {
+        let Some(p) = self.pending.get(&req) else {
+            return;
+        };
+        let tried: BTreeSet<NodeId> = p.targets.iter().map(|(t, _)| *t).collect();
+        let me = self.cfg.me;
+        let more: Vec<NodeId> = p
+            .walk
+            .iter()
+            .copied()
+            .chain(std::iter::once(me))
+            .filter(|n| !tried.contains(n) && (*n == me || self.alive(*n)))
+            .collect();
+        for n in more {
+            self.ask(req, n, None);
         }
     }
 
@@ -814,6 +894,12 @@ impl Replica {
                 if !p.answered {
                     p.answered = true;
                     let resp = match p.kind {
+                        Kind::Read if p.session.is_some() => OpResponse::fail(format!(
+                            "read {}: no replica this node could reach has caught up with what \
+                             the session has seen of it (--session causal: a read never goes \
+                             back in time)",
+                            p.key
+                        )),
                         Kind::Read => OpResponse::fail(format!(
                             "read {}: {} of R={} replicas answered in time",
                             p.key,
@@ -873,8 +959,25 @@ impl Replica {
                 };
                 extra.push((next, hint));
             }
+            let again = p.session.is_some() && p.kind == Kind::Read && silent.is_empty();
             for (t, hint) in extra {
                 self.ask(req, t, hint);
+            }
+            if again {
+                // A causal read still waiting for a new enough version: a fresh round over
+                // every reachable node of the walk (hints and anti-entropy may have brought it).
+                if let Some(p) = self.pending.get_mut(&req) {
+                    p.replies.clear();
+                    p.targets.clear();
+                }
+                let walk: Vec<NodeId> = self.pending[&req].walk.clone();
+                let me = self.cfg.me;
+                for n in walk.into_iter().chain(std::iter::once(me)) {
+                    let asked = self.pending[&req].targets.iter().any(|(t, _)| *t == n);
+                    if !asked && (n == me || self.alive(n)) {
+                        self.ask(req, n, None);
+                    }
+                }
             }
             self.progress(req);
         }
@@ -1190,12 +1293,38 @@ fn oldest(replies: &[(NodeId, Option<Object>)]) -> Option<Object> {
         .cloned()
 }
 
-fn read_response(obj: &Object) -> OpResponse {
+fn read_response(obj: &Object, key: &str) -> OpResponse {
     let (value, siblings, context) = obj.read();
     let mut resp = OpResponse::ok_value(value);
     resp.siblings = siblings;
-    resp.context = context;
+    resp.context = match obj {
+        Object::Reg(r) => Some(Context::of(r).keyed(key).encode()),
+        _ => context,
+    };
     resp
+}
+
+/// Whether `obj` is at least as new as `need` (what a session has seen of its key). Counters
+/// and sets carry no versions: always.
+fn caught_up(obj: Option<&Object>, need: &Vv) -> bool {
+    match obj {
+        Some(Object::Reg(r)) => r.vv.descends(need),
+        Some(_) => true,
+        None => need.0.is_empty(),
+    }
+}
+
+/// What a session has seen after reading or writing `obj` under `key`: what it had, the
+/// object's version, and the dependencies of every version it holds.
+fn seen(deps: &Deps, key: &str, obj: &Option<Object>) -> Deps {
+    let mut out = deps.clone();
+    if let Some(Object::Reg(r)) = obj {
+        out.see(key, &r.vv);
+        for s in &r.sibs {
+            out.join(&s.deps);
+        }
+    }
+    out
 }
 
 impl Core for Replica {
@@ -1295,11 +1424,27 @@ impl Core for Replica {
         };
         match op.f {
             OpKind::Read if op.local => self.local_read(client, &key),
-            OpKind::Read => self.start(Some(client), Kind::Read, &key, None),
-            OpKind::Write | OpKind::Add | OpKind::Incr => match self.apply_write(&op, &key) {
-                Ok(obj) => self.start(Some(client), Kind::Write, &key, Some(obj)),
-                Err(e) => self.answer(client, OpResponse::fail(e)),
-            },
+            OpKind::Read | OpKind::Write | OpKind::Add | OpKind::Incr => {
+                // A causal session's context: what it has seen of every key.
+                let session = match self.cfg.session {
+                    Session::Key => None,
+                    Session::Causal => match client_context(op.context.as_deref(), &key) {
+                        Ok((_, deps)) => Some(deps),
+                        Err(e) => {
+                            self.answer(client, OpResponse::fail(format!("context: {e}")));
+                            return Ok(());
+                        }
+                    },
+                };
+                if op.f == OpKind::Read {
+                    self.start(Some(client), Kind::Read, &key, None, session);
+                    return Ok(());
+                }
+                match self.apply_write(&op, &key) {
+                    Ok(obj) => self.start(Some(client), Kind::Write, &key, Some(obj), session),
+                    Err(e) => self.answer(client, OpResponse::fail(e)),
+                }
+            }
             f => self.answer(
                 client,
                 OpResponse::fail(format!(

@@ -7,8 +7,21 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use dynamo::core::Bugs;
 use dynamo::server::{run, Settings};
+use dynamo::core::Session;
 use dynamo::version::Conflict;
 use node::config::NodeArgs;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SessionArg {
+    /// A client's context is one key's (Dynamo's): a write carrying it supersedes what it
+    /// says; reads may go back in time when they reach other replicas.
+    Key,
+    /// A client's context is its session's, across keys: each read returns a version at
+    /// least as new as the session has seen, directly or through what it read (causal
+    /// consistency, with the four session guarantees); a read no reachable replica can
+    /// serve that way fails.
+    Causal,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ConflictArg {
@@ -35,7 +48,8 @@ N reachable nodes of the key's walk and succeeds with W acknowledgements (a stan
 unreachable owner keeps a durable hint and hands the write back later); a read merges the \
 first R replies and repairs stale replicas. Concurrent writes of a register become siblings \
 (dotted version vectors) unless --conflict lww; `incr` keys are PN-counters and `add` keys \
-OR-sets. Merkle-tree anti-entropy with one random peer every --anti-entropy-ms; a heartbeat \
+OR-sets. With --session causal a client's context is its session's and every read is at \
+least as new as what the session has seen (causal consistency). Merkle-tree anti-entropy with one random peer every --anti-entropy-ms; a heartbeat \
 failure detector and gossip of membership. Every change is fsynced to a write-ahead log in \
 --data-dir before it is acknowledged.\n\n\
 A read with \"local\":true answers from this node's own replica (the harness's final \
@@ -74,6 +88,10 @@ struct Cli {
     #[arg(long, value_enum, default_value = "siblings")]
     conflict: ConflictArg,
 
+    /// What a client's context stands for: one key's, or its whole session's (causal).
+    #[arg(long, value_enum, default_value = "key")]
+    session: SessionArg,
+
     /// How long a client operation may take before it is answered info (a write) or fail
     /// (a read).
     #[arg(long, default_value_t = 2000)]
@@ -111,6 +129,10 @@ fn main() -> ExitCode {
         conflict: match cli.conflict {
             ConflictArg::Siblings => Conflict::Siblings,
             ConflictArg::Lww => Conflict::Lww,
+        },
+        session: match cli.session {
+            SessionArg::Key => Session::Key,
+            SessionArg::Causal => Session::Causal,
         },
         op_timeout: Duration::from_millis(cli.op_timeout_ms),
         anti_entropy: Duration::from_millis(cli.anti_entropy_ms),

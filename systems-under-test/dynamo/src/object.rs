@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::crdt::{OrSet, PnCounter};
 use crate::ring::hash64;
-use crate::version::{Conflict, Reg, Stamp, Vv};
+use crate::version::{Conflict, Deps, Reg, Stamp, Vv};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Object {
@@ -97,6 +97,14 @@ fn parse(text: &str) -> Value {
 pub struct Context {
     pub vv: Vv,
     pub stamp: Option<Stamp>,
+    /// Which key it is for ([`key_tag`]): a context sent back with an operation on another key
+    /// (a client that keeps one context for all keys) is not taken for this key's.
+    pub key: Option<u64>,
+}
+
+/// The tag of a key in a context.
+pub fn key_tag(key: &str) -> u64 {
+    hash64(key.as_bytes())
 }
 
 impl Context {
@@ -104,14 +112,24 @@ impl Context {
         Context {
             vv: r.vv.clone(),
             stamp: r.max_stamp(),
+            key: None,
         }
     }
 
-    /// `v:0.3,2.5` or `v:0.3;t:1733500000000.2.7`.
+    /// The same context, tagged as `key`'s.
+    pub fn keyed(mut self, key: &str) -> Context {
+        self.key = Some(key_tag(key));
+        self
+    }
+
+    /// `v:0.3,2.5`, `v:0.3;t:1733500000000.2.7`, with `;k:<tag>` when keyed.
     pub fn encode(&self) -> String {
         let mut out = format!("v:{}", self.vv.encode());
         if let Some(s) = self.stamp {
             out.push_str(&format!(";t:{}.{}.{}", s.ms, s.node, s.counter));
+        }
+        if let Some(k) = self.key {
+            out.push_str(&format!(";k:{k:x}"));
         }
         out
     }
@@ -132,24 +150,64 @@ impl Context {
                     node: node.parse().map_err(|_| bad("node"))?,
                     counter: counter.parse().map_err(|_| bad("counter"))?,
                 });
+            } else if let Some(k) = part.strip_prefix("k:") {
+                ctx.key =
+                    Some(u64::from_str_radix(k, 16).map_err(|_| format!("'{k}': bad key tag"))?);
             } else if !part.is_empty() {
-                return Err(format!("'{part}' is neither v: nor t:"));
+                return Err(format!("'{part}' is neither v:, t: nor k:"));
             }
         }
         Ok(ctx)
     }
 }
 
+/// A session context (`--session causal`): `s:` and, as JSON, per key the version vector of
+/// what the session has seen (`{"r1":"0.3,2.5"}`).
+pub fn encode_session(deps: &Deps) -> String {
+    let map: std::collections::BTreeMap<&str, String> =
+        deps.0.iter().map(|(k, vv)| (k.as_str(), vv.encode())).collect();
+    format!("s:{}", serde_json::to_string(&map).unwrap_or_default())
+}
+
+/// What a client's context says of `key`: the context to write with, and everything the
+/// session has seen (only `key` for a per-key context; nothing for another key's).
+pub fn client_context(text: Option<&str>, key: &str) -> Result<(Context, Deps), String> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok((Context::default(), Deps::default()));
+    };
+    if let Some(json) = text.strip_prefix("s:") {
+        let map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(|e| format!("session context: {e}"))?;
+        let mut deps = Deps::default();
+        for (k, v) in map {
+            deps.see(&k, &Vv::decode(&v)?);
+        }
+        let ctx = Context {
+            vv: deps.of(key),
+            ..Context::default()
+        };
+        return Ok((ctx, deps));
+    }
+    let ctx = Context::decode(text)?;
+    if ctx.key.is_some_and(|k| k != key_tag(key)) {
+        return Ok((Context::default(), Deps::default()));
+    }
+    let mut deps = Deps::default();
+    deps.see(key, &ctx.vv);
+    Ok((ctx, deps))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::version::{Dot, Sib};
+    use crate::version::{Deps, Dot, Sib};
 
     #[test]
     fn reads_show_siblings_and_a_context_that_round_trips() {
         let mut r = Reg::default();
         for (n, v) in [(1, "5"), (2, "3")] {
             let sib = Sib {
+                deps: crate::version::Deps::default(),
                 dot: Dot {
                     node: n,
                     counter: 1,
@@ -169,6 +227,16 @@ mod tests {
         let ctx = Context::decode(&ctx.unwrap_or_default()).expect("decodes");
         assert_eq!(ctx, Context::of(&r));
         assert!(Context::decode("x:1").is_err());
+        // Keyed contexts are taken for their own key only; session contexts for every key.
+        let keyed = Context::of(&r).keyed("a").encode();
+        assert_eq!(client_context(Some(&keyed), "a").expect("ok").0.vv, r.vv);
+        assert_eq!(client_context(Some(&keyed), "b").expect("ok").0.vv, Vv::default());
+        let mut deps = Deps::default();
+        deps.see("a", &r.vv);
+        deps.see("b", &Vv::decode("3.4").expect("vv"));
+        let (ctx, back) = client_context(Some(&encode_session(&deps)), "b").expect("ok");
+        assert_eq!((ctx.vv, back), (Vv::decode("3.4").expect("vv"), deps));
+        assert!(client_context(Some("s:{"), "a").is_err());
         let mut s = OrSet::default();
         s.add(1, "10".into());
         s.add(1, "9".into());

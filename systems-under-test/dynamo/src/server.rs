@@ -8,7 +8,7 @@ use node::config::{NodeArgs, TICK_MS};
 use node::runtime::{Members, Runtime};
 use node::storage::Storage;
 
-use crate::core::{Bugs, Config, Replica};
+use crate::core::{Bugs, Config, Replica, Session};
 use crate::storage::FileStorage;
 use crate::version::Conflict;
 
@@ -21,6 +21,7 @@ pub struct Settings {
     pub w: usize,
     pub vnodes: usize,
     pub conflict: Conflict,
+    pub session: Session,
     pub op_timeout: Duration,
     pub anti_entropy: Duration,
     pub fd_timeout: Duration,
@@ -45,6 +46,11 @@ impl Settings {
                     self.n
                 ));
             }
+        }
+        if self.session == Session::Causal && self.conflict == Conflict::Lww {
+            return Err("--session causal needs --conflict siblings: a causal read returns \
+                        every concurrent version it must, and last-writer-wins drops them"
+                .into());
         }
         if self.op_timeout < Duration::from_millis(5 * TICK_MS) {
             return Err(format!(
@@ -82,6 +88,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     cfg.w = settings.w;
     cfg.vnodes = settings.vnodes.max(1);
     cfg.conflict = settings.conflict;
+    cfg.session = settings.session;
     cfg.bugs = settings.bugs;
     cfg.seed = node::runtime::boot_seed();
     // The core answers a little before the runtime would give up on it, so that its own
@@ -109,6 +116,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     health_extra.insert("r".into(), settings.r.into());
     health_extra.insert("w".into(), settings.w.into());
     health_extra.insert("conflict".into(), conflict.into());
+    let session = match settings.session {
+        Session::Key => "key",
+        Session::Causal => "causal",
+    };
+    health_extra.insert("session".into(), session.into());
     health_extra.insert("bugs".into(), bugs.clone().into());
     let planted = if bugs.is_empty() {
         String::new()
@@ -121,7 +133,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         op_timeout: settings.op_timeout,
         health_extra,
         banner: format!(
-            "N={} R={} W={}, conflicts by {conflict}{planted}",
+            "N={} R={} W={}, conflicts by {conflict}, {session} contexts{planted}",
             settings.n, settings.r, settings.w
         ),
     };

@@ -124,6 +124,33 @@ pub struct Sib {
     pub stamp: Stamp,
     /// The value, as JSON text.
     pub value: String,
+    /// With `--session causal`: what the writing session had seen of every key when it wrote
+    /// (its causal dependencies), handed to every session that reads this version. Empty
+    /// otherwise.
+    pub deps: Deps,
+}
+
+/// Per key, a version vector: how much of each key a session has seen (its causal past).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Deps(pub BTreeMap<String, Vv>);
+
+impl Deps {
+    /// What this session has seen of `key`.
+    pub fn of(&self, key: &str) -> Vv {
+        self.0.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Adds what `vv` has seen of `key`.
+    pub fn see(&mut self, key: &str, vv: &Vv) {
+        self.0.entry(key.to_owned()).or_default().join(vv, false);
+    }
+
+    /// Adds everything `other` has seen.
+    pub fn join(&mut self, other: &Deps) {
+        for (k, vv) in &other.0 {
+            self.see(k, vv);
+        }
+    }
 }
 
 /// How concurrent writes of a register are resolved.
@@ -220,6 +247,7 @@ mod tests {
 
     fn sib(node: u64, counter: u64, value: &str) -> Sib {
         Sib {
+            deps: Deps::default(),
             dot: Dot { node, counter },
             stamp: Stamp {
                 ms: 0,
