@@ -49,7 +49,7 @@ use crate::crdt::{OrSet, PnCounter};
 use crate::merkle::{self, Tree, DEPTH, FANOUT};
 use crate::object::{client_context, encode_session, Context, MergeRules, Object};
 use crate::ring::{hash64, Ring};
-use crate::version::{Conflict, Deps, Reg, Sib, Stamp, Vv};
+use crate::version::{Conflict, Deps, Reg, Seen, Sib, Stamp};
 
 /// The planted bugs (`--bug NAME`), each a mistake a Dynamo implementation can make.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -342,6 +342,8 @@ struct Pending {
     /// `--session causal`: what the client's session has seen, which a read must be at least
     /// as new as for its key, and which the answer's context extends.
     session: Option<Deps>,
+    /// A causal write waiting for this read to catch the local copy up with its session.
+    then_write: Option<OpRequest>,
     next_retry: u64,
     deadline: u64,
     answered: bool,
@@ -593,12 +595,17 @@ impl Replica {
                         Deps::default()
                     },
                 };
-                reg.put(
-                    &ctx.vv,
-                    sib,
-                    self.cfg.conflict,
-                    self.cfg.bugs.vclock_merge_min,
-                );
+                if self.cfg.session == Session::Causal {
+                    let seen = sib.deps.of(key);
+                    reg.put_seen(&seen, sib);
+                } else {
+                    reg.put(
+                        &ctx.vv,
+                        sib,
+                        self.cfg.conflict,
+                        self.cfg.bugs.vclock_merge_min,
+                    );
+                }
             }
             (OpKind::Incr, Object::Counter(c)) => {
                 c.incr(me, op.value.as_i64().unwrap_or(0));
@@ -614,6 +621,27 @@ impl Replica {
         }
         self.merge_in(key, &obj, true);
         Ok(obj)
+    }
+
+    /// Applies a client's write here and sends it to the key's replicas; a causal session has
+    /// then seen its own write (and only that of what this copy holds).
+    fn write(&mut self, client: ClientId, op: &OpRequest, key: &str, session: Option<Deps>) {
+        match self.apply_write(op, key) {
+            Ok(obj) => {
+                let session = session.map(|mut deps| {
+                    if let Object::Reg(r) = &obj {
+                        let me = self.cfg.me.0;
+                        let mine = r.sibs.iter().filter(|s| s.dot.node == me);
+                        if let Some(d) = mine.map(|s| s.dot).max() {
+                            deps.see_dot(key, d);
+                        }
+                    }
+                    deps
+                });
+                self.start(Some(client), Kind::Write, key, Some(obj), session)
+            }
+            Err(e) => self.answer(client, OpResponse::fail(e)),
+        }
     }
 
     fn local_read(&mut self, client: ClientId, key: &str) {
@@ -692,6 +720,7 @@ impl Replica {
             replies: Vec::new(),
             obj,
             session,
+            then_write: None,
             next_retry: self.now + self.cfg.retry_ticks,
             deadline: self.now + self.cfg.op_timeout_ticks,
             answered: false,
@@ -754,6 +783,8 @@ impl Replica {
         let mut answer = None;
         // A causal read whose replies are all older than its session: ask more nodes.
         let mut wider = false;
+        // A causal write's catch-up read that caught up: the merge to take in, then write.
+        let mut write_now: Option<Object> = None;
         if !p.answered {
             match p.kind {
                 Kind::Read if p.replies.len() >= r.min(p.walk.len()) => {
@@ -764,6 +795,11 @@ impl Replica {
                                 Some(o) => read_response(&o, &p.key),
                                 None => OpResponse::ok_value(Value::Null),
                             })
+                        }
+                        Some(_) if p.then_write.is_some()
+                            && caught_up(merged.as_ref(), &p.session.as_ref().map(|d| d.of(&p.key)).unwrap_or_default()) =>
+                        {
+                            write_now = merged;
                         }
                         Some(deps) if caught_up(merged.as_ref(), &deps.of(&p.key)) => {
                             let mut resp = match &merged {
@@ -780,7 +816,7 @@ impl Replica {
                     let mut resp = OpResponse::ok();
                     if let Some(Object::Reg(reg)) = &p.obj {
                         resp.context = Some(match &p.session {
-                            Some(deps) => encode_session(&seen(deps, &p.key, &p.obj)),
+                            Some(deps) => encode_session(deps),
                             None => Context::of(reg).keyed(&p.key).encode(),
                         });
                     }
@@ -794,6 +830,16 @@ impl Replica {
             if let Some(c) = p.client {
                 self.responses.push((c, resp));
             }
+        }
+        if let Some(merged) = write_now {
+            p.answered = true;
+            let (client, key) = (p.client, p.key.clone());
+            let (op, session) = (p.then_write.take(), p.session.clone());
+            self.merge_in(&key, &merged, false);
+            if let (Some(c), Some(op)) = (client, op) {
+                self.write(c, &op, &key, session);
+            }
+            return;
         }
         if wider && p.replies.len() >= p.targets.len() {
             self.ask_wider(req);
@@ -894,6 +940,12 @@ impl Replica {
                 if !p.answered {
                     p.answered = true;
                     let resp = match p.kind {
+                        Kind::Read if p.then_write.is_some() => OpResponse::fail(format!(
+                            "write {}: no replica this node could reach has caught up with what \
+                             the session has seen of it, which the write must supersede \
+                             (--session causal); not written",
+                            p.key
+                        )),
                         Kind::Read if p.session.is_some() => OpResponse::fail(format!(
                             "read {}: no replica this node could reach has caught up with what \
                              the session has seen of it (--session causal: a read never goes \
@@ -1306,11 +1358,11 @@ fn read_response(obj: &Object, key: &str) -> OpResponse {
 
 /// Whether `obj` is at least as new as `need` (what a session has seen of its key). Counters
 /// and sets carry no versions: always.
-fn caught_up(obj: Option<&Object>, need: &Vv) -> bool {
+fn caught_up(obj: Option<&Object>, need: &Seen) -> bool {
     match obj {
-        Some(Object::Reg(r)) => r.vv.descends(need),
+        Some(Object::Reg(r)) => need.within(&r.vv),
         Some(_) => true,
-        None => need.0.is_empty(),
+        None => need.vv.0.is_empty() && need.dots.is_empty(),
     }
 }
 
@@ -1440,10 +1492,29 @@ impl Core for Replica {
                     self.start(Some(client), Kind::Read, &key, None, session);
                     return Ok(());
                 }
-                match self.apply_write(&op, &key) {
-                    Ok(obj) => self.start(Some(client), Kind::Write, &key, Some(obj), session),
-                    Err(e) => self.answer(client, OpResponse::fail(e)),
+                if let Some(deps) = &session {
+                    // A causal write supersedes what its session has seen, which this copy
+                    // must hold first (its version vector cannot say "that one write, not
+                    // the ones before it"): a read of the key catches it up, then it writes.
+                    let have = match self.store.get(&key) {
+                        Some(Entry {
+                            obj: Object::Reg(r),
+                            ..
+                        }) => deps.of(&key).within(&r.vv),
+                        _ => caught_up(None, &deps.of(&key)),
+                    };
+                    if !have {
+                        let req = self.next_req;
+                        self.start(Some(client), Kind::Read, &key, None, session);
+                        if let Some(p) = self.pending.get_mut(&req) {
+                            p.then_write = Some(op);
+                            // It may have caught up at once (from this node's own reply).
+                            self.progress(req);
+                        }
+                        return Ok(());
+                    }
                 }
+                self.write(client, &op, &key, session);
             }
             f => self.answer(
                 client,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::crdt::{OrSet, PnCounter};
 use crate::ring::hash64;
-use crate::version::{Conflict, Deps, Reg, Stamp, Vv};
+use crate::version::{Conflict, Deps, Reg, Seen, Stamp, Vv};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Object {
@@ -161,11 +161,11 @@ impl Context {
     }
 }
 
-/// A session context (`--session causal`): `s:` and, as JSON, per key the version vector of
-/// what the session has seen (`{"r1":"0.3,2.5"}`).
+/// A session context (`--session causal`): `s:` and, as JSON, per key what the session has
+/// seen ([`Seen::encode`]: `{"r1":"0.3,2.5|1.7"}`).
 pub fn encode_session(deps: &Deps) -> String {
     let map: std::collections::BTreeMap<&str, String> =
-        deps.0.iter().map(|(k, vv)| (k.as_str(), vv.encode())).collect();
+        deps.0.iter().map(|(k, s)| (k.as_str(), s.encode())).collect();
     format!("s:{}", serde_json::to_string(&map).unwrap_or_default())
 }
 
@@ -180,10 +180,10 @@ pub fn client_context(text: Option<&str>, key: &str) -> Result<(Context, Deps), 
             serde_json::from_str(json).map_err(|e| format!("session context: {e}"))?;
         let mut deps = Deps::default();
         for (k, v) in map {
-            deps.see(&k, &Vv::decode(&v)?);
+            deps.see_all(&k, &Seen::decode(&v)?);
         }
         let ctx = Context {
-            vv: deps.of(key),
+            vv: deps.of(key).vv,
             ..Context::default()
         };
         return Ok((ctx, deps));
@@ -234,8 +234,11 @@ mod tests {
         let mut deps = Deps::default();
         deps.see("a", &r.vv);
         deps.see("b", &Vv::decode("3.4").expect("vv"));
+        deps.see_dot("b", Dot { node: 1, counter: 9 });
         let (ctx, back) = client_context(Some(&encode_session(&deps)), "b").expect("ok");
-        assert_eq!((ctx.vv, back), (Vv::decode("3.4").expect("vv"), deps));
+        assert_eq!((ctx.vv, &back), (Vv::decode("3.4").expect("vv"), &deps));
+        let b = back.of("b");
+        assert!(b.covers(Dot { node: 1, counter: 9 }) && !b.covers(Dot { node: 1, counter: 8 }));
         assert!(client_context(Some("s:{"), "a").is_err());
         let mut s = OrSet::default();
         s.add(1, "10".into());

@@ -130,25 +130,100 @@ pub struct Sib {
     pub deps: Deps,
 }
 
-/// Per key, a version vector: how much of each key a session has seen (its causal past).
+/// What a session has seen of one key: every version a version vector covers (what it read,
+/// with everything those versions superseded), and single dots beyond it (its own writes: a
+/// version vector covering them would claim the writes of other sessions coordinated by the
+/// same node before them, which this session never saw).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Deps(pub BTreeMap<String, Vv>);
+pub struct Seen {
+    pub vv: Vv,
+    pub dots: std::collections::BTreeSet<Dot>,
+}
+
+impl Seen {
+    pub fn covers(&self, dot: Dot) -> bool {
+        self.vv.covers(dot) || self.dots.contains(&dot)
+    }
+
+    /// Whether a copy with version vector `vv` holds everything seen here (or what
+    /// superseded it).
+    pub fn within(&self, vv: &Vv) -> bool {
+        vv.descends(&self.vv) && self.dots.iter().all(|d| vv.covers(*d))
+    }
+
+    pub fn join(&mut self, other: &Seen) {
+        self.vv.join(&other.vv, false);
+        self.dots.extend(other.dots.iter().copied());
+        let vv = &self.vv;
+        self.dots.retain(|d| !vv.covers(*d));
+    }
+
+    /// `0.3,2.5` or, with single dots, `0.3,2.5|1.7+4.2`.
+    pub fn encode(&self) -> String {
+        let mut out = self.vv.encode();
+        if !self.dots.is_empty() {
+            out.push('|');
+            let dots: Vec<String> = self
+                .dots
+                .iter()
+                .map(|d| format!("{}.{}", d.node, d.counter))
+                .collect();
+            out.push_str(&dots.join("+"));
+        }
+        out
+    }
+
+    pub fn decode(text: &str) -> Result<Seen, String> {
+        let (vv, dots) = text.split_once('|').unwrap_or((text, ""));
+        let mut seen = Seen {
+            vv: Vv::decode(vv)?,
+            ..Seen::default()
+        };
+        for d in dots.split('+').filter(|d| !d.is_empty()) {
+            let one = Vv::decode(d)?;
+            seen.dots
+                .extend(one.0.iter().map(|(&node, &counter)| Dot { node, counter }));
+        }
+        Ok(seen)
+    }
+}
+
+/// Per key, what a session has seen (its causal past, `--session causal`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Deps(pub BTreeMap<String, Seen>);
 
 impl Deps {
     /// What this session has seen of `key`.
-    pub fn of(&self, key: &str) -> Vv {
+    pub fn of(&self, key: &str) -> Seen {
         self.0.get(key).cloned().unwrap_or_default()
     }
 
-    /// Adds what `vv` has seen of `key`.
+    /// Adds every version `vv` covers of `key`.
     pub fn see(&mut self, key: &str, vv: &Vv) {
-        self.0.entry(key.to_owned()).or_default().join(vv, false);
+        self.see_all(
+            key,
+            &Seen {
+                vv: vv.clone(),
+                ..Seen::default()
+            },
+        );
+    }
+
+    /// Adds one version of `key` (the session's own write).
+    pub fn see_dot(&mut self, key: &str, dot: Dot) {
+        let mut one = Seen::default();
+        one.dots.insert(dot);
+        self.see_all(key, &one);
+    }
+
+    pub fn see_all(&mut self, key: &str, seen: &Seen) {
+        self.0.entry(key.to_owned()).or_default().join(seen);
     }
 
     /// Adds everything `other` has seen.
     pub fn join(&mut self, other: &Deps) {
-        for (k, vv) in &other.0 {
-            self.see(k, vv);
+        for (k, seen) in &other.0 {
+            self.see_all(k, seen);
         }
     }
 }
@@ -200,6 +275,18 @@ impl Reg {
             }
         }
         self.vv.join(ctx, min_bug);
+        self.vv.add(sib.dot);
+    }
+
+    /// A causal session's write: it supersedes exactly the versions the session has seen,
+    /// which this copy must already hold (or have seen superseded).
+    pub fn put_seen(&mut self, seen: &Seen, sib: Sib) {
+        self.sibs.retain(|s| !seen.covers(s.dot));
+        self.sibs.push(sib.clone());
+        self.sibs.sort_by_key(|s| s.dot);
+        // The copy holds everything seen already (the coordinator caught it up first), so
+        // its version vector covers every single dot; only the new one is added.
+        self.vv.join(&seen.vv, false);
         self.vv.add(sib.dot);
     }
 
