@@ -52,6 +52,13 @@ const IMPLIES: &[(&str, &[&str])] = &[
     ("dirty-update", &["G1a"]),
     ("future-read", &["G1c"]),
     ("lost-update", &["G2-item"]),
+    // The weak levels checked by saturation ([`super::saturate`]), session order included as
+    // Biswas and Enea define them: a cycle of session order and reads-from breaks every level
+    // (and is a G1c, or a G1c-process when session order is in it); what breaks read
+    // committed breaks read atomic, and what breaks read atomic breaks causal.
+    ("cyclic-so-wr", &["G1c-process", "read-committed-violation"]),
+    ("read-committed-violation", &["read-atomic-violation"]),
+    ("read-atomic-violation", &["causal-violation"]),
 ];
 
 /// Model → the (weaker) models it implies.
@@ -75,7 +82,7 @@ const MODELS: &[(&str, &[&str])] = &[
     ),
     (
         "strong-session-snapshot-isolation",
-        &["snapshot-isolation", "strong-session-read-committed"],
+        &["snapshot-isolation", "strong-session-read-committed", "causal"],
     ),
     (
         "strong-read-committed",
@@ -114,6 +121,10 @@ const MODELS: &[(&str, &[&str])] = &[
     ("parallel-snapshot-isolation", &["causal-cerone"]),
     ("prefix", &["causal-cerone"]),
     ("causal-cerone", &["read-atomic"]),
+    // Transactional causal consistency (Biswas and Enea, OOPSLA 2019), session order
+    // included. Elle's session-less models above reach read-atomic through causal-cerone and
+    // never reach this one; only the session and real-time models do.
+    ("causal", &["read-atomic", "strong-session-read-committed"]),
     ("read-atomic", &["monotonic-atomic-view"]),
     ("forward-consistent-view", &["consistent-view"]),
     ("consistent-view", &["cursor-stability", "monotonic-view"]),
@@ -148,7 +159,11 @@ const PROSCRIBES: &[(&str, &[&str])] = &[
     ("monotonic-snapshot-read", &["G1"]),
     ("consistent-view", &["G1", "G-single"]),
     ("forward-consistent-view", &["G1"]),
-    ("read-atomic", &["internal", "G1a", "future-read"]),
+    (
+        "read-atomic",
+        &["internal", "G1a", "future-read", "read-atomic-violation"],
+    ),
+    ("causal", &["causal-violation"]),
     ("causal-cerone", &["internal", "G1a"]),
     ("prefix", &["internal", "G1a"]),
     ("parallel-snapshot-isolation", &["internal", "G1a"]),
@@ -161,7 +176,10 @@ const PROSCRIBES: &[(&str, &[&str])] = &[
         &["G1", "G1c-realtime", "G2-realtime"],
     ),
     ("strong-session-read-uncommitted", &["G0-process"]),
-    ("strong-session-read-committed", &["G1c-process"]),
+    (
+        "strong-session-read-committed",
+        &["G1c-process", "read-committed-violation"],
+    ),
     ("strong-read-uncommitted", &["G0-realtime"]),
     ("strong-read-committed", &["G1c-realtime"]),
     (
