@@ -543,7 +543,16 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
         let s = saturate::check(txns, kind, level, ww);
         notes.extend(s.notes);
         anomalies.extend(s.anomalies);
-        let (forbidden, not, also_not) = judge(model, &anomalies);
+        // Biswas and Enea take every transaction to read its own writes: a history that
+        // does not is outside every level, read committed included (Elle's read-committed,
+        // which has no such assumption, allows it).
+        let (mut forbidden, not, also_not) = judge(model, &anomalies);
+        if anomalies.iter().any(|a| a.kind == "internal")
+            && !forbidden.iter().any(|k| k == "internal")
+        {
+            forbidden.push("internal".into());
+            forbidden.sort();
+        }
         return Ok(Analysis {
             model,
             anomalies,

@@ -82,7 +82,11 @@ const MODELS: &[(&str, &[&str])] = &[
     ),
     (
         "strong-session-snapshot-isolation",
-        &["snapshot-isolation", "strong-session-read-committed", "causal"],
+        &[
+            "snapshot-isolation",
+            "strong-session-read-committed",
+            "causal",
+        ],
     ),
     (
         "strong-read-committed",

@@ -308,6 +308,207 @@ impl Search<'_> {
     }
 }
 
+/// The weak levels of Biswas and Enea ("On the complexity of checking transactional
+/// consistency", OOPSLA 2019, section 3), by brute force, for rw-register with unique written
+/// values: a commit order (indices into `txns`) under which `level` holds, or `None`.
+///
+/// Straight from the definitions, with nothing of the checker's ([`super::saturate`]): the
+/// transactions are the `ok` ones and the `info` ones some read saw (an `info` transaction
+/// nobody read from has no edge out, so is visible to nobody, and may be left out); session
+/// order is each process's transactions in order, reads-from names the writer of each value
+/// read. A read the history cannot explain at all (a value nobody wrote, a failed or
+/// intermediate write, the reader's own later write, or one that disagrees with the
+/// transaction's own earlier reads and writes) breaks every level. Otherwise every total
+/// order of the transactions that extends session order and reads-from is tried, and the
+/// level's axiom checked for each: for every read of x in t that reads from t1 (the initial
+/// state precedes everything) and every other t2 that writes x and is visible to the read,
+/// t2 comes before t1. Visible: read committed, t2 precedes t in session order or t read
+/// from t2 before the read; read atomic, t2 precedes t in session order or t read from t2;
+/// causal, t2 reaches t through session order and reads-from. Exponential: [`MAX_TXNS`].
+pub fn weak_txns(
+    txns: &[Txn],
+    kind: Workload,
+    level: super::saturate::Level,
+) -> Result<Option<Vec<usize>>, String> {
+    use super::saturate::Level;
+    if kind != Workload::RwRegister {
+        return Err("the weak-level oracle judges rw-register histories only".into());
+    }
+    prepare(txns, kind)?;
+    let n = txns.len();
+    const INIT: usize = usize::MAX;
+    // (reader, micro-op, key, writer or INIT)
+    let mut reads: Vec<(usize, usize, &str, usize)> = Vec::new();
+    let writer_of = |key: &str, v: i64| {
+        txns.iter().enumerate().find_map(|(w, tx)| {
+            let last = tx
+                .mops
+                .iter()
+                .rposition(|m| m.f == MopKind::Write && m.key == key)?;
+            let at = tx.mops.iter().position(|m| {
+                m.f == MopKind::Write && m.key == key && m.value == MopValue::Int(v)
+            })?;
+            Some((w, at == last))
+        })
+    };
+    for (t, tx) in txns.iter().enumerate() {
+        if tx.kind != EventType::Ok {
+            continue;
+        }
+        let mut now: Vec<(&str, &MopValue)> = Vec::new();
+        for (i, m) in tx.mops.iter().enumerate() {
+            let known = now.iter().position(|(k, _)| *k == m.key);
+            if m.f == MopKind::Write {
+                match known {
+                    Some(p) => now[p].1 = &m.value,
+                    None => now.push((&m.key, &m.value)),
+                }
+                continue;
+            }
+            if let Some(p) = known {
+                if now[p].1 != &m.value {
+                    return Ok(None);
+                }
+                continue;
+            }
+            now.push((&m.key, &m.value));
+            let from = match m.value {
+                MopValue::Nil => INIT,
+                MopValue::Int(v) => match writer_of(&m.key, v) {
+                    Some((w, true)) if w != t && txns[w].kind != EventType::Fail => w,
+                    _ => return Ok(None),
+                },
+                _ => return Ok(None),
+            };
+            reads.push((t, i, &m.key, from));
+        }
+    }
+    let included: Vec<bool> = (0..n)
+        .map(|t| txns[t].kind == EventType::Ok || reads.iter().any(|r| r.3 == t))
+        .collect();
+    let members: Vec<usize> = (0..n).filter(|&t| included[t]).collect();
+    if members.len() > MAX_TXNS {
+        return Err(format!(
+            "the oracle tries every order, so it takes at most {MAX_TXNS} transactions; this \
+             history has {}",
+            members.len()
+        ));
+    }
+    let so = |a: usize, b: usize| {
+        a < b && included[a] && included[b] && txns[a].process == txns[b].process
+    };
+    let wr = |a: usize, b: usize| reads.iter().any(|r| r.3 == a && r.0 == b);
+    // (so ∪ wr)+, by Warshall.
+    let mut hb = vec![vec![false; n]; n];
+    for a in 0..n {
+        for b in 0..n {
+            hb[a][b] = included[a] && included[b] && (so(a, b) || wr(a, b));
+        }
+    }
+    for k in 0..n {
+        for a in 0..n {
+            for b in 0..n {
+                if hb[a][k] && hb[k][b] {
+                    hb[a][b] = true;
+                }
+            }
+        }
+    }
+    let writes = |t: usize, key: &str| {
+        txns[t]
+            .mops
+            .iter()
+            .any(|m| m.f == MopKind::Write && m.key == key)
+    };
+    // Pairs (t2, t1): t2 must come before t1. A visible writer of a key read from the
+    // initial state can come before nothing: no order.
+    let mut before: Vec<(usize, usize)> = Vec::new();
+    for &(t, mop, key, from) in &reads {
+        for &t2 in &members {
+            if t2 == t || t2 == from || !writes(t2, key) {
+                continue;
+            }
+            let visible = match level {
+                Level::ReadCommitted => {
+                    so(t2, t) || reads.iter().any(|r| r.0 == t && r.1 < mop && r.3 == t2)
+                }
+                Level::ReadAtomic => so(t2, t) || wr(t2, t),
+                Level::Causal => hb[t2][t],
+            };
+            if !visible {
+                continue;
+            }
+            if from == INIT {
+                return Ok(None);
+            }
+            before.push((t2, from));
+        }
+    }
+    for a in 0..n {
+        for b in 0..n {
+            if included[a] && included[b] && (so(a, b) || wr(a, b)) {
+                before.push((a, b));
+            }
+        }
+    }
+    // Every order, placing a transaction only once all that must precede it are placed.
+    fn place(
+        members: &[usize],
+        before: &[(usize, usize)],
+        order: &mut Vec<usize>,
+        placed: &mut Vec<bool>,
+    ) -> bool {
+        if order.len() == members.len() {
+            return true;
+        }
+        for (i, &t) in members.iter().enumerate() {
+            if placed[i] {
+                continue;
+            }
+            let ready = before
+                .iter()
+                .filter(|&&(_, b)| b == t)
+                .all(|&(a, _)| order.contains(&a));
+            if !ready {
+                continue;
+            }
+            placed[i] = true;
+            order.push(t);
+            if place(members, before, order, placed) {
+                return true;
+            }
+            order.pop();
+            placed[i] = false;
+        }
+        false
+    }
+    let mut order = Vec::new();
+    let mut placed = vec![false; members.len()];
+    let found = place(&members, &before, &mut order, &mut placed);
+    debug_assert!(!found || weak_axiom_holds(&order, &before));
+    Ok(found.then_some(order))
+}
+
+/// Whether `order` puts each pair's first before its second.
+fn weak_axiom_holds(order: &[usize], before: &[(usize, usize)]) -> bool {
+    let at = |t: usize| order.iter().position(|&x| x == t);
+    before.iter().all(|&(a, b)| match (at(a), at(b)) {
+        (Some(a), Some(b)) => a < b,
+        _ => false,
+    })
+}
+
+/// [`weak_txns`] over a history.
+pub fn weak(
+    history: &History,
+    paired: &Paired,
+    kind: Workload,
+    level: super::saturate::Level,
+) -> Result<Option<Vec<usize>>, String> {
+    let txns = txn::txns(history, paired).map_err(|e| e.to_string())?;
+    weak_txns(&txns, kind, level)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,10 @@ enum Vis {
 enum Why {
     So,
     /// `srcs` index: the source and the read (`read`).
-    Wr { read: u32, src: u32 },
+    Wr {
+        read: u32,
+        src: u32,
+    },
     /// Index into the ww dependencies.
     Ww(u32),
     /// Index into `sats`.
@@ -365,9 +368,8 @@ impl Sat<'_> {
                             }
                             for &e in ext {
                                 if let Some(&(a, _)) = writers.get(&(m.key, e)) {
-                                    let dup = self.srcs[src_start as usize..]
-                                        .iter()
-                                        .any(|s| s.0 == a);
+                                    let dup =
+                                        self.srcs[src_start as usize..].iter().any(|s| s.0 == a);
                                     if a != t && !txns.txns[a as usize].failed() && !dup {
                                         self.srcs.push((a, e));
                                     }
@@ -397,7 +399,10 @@ impl Sat<'_> {
             self.txns,
             "future-read",
             Some(key),
-            format!("future read: {} read {k}={v} before writing it", name(self.txns, t)),
+            format!(
+                "future read: {} read {k}={v} before writing it",
+                name(self.txns, t)
+            ),
             vec![format!(
                 "{} read {k}={v}, which only it writes, and only later: it would have to \
                  read from itself.",
@@ -527,7 +532,11 @@ impl Sat<'_> {
         }
         for e in &self.edges[..upto] {
             if keep[e.from as usize] && keep[e.to as usize] {
-                g.add_edge(NodeIndex::new(e.from as usize), NodeIndex::new(e.to as usize), ());
+                g.add_edge(
+                    NodeIndex::new(e.from as usize),
+                    NodeIndex::new(e.to as usize),
+                    (),
+                );
             }
         }
         let mut comps: Vec<Vec<u32>> = petgraph::algo::tarjan_scc(&g)
@@ -803,7 +812,9 @@ impl Sat<'_> {
                 let k = txns.key(r.key);
                 let v = self.srcs[src as usize].1;
                 match self.kind {
-                    Kind::RwRegister => format!("{a} → {b} because {b} read {k}={v} written by {a}"),
+                    Kind::RwRegister => {
+                        format!("{a} → {b} because {b} read {k}={v} written by {a}")
+                    }
                     Kind::ListAppend => {
                         format!("{a} → {b} because {b} read {a}'s append of {v} to {k}")
                     }
