@@ -357,13 +357,13 @@ const LEVELS: [(Level, &str); 3] = [
     (Level::Causal, CC),
 ];
 
-#[test]
-fn rw_register_agrees_exactly_with_the_commit_order_oracle() {
+/// (histories, rejections per level, disagreements)
+fn differential(name: &str, make: impl Fn(u64) -> History) -> (u64, [u64; 3], Vec<String>) {
     let (first, n) = (env("FIRST_SEED", 0), env("SEEDS", 3000));
     let mut rejected = [0u64; 3];
     let mut bad = Vec::new();
     for seed in first..first + n {
-        let h = synth::random_small(seed, Workload::RwRegister);
+        let h = make(seed);
         let p = history::pair(&h).expect("generated histories pair");
         let txns = Txns::from_history(&h, &p).expect("generated histories are txns");
         for (i, (level, model)) in LEVELS.iter().enumerate() {
@@ -376,8 +376,8 @@ fn rw_register_agrees_exactly_with_the_commit_order_oracle() {
             if got != want && bad.len() < 5 {
                 let kinds: Vec<&str> = a.anomalies.iter().map(|x| x.kind.as_str()).collect();
                 bad.push(format!(
-                    "seed {seed}, {model}: oracle says {}, checker says {} ({kinds:?}); \
-                     reproduce with FIRST_SEED={seed} SEEDS=1\n{}",
+                    "{name} seed {seed}, {model}: oracle says {}, checker says {} \
+                     ({kinds:?}); reproduce with FIRST_SEED={seed} SEEDS=1\n{}",
                     if want { "valid" } else { "invalid" },
                     if got { "valid" } else { "invalid" },
                     show(&h)
@@ -386,19 +386,66 @@ fn rw_register_agrees_exactly_with_the_commit_order_oracle() {
         }
     }
     println!(
-        "rw-register: {n} histories; the oracle and saturation both reject {} for read \
-         committed, {} for read atomic, {} for causal",
+        "rw-register, {name}: {n} histories; the oracle and saturation both reject {} for \
+         read committed, {} for read atomic, {} for causal",
         rejected[0], rejected[1], rejected[2]
     );
+    (n, rejected, bad)
+}
+
+/// Histories of a strict serializable run with one read corrupted (half of them): mostly
+/// garbage, aborted and stale reads.
+#[test]
+fn rw_register_agrees_exactly_with_the_commit_order_oracle_on_corrupted_runs() {
+    let (n, rejected, bad) = differential("corrupted runs", |seed| {
+        synth::random_small(seed, Workload::RwRegister)
+    });
     assert!(bad.is_empty(), "{}", bad.join("\n\n"));
     assert!(
         rejected[0] > n / 10,
         "the generator should make histories that break read committed"
     );
+    assert!(rejected[2] > rejected[0], "causal should reject more");
+}
+
+/// Histories whose reads see any earlier write: every level both holds and fails often, and
+/// each rejects some history the weaker one accepts.
+#[test]
+fn rw_register_agrees_exactly_with_the_commit_order_oracle_on_weak_reads() {
+    let (n, rejected, bad) = differential("weak reads", synth::random_weak);
+    assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+    assert!(rejected[0] > n / 5, "{rejected:?}");
+    assert!(rejected[2] < n - n / 10, "{rejected:?}");
     assert!(
-        rejected[2] > rejected[0],
-        "causal should reject more than read committed"
+        rejected[1] > rejected[0] + n / 150 && rejected[2] > rejected[1] + n / 150,
+        "each level should reject more than the one below: {rejected:?}"
     );
+}
+
+#[test]
+fn large_register_histories_are_causal_unless_planted() {
+    for plant in [false, true] {
+        let l = synth::large_register(5, 3000, 20, plant);
+        let txns = txns_of(&l.history);
+        assert_eq!(txns.txns.len(), 3000);
+        let a = analyse(Kind::RwRegister, &txns, &opts(CC)).expect("checks");
+        let ra = analyse(Kind::RwRegister, &txns, &opts(RA)).expect("checks");
+        assert!(ra.forbidden.is_empty(), "{:#?}", ra.anomalies);
+        assert!(a.graph_edges > 3000, "{}", a.graph_edges);
+        match l.plant {
+            None => {
+                assert!(!plant);
+                assert!(a.forbidden.is_empty(), "{:#?}", a.anomalies);
+            }
+            Some(p) => {
+                assert_eq!(a.forbidden, ["causal-violation"], "{:#?}", a.anomalies);
+                let ids: Vec<u64> = p.iter().map(|&t| txns.txns[t].index).collect();
+                let x = &a.anomalies[0];
+                assert!(x.ops.contains(&ids[0]) && x.ops.contains(&ids[1]), "{x:#?}");
+                assert_eq!(x.cycle.len(), 2, "{x:#?}");
+            }
+        }
+    }
 }
 
 /// A strict serializable history is causal (each process runs one transaction at a time, so

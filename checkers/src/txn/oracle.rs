@@ -451,40 +451,41 @@ pub fn weak_txns(
             }
         }
     }
-    // Every order, placing a transaction only once all that must precede it are placed.
-    fn place(
-        members: &[usize],
-        before: &[(usize, usize)],
-        order: &mut Vec<usize>,
-        placed: &mut Vec<bool>,
-    ) -> bool {
-        if order.len() == members.len() {
-            return true;
-        }
-        for (i, &t) in members.iter().enumerate() {
-            if placed[i] {
-                continue;
-            }
-            let ready = before
+    // Every order, placing a transaction only once all that must precede it are placed; what
+    // can follow depends only on the set placed, so dead ends are remembered by it.
+    let bit = |t: usize| 1u32 << members.iter().position(|&m| m == t).unwrap_or(0);
+    let needs: Vec<u32> = members
+        .iter()
+        .map(|&t| {
+            before
                 .iter()
                 .filter(|&&(_, b)| b == t)
-                .all(|&(a, _)| order.contains(&a));
-            if !ready {
+                .fold(0u32, |m, &(a, _)| m | bit(a))
+        })
+        .collect();
+    fn place(needs: &[u32], placed: u32, order: &mut Vec<usize>, dead: &mut HashSet<u32>) -> bool {
+        if order.len() == needs.len() {
+            return true;
+        }
+        if dead.contains(&placed) {
+            return false;
+        }
+        for (i, &need) in needs.iter().enumerate() {
+            if placed & 1 << i != 0 || need & !placed != 0 {
                 continue;
             }
-            placed[i] = true;
-            order.push(t);
-            if place(members, before, order, placed) {
+            order.push(i);
+            if place(needs, placed | 1 << i, order, dead) {
                 return true;
             }
             order.pop();
-            placed[i] = false;
         }
+        dead.insert(placed);
         false
     }
     let mut order = Vec::new();
-    let mut placed = vec![false; members.len()];
-    let found = place(&members, &before, &mut order, &mut placed);
+    let found = place(&needs, 0, &mut order, &mut HashSet::new());
+    let order: Vec<usize> = order.into_iter().map(|i| members[i]).collect();
     debug_assert!(!found || weak_axiom_holds(&order, &before));
     Ok(found.then_some(order))
 }
