@@ -57,8 +57,10 @@ pub struct CheckArgs {
     checker: Option<String>,
     /// The consistency model list-append and rw-register check (default strict-serializable):
     /// strict-serializable, serializable, strong-session-serializable, snapshot-isolation,
-    /// repeatable-read, read-committed, read-uncommitted, and the others Elle names. The
-    /// verdict lists every anomaly found and the weakest models it rules out.
+    /// repeatable-read, read-committed, read-uncommitted, and the others Elle names; causal,
+    /// read-atomic and strong-session-read-committed are checked by saturation (AWDIT), as
+    /// Biswas and Enea define them, session order included. The verdict lists every anomaly
+    /// found and the weakest models it rules out.
     #[arg(long, value_parser = parse_consistency_model, value_name = "MODEL")]
     consistency_model: Option<String>,
     /// rw-register: also infer each key's version order from each process's order of

@@ -2,6 +2,8 @@
 //!
 //!     cargo bench -p harness-checkers --bench txn                   # 1M and 100k transactions
 //!     BENCH_QUICK=1 cargo bench -p harness-checkers --bench txn     # smoke test (50k, 10k)
+//!     TXN_BENCH_ONLY=causal cargo bench -p harness-checkers --bench txn   # section 3 alone
+//!     TXN_BENCH_ONLY=elle cargo bench -p harness-checkers --bench txn     # 1 and 2 alone
 //!
 //! 1. A valid list-append history of 1,000,000 transactions (about 4 micro-ops each, 50
 //!    concurrent processes, keys retiring after 16 appends) checked for strict-serializable:
@@ -18,9 +20,6 @@
 //!    memory and end to end from a file in a fresh process (time and peak memory), also for
 //!    read atomic and read committed; then the same size with one causal violation planted
 //!    (read atomic still holds), which must be found and named. Target: under 3 s.
-//!
-//!     TXN_BENCH_ONLY=causal cargo bench -p harness-checkers --bench txn   # 3 alone
-//!     TXN_BENCH_ONLY=elle cargo bench -p harness-checkers --bench txn     # 1 and 2 alone
 
 use checkers::txn::{analyse, synth, Kind, TxnOptions, Txns};
 use std::time::Instant;

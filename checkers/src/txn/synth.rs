@@ -1247,6 +1247,9 @@ pub fn random_weak(seed: u64) -> History {
     h
 }
 
+/// A register transaction's micro-ops, compact: (key, the value written, or `None` for a read).
+type RegisterSteps = Vec<(usize, Option<i64>)>;
+
 /// A large rw-register history and where its causal violation is.
 #[derive(Clone, Debug)]
 pub struct LargeRegister {
@@ -1288,8 +1291,7 @@ pub fn large_register(seed: u64, txns: usize, processes: usize, plant: bool) -> 
     let mut next_process = processes as u64;
     // Per client: the outstanding transaction (key, value to write or None for a read) and
     // its fate.
-    let mut outstanding: Vec<Option<(Vec<(usize, Option<i64>)>, EventType)>> =
-        vec![None; processes];
+    let mut outstanding: Vec<Option<(RegisterSteps, EventType)>> = vec![None; processes];
     let mut time = 0u64;
     let mut invoked = 0usize;
     let mut completed = 0usize;
@@ -1331,7 +1333,7 @@ pub fn large_register(seed: u64, txns: usize, processes: usize, plant: bool) -> 
             next_value += 3;
             let (p0, p1, p2) = (next_process, next_process + 1, next_process + 2);
             next_process += 3;
-            let plan: [(u64, Vec<(usize, Option<i64>)>, Vec<Option<i64>>); 4] = [
+            let plan: [(u64, RegisterSteps, Vec<Option<i64>>); 4] = [
                 (p0, vec![(a, Some(v0))], vec![]),
                 (p0, vec![(a, Some(v1))], vec![]),
                 (p1, vec![(a, None), (b, Some(v2))], vec![Some(v1)]),
