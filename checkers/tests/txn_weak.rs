@@ -500,3 +500,40 @@ fn the_levels_are_ordered_and_pass_strict_serializable_histories() {
         assert!(counts[3] < n, "{}: some histories must fail", kind.name());
     }
 }
+
+/// A store that loses everything: every read of a large history sees nil. Thousands of
+/// violations, of which a few are shown and the rest counted, quickly.
+#[test]
+fn many_violations_are_counted_not_all_drawn() {
+    let mut l = synth::large_register(9, 5000, 20, false);
+    for e in &mut l.history.events {
+        if e.kind != EventType::Ok {
+            continue;
+        }
+        if let Some(mops) = e.value.as_array_mut() {
+            for m in mops {
+                if m[0] == "r" {
+                    m[2] = Value::Null;
+                }
+            }
+        }
+    }
+    let txns = txns_of(&l.history);
+    for model in [RC, RA, CC] {
+        let started = std::time::Instant::now();
+        let a = analyse(Kind::RwRegister, &txns, &opts(model)).expect("checks");
+        assert!(!a.forbidden.is_empty(), "{model}");
+        let kinds: BTreeSet<&str> = a.anomalies.iter().map(|x| x.kind.as_str()).collect();
+        assert!(
+            a.anomalies.len() <= 8 * kinds.len(),
+            "{model}: {} {kinds:?}",
+            a.anomalies.len()
+        );
+        assert!(
+            a.notes.iter().any(|n| n.contains("anomalies (8 shown)")),
+            "{model}: {:?}",
+            a.notes
+        );
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    }
+}

@@ -40,11 +40,11 @@
 //! `read-atomic-violation`, `read-committed-violation`, or `cyclic-so-wr`), with one sentence
 //! per edge of the shortest cycle found in its strongly connected component.
 
-use super::append::show_list;
+use super::append::{show_list, MAX_PER_KIND};
 use super::explain::{anomaly, because, describe, name};
 use super::{Dep, Kind, Txns};
 use crate::result::{Anomaly, Edge};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use history::txn::{MopKind, MopValue};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::VecDeque;
@@ -506,15 +506,42 @@ impl Sat<'_> {
 
     /// Reports a shortest cycle of `so ∪ wr` in each component among `stuck`.
     fn so_wr_cycles(&mut self, stuck: &[u32], out: &mut Saturated) {
+        self.report_cycles("cyclic-so-wr", Some(stuck), out);
+    }
+
+    /// One shortest cycle of kind `kind` per strongly connected component (among `only`);
+    /// past `MAX_PER_KIND`, components are counted, not searched.
+    fn report_cycles(&mut self, kind: &'static str, only: Option<&[u32]>, out: &mut Saturated) {
         let upto = self.edges.len();
-        let comps = self.components(upto, Some(stuck));
-        for comp in comps {
+        let comps = self.components(upto, only);
+        let mut comp_of = vec![u32::MAX; self.txns.txns.len()];
+        for (c, comp) in comps.iter().enumerate() {
+            for &t in comp {
+                comp_of[t as usize] = c as u32;
+            }
+        }
+        let adj = self.adjacency(upto);
+        for (c, comp) in comps.iter().enumerate() {
             out.largest_scc = out.largest_scc.max(comp.len());
-            if let Some(cycle) = self.shortest_cycle(&comp, upto) {
-                let a = self.cycle_anomaly("cyclic-so-wr", &cycle, comp.len());
+            if !self.room(kind) {
+                self.count(kind);
+                continue;
+            }
+            if let Some(cycle) = self.shortest_cycle(comp, c as u32, &comp_of, &adj) {
+                let a = self.cycle_anomaly(kind, &cycle, comp.len());
                 self.found.push(a);
             }
         }
+    }
+
+    /// Whether another anomaly of `kind` is still shown in full.
+    fn room(&self, kind: &str) -> bool {
+        self.found.counts.get(kind).copied().unwrap_or(0) < MAX_PER_KIND
+    }
+
+    /// Counts an anomaly of `kind` not shown.
+    fn count(&mut self, kind: &str) {
+        *self.found.counts.entry(kind.to_owned()).or_default() += 1;
     }
 
     /// Strongly connected components with a cycle, over `edges[..upto]`.
@@ -552,30 +579,47 @@ impl Sat<'_> {
         comps
     }
 
-    /// The shortest cycle through a few starts of `comp` (breadth-first within it), as edge
-    /// indices in order. Starts on saturation and version order edges first: a cycle needs
-    /// one when `so ∪ wr` is acyclic.
-    fn shortest_cycle(&self, comp: &[u32], upto: usize) -> Option<Vec<u32>> {
-        let inside: HashSet<u32> = comp.iter().copied().collect();
-        let mut out: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
-        let mut starts: Vec<u32> = Vec::new();
-        for (i, e) in self.edges[..upto].iter().enumerate() {
-            if inside.contains(&e.from) && inside.contains(&e.to) {
-                out.entry(e.from).or_default().push((e.to, i as u32));
-                if matches!(e.why, Why::Sat(_) | Why::Ww(_)) && !starts.contains(&e.from) {
-                    starts.push(e.from);
-                }
-            }
-        }
+    /// The shortest cycle through a few starts of component `c` (breadth-first within it),
+    /// as edge indices in order. Starts on saturation and version order edges first: a cycle
+    /// needs one when `so ∪ wr` is acyclic. A large component gets fewer starts.
+    fn shortest_cycle(
+        &self,
+        comp: &[u32],
+        c: u32,
+        comp_of: &[u32],
+        adj: &[Vec<(u32, u32)>],
+    ) -> Option<Vec<u32>> {
+        let inside = |t: u32| comp_of[t as usize] == c;
+        let mut starts: Vec<u32> = comp
+            .iter()
+            .copied()
+            .filter(|&t| {
+                adj[t as usize].iter().any(|&(v, e)| {
+                    inside(v) && matches!(self.edges[e as usize].why, Why::Sat(_) | Why::Ww(_))
+                })
+            })
+            .collect();
         starts.extend(comp.iter().copied());
+        let tries = if comp.len() > 10_000 { 4 } else { 32 };
         let mut best: Option<Vec<u32>> = None;
-        for &s in starts.iter().take(32) {
-            // parent edge of each node reached
+        let mut tried: Vec<u32> = Vec::new();
+        for &s in &starts {
+            if tried.len() >= tries {
+                break;
+            }
+            if tried.contains(&s) {
+                continue;
+            }
+            tried.push(s);
+            // The edge into each node reached.
             let mut parent: HashMap<u32, u32> = HashMap::new();
             let mut queue = VecDeque::from([s]);
             let mut closing = None;
             'bfs: while let Some(u) = queue.pop_front() {
-                for &(v, e) in out.get(&u).map(Vec::as_slice).unwrap_or(&[]) {
+                for &(v, e) in &adj[u as usize] {
+                    if !inside(v) {
+                        continue;
+                    }
                     if v == s {
                         closing = Some(e);
                         break 'bfs;
@@ -705,9 +749,14 @@ impl Sat<'_> {
                 }
             }
         }
+        let kind = self.level.violation();
         for (r, t2, vis) in direct {
-            let a = self.direct(r, t2, vis);
-            self.found.push(a);
+            if self.room(kind) {
+                let a = self.direct(r, t2, vis);
+                self.found.push(a);
+            } else {
+                self.count(kind);
+            }
         }
     }
 
@@ -967,13 +1016,6 @@ impl Sat<'_> {
 
     /// Cycles of `so ∪ wr ∪ ww ∪ saturation`, one per component.
     fn cycles(&mut self, out: &mut Saturated) {
-        let upto = self.edges.len();
-        for comp in self.components(upto, None) {
-            out.largest_scc = out.largest_scc.max(comp.len());
-            if let Some(cycle) = self.shortest_cycle(&comp, upto) {
-                let a = self.cycle_anomaly(self.level.violation(), &cycle, comp.len());
-                self.found.push(a);
-            }
-        }
+        self.report_cycles(self.level.violation(), None, out);
     }
 }
