@@ -11,6 +11,16 @@
 //! From them: the anomalies a chosen model prohibits ([`prohibited`]), and for the anomalies
 //! found, the weakest models they rule out and the stronger ones with them ([`boundary`],
 //! Elle's `:not` and `:also-not`).
+//!
+//! `causal` (transactional causal consistency, Biswas and Enea, OOPSLA 2019) is ours: with
+//! `read-atomic` and `strong-session-read-committed` it is checked by saturation
+//! ([`super::saturate`]), session order included, and its violations are anomalies of their
+//! own (`causal-violation`, `read-atomic-violation`, `read-committed-violation`,
+//! `cyclic-so-wr`). It implies both, and the session and real-time snapshot models imply it;
+//! Elle's session-less models (serializable, snapshot-isolation, prefix, ...) still imply
+//! `read-atomic` through `causal-cerone`, so `read-atomic` does not imply
+//! `strong-session-read-committed` here, though a `read-atomic` check includes session order:
+//! otherwise serializable would forbid `G1c-process`.
 
 use std::collections::BTreeSet;
 
@@ -380,6 +390,49 @@ mod tests {
         let (not, _) = boundary(&["G-single"]);
         assert!(not.contains(&"consistent-view"), "{not:?}");
         assert!(boundary(&[]).0.is_empty());
+    }
+
+    #[test]
+    fn causal_sits_between_the_session_models_and_read_atomic() {
+        assert!(implies("causal", "read-atomic"));
+        assert!(implies("causal", "strong-session-read-committed"));
+        assert!(implies("strict-serializable", "causal"));
+        assert!(implies("strong-session-serializable", "causal"));
+        // Elle's session-less models know nothing of session order.
+        assert!(!implies("serializable", "causal"));
+        assert!(!implies("snapshot-isolation", "causal"));
+        assert!(!implies("causal", "serializable"));
+        let cc = prohibited("causal");
+        for a in [
+            "causal-violation",
+            "read-atomic-violation",
+            "read-committed-violation",
+            "cyclic-so-wr",
+            "G1a",
+            "G1b",
+            "G1c-process",
+            "internal",
+            "garbage-read",
+        ] {
+            assert!(cc.contains(a), "causal should forbid {a}");
+        }
+        assert!(!cc.contains("lost-update") && !cc.contains("G2-item"));
+        let ra = prohibited("read-atomic");
+        assert!(ra.contains("read-atomic-violation") && !ra.contains("causal-violation"));
+        let rc = prohibited("strong-session-read-committed");
+        assert!(rc.contains("read-committed-violation") && rc.contains("cyclic-so-wr"));
+        assert!(!rc.contains("read-atomic-violation"));
+        assert_eq!(needs("causal"), (true, false));
+        assert_eq!(boundary(&["causal-violation"]).0, ["causal"]);
+        assert_eq!(boundary(&["read-atomic-violation"]).0, ["read-atomic"]);
+        assert_eq!(
+            boundary(&["read-committed-violation"]).0,
+            ["read-atomic", "strong-session-read-committed"]
+        );
+        let (not, also) = boundary(&["cyclic-so-wr"]);
+        assert!(not.contains(&"strong-session-read-committed"), "{not:?}");
+        assert!(also.contains(&"causal"), "{also:?}");
+        assert_eq!(anomaly_name("causal-violation"), Some("causal-violation"));
     }
 
     #[test]
