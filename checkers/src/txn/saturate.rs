@@ -999,7 +999,21 @@ impl Sat<'_> {
             "So each of {} would have to commit before itself.",
             names.join(", ")
         ));
-        for &t in &ids {
+        // Beside the cycle, the readers whose view made each saturation edge, and the way
+        // the writer reached them.
+        let mut all = ids.clone();
+        for &e in cycle {
+            if let Why::Sat(i) = self.edges[e as usize].why {
+                let sat = self.sats[i as usize];
+                let read = self.reads[sat.read as usize];
+                for step in self.vis_path(sat.t2, read.txn, sat.vis) {
+                    if !all.contains(&step.to) {
+                        all.push(step.to);
+                    }
+                }
+            }
+        }
+        for &t in &all {
             sentences.push(format!("  - {}", describe(txns, t)));
         }
         let mut a = anomaly(
@@ -1008,7 +1022,7 @@ impl Sat<'_> {
             None,
             format!("{kind}: {} → {}", names.join(" → "), names[0]),
             sentences,
-            &ids,
+            &all,
         );
         a.cycle = edges;
         a

@@ -1265,8 +1265,8 @@ pub struct LargeRegister {
 /// A rw-register history of `txns` transactions by `processes` concurrent clients, each
 /// transaction taking effect at its completion, so strict serializable and causal; with
 /// `plant`, a causal violation (read atomic still) on two keys of its own, in the middle.
-/// Keys retire after 16 writes, 10 active at a time; about 4 micro-ops a transaction, half
-/// reads; 1% of transactions fail, 0.1% end `info` (taking effect or not).
+/// Keys (`k0`, `k1`, ...) retire after 16 writes, 10 active at a time; about 4 micro-ops a
+/// transaction, half reads; 1% of transactions fail, 0.1% end `info` (taking effect or not).
 pub fn large_register(seed: u64, txns: usize, processes: usize, plant: bool) -> LargeRegister {
     let mut rng = SplitMix64::for_stream(seed, 0, PURPOSE_REGISTER);
     let processes = processes.max(1);
@@ -1312,7 +1312,7 @@ pub fn large_register(seed: u64, txns: usize, processes: usize, plant: bool) -> 
                                 .map_or(Value::Null, Value::from),
                         ),
                     };
-                    Value::Array(vec![f.into(), k.to_string().into(), v])
+                    Value::Array(vec![f.into(), format!("k{k}").into(), v])
                 })
                 .collect(),
         )
