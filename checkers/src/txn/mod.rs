@@ -21,9 +21,9 @@
 //!   consistency (`causal`). When one of these is the model, it is checked the way AWDIT does
 //!   (Møldrup, Pavlogiannis et al., PLDI 2025) instead of by Elle's cycle classes: each read
 //!   forces every writer of its key visible to it (per the level) to commit before the writer
-//!   it read from, and the level holds exactly when session order, reads-from and those
-//!   edges are acyclic (exact for rw-register with unique values). The anomalies that are not
-//!   cycles (garbage, aborted, intermediate and internal reads) still rule the levels out.
+//!   it read from, and the level holds exactly when session order, reads-from (and for lists
+//!   the version order) and those edges are acyclic. The anomalies that are not cycles
+//!   (garbage, aborted, intermediate and internal reads) still rule the levels out.
 //! - [`oracle`]: the brute-force reference (every serial order, or every commit order for the
 //!   weak levels) for small histories, and [`synth`]: random small histories and large
 //!   benchmark histories.
@@ -530,15 +530,17 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
                 message,
             }
         })?;
+    let weak = saturate::Level::of(model);
     let Inferred {
         deps,
         mut anomalies,
         mut notes,
     } = match kind {
+        Kind::ListAppend if weak.is_some() => append::infer_external(txns)?,
         Kind::ListAppend => append::infer(txns)?,
         Kind::RwRegister => register::infer(txns, opts)?,
     };
-    if let Some(level) = saturate::Level::of(model) {
+    if let Some(level) = weak {
         let ww: Vec<Dep> = deps.into_iter().filter(|d| d.rel == Rel::Ww).collect();
         let s = saturate::check(txns, kind, level, ww);
         notes.extend(s.notes);

@@ -30,11 +30,16 @@
 //! its writes; its reads are unknown and not checked); never a `fail` one (a read of its write
 //! is `G1a`, reported by the inference, as are garbage, intermediate and internal reads).
 //!
-//! List-append: a read of x returning L reads from the appender of L's last element (its own
-//! appends aside), and every appender of an element of L is visible to the transaction (`wr`).
-//! The version order the lists show (ww, [`super::append`]) is part of the commit order. A
-//! visible appender whose element is missing from L is a violation at once; one whose element
-//! is in L precedes t1 by ww already, so no saturation edge is needed.
+//! List-append: a key's versions are its appends in commit order, and a read of x returning L
+//! reads from the appender t1 of L's last element, L less the reader's own appends being the
+//! version t1 left (those own appends land at the reader's commit, so they are no part of the
+//! version: [`super::append::infer_external`]). Every appender of an element of L is visible
+//! to the transaction (`wr`). The version order the lists show (ww) is part of the commit
+//! order. A visible appender whose element is missing from L is a violation at once; one whose
+//! element is in L precedes t1 by ww already, so no saturation edge is needed.
+//!
+//! Both workloads agree exactly with the brute-force oracle that tries every commit order
+//! ([`super::oracle::weak_txns`]; `tests/txn_weak.rs`).
 //!
 //! Each violation is an anomaly whose kind names the level broken (`causal-violation`,
 //! `read-atomic-violation`, `read-committed-violation`, or `cyclic-so-wr`), with one sentence

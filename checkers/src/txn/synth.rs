@@ -1247,6 +1247,135 @@ pub fn random_weak(seed: u64) -> History {
     h
 }
 
+/// [`random_weak`] for list-append: each read of a key sees a prefix of the key's appends by
+/// earlier transactions that did not fail (in the order they were generated), cut between
+/// two transactions, often the whole (rarely with an element dropped or a foreign one), then
+/// the transaction's own appends; a later read of the key in the same transaction repeats
+/// what the first saw with the appends made since.
+pub fn random_weak_lists(seed: u64) -> History {
+    let mut rng = SplitMix64::for_stream(seed, 1, PURPOSE_WEAK);
+    let n = 3 + rng.below(8) as usize;
+    let workers = 3 + rng.below(3) as usize;
+    let keys = 2 + rng.below(2) as usize;
+    let names = ["x", "y", "z"];
+    let mut next = 1i64;
+    let mut plans: Vec<(Vec<Mop>, EventType, usize)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = 1 + rng.below(4) as usize;
+        let mops = (0..len)
+            .map(|_| {
+                let key = names[rng.below(keys as u64) as usize];
+                if rng.chance(0.5) {
+                    Mop::read(key)
+                } else {
+                    next += 1;
+                    Mop::append(key, next - 1)
+                }
+            })
+            .collect();
+        let roll = rng.unit();
+        let fate = if roll < 0.06 {
+            EventType::Fail
+        } else if roll < 0.14 {
+            EventType::Info
+        } else {
+            EventType::Ok
+        };
+        plans.push((mops, fate, rng.below(workers as u64) as usize));
+    }
+    let appended = |t: usize, key: &str| -> Vec<i64> {
+        plans[t]
+            .0
+            .iter()
+            .filter(|m| m.f == MopKind::Append && m.key == key)
+            .filter_map(|m| m.value.int())
+            .collect()
+    };
+    let mut done: Vec<Vec<Mop>> = Vec::with_capacity(n);
+    for t in 0..n {
+        let mut out = plans[t].0.clone();
+        let mut seen: Vec<(String, Vec<i64>)> = Vec::new();
+        for i in 0..out.len() {
+            let key = out[i].key.clone();
+            if out[i].f == MopKind::Append {
+                if let (Some(s), Some(e)) =
+                    (seen.iter_mut().find(|s| s.0 == key), out[i].value.int())
+                {
+                    s.1.push(e);
+                }
+                continue;
+            }
+            let list = match seen.iter().find(|s| s.0 == key) {
+                Some(s) if !rng.chance(0.01) => s.1.clone(),
+                _ => {
+                    let blocks: Vec<Vec<i64>> = (0..t)
+                        .filter(|&u| plans[u].1 != EventType::Fail)
+                        .map(|u| appended(u, &key))
+                        .filter(|b| !b.is_empty())
+                        .collect();
+                    let cut = if rng.chance(0.4) {
+                        blocks.len()
+                    } else {
+                        rng.below(blocks.len() as u64 + 1) as usize
+                    };
+                    let mut l: Vec<i64> = blocks[..cut].concat();
+                    if rng.chance(0.02) && !l.is_empty() {
+                        let j = rng.below(l.len() as u64) as usize;
+                        l.remove(j);
+                    } else if rng.chance(0.02) {
+                        l.push(1 + rng.below(next as u64) as i64);
+                    }
+                    let own: Vec<i64> = out[..i]
+                        .iter()
+                        .filter(|m| m.f == MopKind::Append && m.key == key)
+                        .filter_map(|m| m.value.int())
+                        .collect();
+                    l.extend(own);
+                    l
+                }
+            };
+            match seen.iter_mut().find(|s| s.0 == key) {
+                Some(s) => s.1 = list.clone(),
+                None => seen.push((key.clone(), list.clone())),
+            }
+            out[i].value = if list.is_empty() && rng.chance(0.5) {
+                MopValue::Nil
+            } else {
+                MopValue::List(list)
+            };
+        }
+        done.push(out);
+    }
+    let mut h = History::new(format!("weak-list-append-seed{seed}.jsonl"));
+    let mut process: Vec<u64> = (0..workers as u64).collect();
+    let mut next_process = workers as u64;
+    for (t, (mops, fate, w)) in plans.iter().enumerate() {
+        let p = process[*w];
+        let i = h.events.len();
+        h.push(
+            event(
+                i,
+                1000 * (i as u64 + 1),
+                p,
+                EventType::Invoke,
+                txn::to_json(mops),
+            ),
+            i + 1,
+        );
+        let value = if *fate == EventType::Ok {
+            txn::to_json(&done[t])
+        } else {
+            txn::to_json(mops)
+        };
+        h.push(event(i + 1, 1000 * (i as u64 + 2), p, *fate, value), i + 2);
+        if *fate == EventType::Info {
+            process[*w] = next_process;
+            next_process += 1;
+        }
+    }
+    h
+}
+
 /// A register transaction's micro-ops, compact: (key, the value written, or `None` for a read).
 type RegisterSteps = Vec<(usize, Option<i64>)>;
 
