@@ -61,11 +61,13 @@ pub struct CheckArgs {
     checker: Option<String>,
     /// The consistency model list-append and rw-register check (default strict-serializable):
     /// strict-serializable, serializable, strong-session-serializable, snapshot-isolation,
-    /// repeatable-read, read-committed, read-uncommitted, and the others Elle names. The
-    /// verdict lists every anomaly found and the weakest models it rules out. For the causal
-    /// checker: CC (causal consistency), CCv (causal convergence, the default) or CM (causal
-    /// memory); the output says which of the three hold, and a causal model alone picks the
-    /// causal checker.
+    /// repeatable-read, read-committed, read-uncommitted, and the others Elle names; causal,
+    /// read-atomic and strong-session-read-committed are checked by saturation (AWDIT), as
+    /// Biswas and Enea define them, session order included. The verdict lists every anomaly
+    /// found and the weakest models it rules out. For the causal checker (registers, not
+    /// transactions): CC (causal consistency), CCv (causal convergence, the default) or CM
+    /// (causal memory); the output says which of the three hold, and one of these alone picks
+    /// the causal checker.
     #[arg(long, value_parser = parse_consistency_model, value_name = "MODEL")]
     consistency_model: Option<String>,
     /// rw-register: also infer each key's version order from each process's order of

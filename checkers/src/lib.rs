@@ -17,7 +17,9 @@
 //! - `siblings`: registers with concurrent versions and causal contexts: a version a write
 //!   superseded is never returned beside it, nor after it was acknowledged.
 //! - `txn/`: Elle's transactional checkers, list-append and rw-register: dependency graphs
-//!   over transactions, their cycles (G0 to G2-item) and the consistency models they rule out.
+//!   over transactions, their cycles (G0 to G2-item) and the consistency models they rule out;
+//!   read committed, read atomic and causal consistency as Biswas and Enea define them
+//!   (OOPSLA 2019), checked by saturation as AWDIT does (PLDI 2025).
 
 use std::path::PathBuf;
 

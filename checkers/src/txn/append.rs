@@ -60,6 +60,9 @@ struct Read {
     before_write: bool,
     /// It is a prefix of the key's version order (set by `order_of`).
     prefix: bool,
+    /// How much of the list is a version of the key: all of it, or (for the weak levels,
+    /// [`infer_external`]) what came from others.
+    len: u32,
 }
 
 /// Collects anomalies, keeping `MAX_PER_KIND` of each kind.
@@ -119,6 +122,21 @@ fn list(v: &MopValue) -> &[i64] {
 
 /// The dependencies and non-cycle anomalies of a list-append history.
 pub fn infer(txns: &Txns) -> Result<Inferred, CheckError> {
+    infer_with(txns, false)
+}
+
+/// [`infer`] for the weak levels ([`super::saturate`]): a transaction's own appends are not
+/// part of the version it read. Under Elle's models a read that ends with the reader's own
+/// appends is a version too (they landed right after what it saw); under read committed,
+/// read atomic or causal, appends land in commit order, and others' may come in between: T1
+/// appends 7 to y and reads [7] while T2, which T1 did not see, appended 1 and T3 reads [1]
+/// is no incompatible order there. So only the first read of each key in a transaction is
+/// kept, less the reader's own appends before it.
+pub fn infer_external(txns: &Txns) -> Result<Inferred, CheckError> {
+    infer_with(txns, true)
+}
+
+fn infer_with(txns: &Txns, external: bool) -> Result<Inferred, CheckError> {
     let nkeys = txns.keys.len();
     let mut writers: HashMap<(u32, i64), Writer> = HashMap::new();
     let mut appends: Vec<Vec<(u32, i64)>> = vec![Vec::new(); nkeys];
@@ -176,6 +194,35 @@ pub fn infer(txns: &Txns) -> Result<Inferred, CheckError> {
     }
     for a in &mut appends {
         a.reverse();
+    }
+    if external {
+        for (k, r) in reads.iter_mut().enumerate() {
+            r.retain(|x| x.external.is_some());
+            for x in r.iter_mut() {
+                x.len = x.external.unwrap_or(0);
+                // An element both in what it saw of others and among its own appends: the
+                // version alone does not show the repeat.
+                let whole = list(&txns.txns[x.txn as usize].mops[x.mop as usize].value);
+                let seen = &whole[..x.len as usize];
+                if let (None, Some(e)) = (repeated(seen), repeated(whole)) {
+                    let key = txns.key(k as u32);
+                    found.push(anomaly(
+                        txns,
+                        "duplicate-elements",
+                        Some(k as u32),
+                        format!("duplicate elements: {e} appears twice in {key}"),
+                        vec![format!(
+                            "{} read {key} = {}, in which {e} appears twice; it was appended \
+                             once, by {} itself.",
+                            name(txns, x.txn),
+                            show_list(whole),
+                            name(txns, x.txn)
+                        )],
+                        &[x.txn],
+                    ));
+                }
+            }
+        }
     }
     // Version orders, and what the reads alone show.
     let mut orders: Vec<Option<Cow<[i64]>>> = Vec::with_capacity(nkeys);
@@ -328,6 +375,7 @@ fn own_reads(txns: &Txns, t: u32, reads: &mut [Vec<Read>], found: &mut Found) {
                     external: if first { external } else { None },
                     before_write: first && before_write,
                     prefix: true,
+                    len: l.len() as u32,
                 });
             }
             _ => {}
@@ -347,7 +395,8 @@ fn order_of<'a>(
     writers: &mut HashMap<(u32, i64), Writer>,
     found: &mut Found,
 ) -> Option<Cow<'a, [i64]>> {
-    let value = |r: &Read| list(&txns.txns[r.txn as usize].mops[r.mop as usize].value);
+    let value =
+        |r: &Read| &list(&txns.txns[r.txn as usize].mops[r.mop as usize].value)[..r.len as usize];
     let key = txns.key(k);
     let longest = *reads.iter().max_by_key(|r| value(r).len())?;
     let full = value(&longest);

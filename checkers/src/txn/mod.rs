@@ -16,8 +16,17 @@
 //! - [`graph`]: the dependency graph on petgraph, its strongly connected components (Tarjan)
 //!   and, in each, the shortest cycle of every class.
 //! - [`explain`]: the sentences of a witness, one per edge.
-//! - [`oracle`]: the brute-force reference (every serial order) for small histories, and
-//!   [`synth`]: random small histories and large benchmark histories.
+//! - [`saturate`]: the weak levels of Biswas and Enea, session order included: read committed
+//!   (`strong-session-read-committed`), read atomic (`read-atomic`) and transactional causal
+//!   consistency (`causal`). When one of these is the model, it is checked the way AWDIT does
+//!   (Møldrup, Pavlogiannis et al., PLDI 2025) instead of by Elle's cycle classes: each read
+//!   forces every writer of its key visible to it (per the level) to commit before the writer
+//!   it read from, and the level holds exactly when session order, reads-from (and for lists
+//!   the version order) and those edges are acyclic. The anomalies that are not cycles
+//!   (garbage, aborted, intermediate and internal reads) still rule the levels out.
+//! - [`oracle`]: the brute-force reference (every serial order, or every commit order for the
+//!   weak levels) for small histories, and [`synth`]: random small histories and large
+//!   benchmark histories.
 
 pub mod append;
 pub mod explain;
@@ -25,6 +34,7 @@ pub mod graph;
 pub mod model;
 pub mod oracle;
 pub mod register;
+pub mod saturate;
 pub mod synth;
 
 use crate::registry::{Checker, Streamed};
@@ -520,14 +530,44 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
                 message,
             }
         })?;
+    let weak = saturate::Level::of(model);
     let Inferred {
         deps,
         mut anomalies,
         mut notes,
     } = match kind {
+        Kind::ListAppend if weak.is_some() => append::infer_external(txns)?,
         Kind::ListAppend => append::infer(txns)?,
         Kind::RwRegister => register::infer(txns, opts)?,
     };
+    if let Some(level) = weak {
+        let ww: Vec<Dep> = deps.into_iter().filter(|d| d.rel == Rel::Ww).collect();
+        let s = saturate::check(txns, kind, level, ww);
+        notes.extend(s.notes);
+        anomalies.extend(s.anomalies);
+        // Biswas and Enea take every transaction to read its own writes: a history that
+        // does not is outside every level, read committed included (Elle's read-committed,
+        // which has no such assumption, allows it).
+        let (mut forbidden, not, also_not) = judge(model, &anomalies);
+        if anomalies.iter().any(|a| a.kind == "internal")
+            && !forbidden.iter().any(|k| k == "internal")
+        {
+            forbidden.push("internal".into());
+            forbidden.sort();
+        }
+        return Ok(Analysis {
+            model,
+            anomalies,
+            forbidden,
+            not,
+            also_not,
+            timeouts: 0,
+            graph_nodes: s.txns,
+            graph_edges: s.edges,
+            largest_scc: s.largest_scc,
+            notes,
+        });
+    }
     let (process, realtime) = model::needs(model);
     let g = graph::Graph::build(txns, deps, process && !realtime, realtime);
     let cycles = g.cycles(txns, opts.cycle_search_time, kind);
@@ -545,6 +585,27 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
             }),
     );
     anomalies.extend(cycles.anomalies);
+    let (forbidden, not, also_not) = judge(model, &anomalies);
+    Ok(Analysis {
+        model,
+        anomalies,
+        forbidden,
+        not,
+        also_not,
+        timeouts: cycles.timeouts,
+        graph_nodes: g.txn_nodes(),
+        graph_edges: g.edge_count(),
+        largest_scc: cycles.largest_scc,
+        notes,
+    })
+}
+
+/// The kinds found that `model` forbids, and the weakest models they rule out and the
+/// stronger ones with them.
+fn judge(
+    model: &'static str,
+    anomalies: &[Anomaly],
+) -> (Vec<String>, Vec<&'static str>, Vec<&'static str>) {
     let prohibited = model::prohibited(model);
     let mut kinds: Vec<&'static str> = anomalies
         .iter()
@@ -558,18 +619,7 @@ pub fn analyse(kind: Kind, txns: &Txns, opts: &TxnOptions) -> Result<Analysis, C
         .map(|k| k.to_string())
         .collect();
     let (not, also_not) = model::boundary(&kinds);
-    Ok(Analysis {
-        model,
-        anomalies,
-        forbidden,
-        not,
-        also_not,
-        timeouts: cycles.timeouts,
-        graph_nodes: g.txn_nodes(),
-        graph_edges: g.edge_count(),
-        largest_scc: cycles.largest_scc,
-        notes,
-    })
+    (forbidden, not, also_not)
 }
 
 /// Checks already-typed transactions and writes the verdict in the shared result shape.

@@ -11,6 +11,16 @@
 //! From them: the anomalies a chosen model prohibits ([`prohibited`]), and for the anomalies
 //! found, the weakest models they rule out and the stronger ones with them ([`boundary`],
 //! Elle's `:not` and `:also-not`).
+//!
+//! `causal` (transactional causal consistency, Biswas and Enea, OOPSLA 2019) is ours: with
+//! `read-atomic` and `strong-session-read-committed` it is checked by saturation
+//! ([`super::saturate`]), session order included, and its violations are anomalies of their
+//! own (`causal-violation`, `read-atomic-violation`, `read-committed-violation`,
+//! `cyclic-so-wr`). It implies both, and the session and real-time snapshot models imply it;
+//! Elle's session-less models (serializable, snapshot-isolation, prefix, ...) still imply
+//! `read-atomic` through `causal-cerone`, so `read-atomic` does not imply
+//! `strong-session-read-committed` here, though a `read-atomic` check includes session order:
+//! otherwise serializable would forbid `G1c-process`.
 
 use std::collections::BTreeSet;
 
@@ -52,6 +62,13 @@ const IMPLIES: &[(&str, &[&str])] = &[
     ("dirty-update", &["G1a"]),
     ("future-read", &["G1c"]),
     ("lost-update", &["G2-item"]),
+    // The weak levels checked by saturation ([`super::saturate`]), session order included as
+    // Biswas and Enea define them: a cycle of session order and reads-from breaks every level
+    // (and is a G1c, or a G1c-process when session order is in it); what breaks read
+    // committed breaks read atomic, and what breaks read atomic breaks causal.
+    ("cyclic-so-wr", &["G1c-process", "read-committed-violation"]),
+    ("read-committed-violation", &["read-atomic-violation"]),
+    ("read-atomic-violation", &["causal-violation"]),
 ];
 
 /// Model → the (weaker) models it implies.
@@ -75,7 +92,11 @@ const MODELS: &[(&str, &[&str])] = &[
     ),
     (
         "strong-session-snapshot-isolation",
-        &["snapshot-isolation", "strong-session-read-committed"],
+        &[
+            "snapshot-isolation",
+            "strong-session-read-committed",
+            "causal",
+        ],
     ),
     (
         "strong-read-committed",
@@ -114,6 +135,10 @@ const MODELS: &[(&str, &[&str])] = &[
     ("parallel-snapshot-isolation", &["causal-cerone"]),
     ("prefix", &["causal-cerone"]),
     ("causal-cerone", &["read-atomic"]),
+    // Transactional causal consistency (Biswas and Enea, OOPSLA 2019), session order
+    // included. Elle's session-less models above reach read-atomic through causal-cerone and
+    // never reach this one; only the session and real-time models do.
+    ("causal", &["read-atomic", "strong-session-read-committed"]),
     ("read-atomic", &["monotonic-atomic-view"]),
     ("forward-consistent-view", &["consistent-view"]),
     ("consistent-view", &["cursor-stability", "monotonic-view"]),
@@ -148,7 +173,11 @@ const PROSCRIBES: &[(&str, &[&str])] = &[
     ("monotonic-snapshot-read", &["G1"]),
     ("consistent-view", &["G1", "G-single"]),
     ("forward-consistent-view", &["G1"]),
-    ("read-atomic", &["internal", "G1a", "future-read"]),
+    (
+        "read-atomic",
+        &["internal", "G1a", "future-read", "read-atomic-violation"],
+    ),
+    ("causal", &["causal-violation"]),
     ("causal-cerone", &["internal", "G1a"]),
     ("prefix", &["internal", "G1a"]),
     ("parallel-snapshot-isolation", &["internal", "G1a"]),
@@ -161,7 +190,10 @@ const PROSCRIBES: &[(&str, &[&str])] = &[
         &["G1", "G1c-realtime", "G2-realtime"],
     ),
     ("strong-session-read-uncommitted", &["G0-process"]),
-    ("strong-session-read-committed", &["G1c-process"]),
+    (
+        "strong-session-read-committed",
+        &["G1c-process", "read-committed-violation"],
+    ),
     ("strong-read-uncommitted", &["G0-realtime"]),
     ("strong-read-committed", &["G1c-realtime"]),
     (
@@ -358,6 +390,49 @@ mod tests {
         let (not, _) = boundary(&["G-single"]);
         assert!(not.contains(&"consistent-view"), "{not:?}");
         assert!(boundary(&[]).0.is_empty());
+    }
+
+    #[test]
+    fn causal_sits_between_the_session_models_and_read_atomic() {
+        assert!(implies("causal", "read-atomic"));
+        assert!(implies("causal", "strong-session-read-committed"));
+        assert!(implies("strict-serializable", "causal"));
+        assert!(implies("strong-session-serializable", "causal"));
+        // Elle's session-less models know nothing of session order.
+        assert!(!implies("serializable", "causal"));
+        assert!(!implies("snapshot-isolation", "causal"));
+        assert!(!implies("causal", "serializable"));
+        let cc = prohibited("causal");
+        for a in [
+            "causal-violation",
+            "read-atomic-violation",
+            "read-committed-violation",
+            "cyclic-so-wr",
+            "G1a",
+            "G1b",
+            "G1c-process",
+            "internal",
+            "garbage-read",
+        ] {
+            assert!(cc.contains(a), "causal should forbid {a}");
+        }
+        assert!(!cc.contains("lost-update") && !cc.contains("G2-item"));
+        let ra = prohibited("read-atomic");
+        assert!(ra.contains("read-atomic-violation") && !ra.contains("causal-violation"));
+        let rc = prohibited("strong-session-read-committed");
+        assert!(rc.contains("read-committed-violation") && rc.contains("cyclic-so-wr"));
+        assert!(!rc.contains("read-atomic-violation"));
+        assert_eq!(needs("causal"), (true, false));
+        assert_eq!(boundary(&["causal-violation"]).0, ["causal"]);
+        assert_eq!(boundary(&["read-atomic-violation"]).0, ["read-atomic"]);
+        assert_eq!(
+            boundary(&["read-committed-violation"]).0,
+            ["read-atomic", "strong-session-read-committed"]
+        );
+        let (not, also) = boundary(&["cyclic-so-wr"]);
+        assert!(not.contains(&"strong-session-read-committed"), "{not:?}");
+        assert!(also.contains(&"causal"), "{also:?}");
+        assert_eq!(anomaly_name("causal-violation"), Some("causal-violation"));
     }
 
     #[test]

@@ -308,6 +308,453 @@ impl Search<'_> {
     }
 }
 
+/// The weak levels of Biswas and Enea ("On the complexity of checking transactional
+/// consistency", OOPSLA 2019, section 3), by brute force, for rw-register with unique written
+/// values (and list-append, [`weak_lists`]): a commit order (indices into `txns`) under which
+/// `level` holds, or `None`.
+///
+/// Straight from the definitions, with nothing of the checker's ([`super::saturate`]): the
+/// transactions are the `ok` ones and the `info` ones some read saw (an `info` transaction
+/// nobody read from has no edge out, so is visible to nobody, and may be left out); session
+/// order is each process's transactions in order, reads-from names the writer of each value
+/// read. A read the history cannot explain at all (a value nobody wrote, a failed or
+/// intermediate write, the reader's own later write, or one that disagrees with the
+/// transaction's own earlier reads and writes) breaks every level. Otherwise every total
+/// order of the transactions that extends session order and reads-from is tried, and the
+/// level's axiom checked for each: for every read of x in t that reads from t1 (the initial
+/// state precedes everything) and every other t2 that writes x and is visible to the read,
+/// t2 comes before t1. Visible: read committed, t2 precedes t in session order or t read
+/// from t2 before the read; read atomic, t2 precedes t in session order or t read from t2;
+/// causal, t2 reaches t through session order and reads-from. Exponential: [`MAX_TXNS`].
+pub fn weak_txns(
+    txns: &[Txn],
+    kind: Workload,
+    level: super::saturate::Level,
+) -> Result<Option<Vec<usize>>, String> {
+    use super::saturate::Level;
+    prepare(txns, kind)?;
+    if kind == Workload::ListAppend {
+        return weak_lists(txns, level);
+    }
+    let n = txns.len();
+    const INIT: usize = usize::MAX;
+    // (reader, micro-op, key, writer or INIT)
+    let mut reads: Vec<(usize, usize, &str, usize)> = Vec::new();
+    let writer_of = |key: &str, v: i64| {
+        txns.iter().enumerate().find_map(|(w, tx)| {
+            let last = tx
+                .mops
+                .iter()
+                .rposition(|m| m.f == MopKind::Write && m.key == key)?;
+            let at = tx.mops.iter().position(|m| {
+                m.f == MopKind::Write && m.key == key && m.value == MopValue::Int(v)
+            })?;
+            Some((w, at == last))
+        })
+    };
+    for (t, tx) in txns.iter().enumerate() {
+        if tx.kind != EventType::Ok {
+            continue;
+        }
+        let mut now: Vec<(&str, &MopValue)> = Vec::new();
+        for (i, m) in tx.mops.iter().enumerate() {
+            let known = now.iter().position(|(k, _)| *k == m.key);
+            if m.f == MopKind::Write {
+                match known {
+                    Some(p) => now[p].1 = &m.value,
+                    None => now.push((&m.key, &m.value)),
+                }
+                continue;
+            }
+            if let Some(p) = known {
+                if now[p].1 != &m.value {
+                    return Ok(None);
+                }
+                continue;
+            }
+            now.push((&m.key, &m.value));
+            let from = match m.value {
+                MopValue::Nil => INIT,
+                MopValue::Int(v) => match writer_of(&m.key, v) {
+                    Some((w, true)) if w != t && txns[w].kind != EventType::Fail => w,
+                    _ => return Ok(None),
+                },
+                _ => return Ok(None),
+            };
+            reads.push((t, i, &m.key, from));
+        }
+    }
+    let included: Vec<bool> = (0..n)
+        .map(|t| txns[t].kind == EventType::Ok || reads.iter().any(|r| r.3 == t))
+        .collect();
+    let members: Vec<usize> = (0..n).filter(|&t| included[t]).collect();
+    if members.len() > MAX_TXNS {
+        return Err(format!(
+            "the oracle tries every order, so it takes at most {MAX_TXNS} transactions; this \
+             history has {}",
+            members.len()
+        ));
+    }
+    let so = |a: usize, b: usize| {
+        a < b && included[a] && included[b] && txns[a].process == txns[b].process
+    };
+    let wr = |a: usize, b: usize| reads.iter().any(|r| r.3 == a && r.0 == b);
+    // (so ∪ wr)+, by Warshall.
+    let mut hb = vec![vec![false; n]; n];
+    for a in 0..n {
+        for b in 0..n {
+            hb[a][b] = included[a] && included[b] && (so(a, b) || wr(a, b));
+        }
+    }
+    for k in 0..n {
+        for a in 0..n {
+            for b in 0..n {
+                if hb[a][k] && hb[k][b] {
+                    hb[a][b] = true;
+                }
+            }
+        }
+    }
+    let writes = |t: usize, key: &str| {
+        txns[t]
+            .mops
+            .iter()
+            .any(|m| m.f == MopKind::Write && m.key == key)
+    };
+    // Pairs (t2, t1): t2 must come before t1. A visible writer of a key read from the
+    // initial state can come before nothing: no order.
+    let mut before: Vec<(usize, usize)> = Vec::new();
+    for &(t, mop, key, from) in &reads {
+        for &t2 in &members {
+            if t2 == t || t2 == from || !writes(t2, key) {
+                continue;
+            }
+            let visible = match level {
+                Level::ReadCommitted => {
+                    so(t2, t) || reads.iter().any(|r| r.0 == t && r.1 < mop && r.3 == t2)
+                }
+                Level::ReadAtomic => so(t2, t) || wr(t2, t),
+                Level::Causal => hb[t2][t],
+            };
+            if !visible {
+                continue;
+            }
+            if from == INIT {
+                return Ok(None);
+            }
+            before.push((t2, from));
+        }
+    }
+    for a in 0..n {
+        for b in 0..n {
+            if included[a] && included[b] && (so(a, b) || wr(a, b)) {
+                before.push((a, b));
+            }
+        }
+    }
+    // Every order, placing a transaction only once all that must precede it are placed; what
+    // can follow depends only on the set placed, so dead ends are remembered by it.
+    let bit = |t: usize| 1u32 << members.iter().position(|&m| m == t).unwrap_or(0);
+    let needs: Vec<u32> = members
+        .iter()
+        .map(|&t| {
+            before
+                .iter()
+                .filter(|&&(_, b)| b == t)
+                .fold(0u32, |m, &(a, _)| m | bit(a))
+        })
+        .collect();
+    fn place(needs: &[u32], placed: u32, order: &mut Vec<usize>, dead: &mut HashSet<u32>) -> bool {
+        if order.len() == needs.len() {
+            return true;
+        }
+        if dead.contains(&placed) {
+            return false;
+        }
+        for (i, &need) in needs.iter().enumerate() {
+            if placed & 1 << i != 0 || need & !placed != 0 {
+                continue;
+            }
+            order.push(i);
+            if place(needs, placed | 1 << i, order, dead) {
+                return true;
+            }
+            order.pop();
+        }
+        dead.insert(placed);
+        false
+    }
+    let mut order = Vec::new();
+    let found = place(&needs, 0, &mut order, &mut HashSet::new());
+    let order: Vec<usize> = order.into_iter().map(|i| members[i]).collect();
+    debug_assert!(!found || weak_axiom_holds(&order, &before));
+    Ok(found.then_some(order))
+}
+
+/// [`weak_txns`] for list-append, where a key's state is the list of its appends: each key's
+/// versions form one chain (the appends in commit order), and a read of x that reads from t1
+/// (the appender of the last element it saw of others) returns exactly the chain up to and
+/// including t1's appends, then the reader's own. So besides the level's axiom, every
+/// commit order tried must give each read the list it returned. An element nobody appended,
+/// or a failed transaction's, or its own later one, or twice, breaks every level, as does a
+/// read that disagrees with the transaction's own earlier reads and appends.
+fn weak_lists(txns: &[Txn], level: super::saturate::Level) -> Result<Option<Vec<usize>>, String> {
+    use super::saturate::Level;
+    use std::collections::HashMap;
+    const INIT: usize = usize::MAX;
+    let n = txns.len();
+    let mut keys: Vec<&str> = Vec::new();
+    fn key_of<'a>(k: &'a str, keys: &mut Vec<&'a str>) -> usize {
+        match keys.iter().position(|x| *x == k) {
+            Some(i) => i,
+            None => {
+                keys.push(k);
+                keys.len() - 1
+            }
+        }
+    }
+    let mut appender: HashMap<(usize, i64), usize> = HashMap::new();
+    // Per transaction, its appends in order: (key, element).
+    let mut appends: Vec<Vec<(usize, i64)>> = vec![Vec::new(); n];
+    for (t, tx) in txns.iter().enumerate() {
+        for m in &tx.mops {
+            if let (MopKind::Append, MopValue::Int(e)) = (m.f, &m.value) {
+                let k = key_of(&m.key, &mut keys);
+                if appender.insert((k, *e), t).is_some() {
+                    return Err(format!("{e} is appended to {} twice", m.key));
+                }
+                appends[t].push((k, *e));
+            }
+        }
+    }
+    struct Read {
+        txn: usize,
+        mop: usize,
+        key: usize,
+        from: usize,
+        ext: Vec<i64>,
+        srcs: Vec<usize>,
+    }
+    let mut reads: Vec<Read> = Vec::new();
+    for (t, tx) in txns.iter().enumerate() {
+        if tx.kind != EventType::Ok {
+            continue;
+        }
+        // Per key: the list as it must be now (after a first read), or the own appends made
+        // before the first read.
+        let mut known: Vec<(usize, Option<Vec<i64>>, Vec<i64>)> = Vec::new();
+        for (i, m) in tx.mops.iter().enumerate() {
+            let k = key_of(&m.key, &mut keys);
+            let s = match known.iter().position(|x| x.0 == k) {
+                Some(s) => s,
+                None => {
+                    known.push((k, None, Vec::new()));
+                    known.len() - 1
+                }
+            };
+            let l: Vec<i64> = match (m.f, &m.value) {
+                (MopKind::Append, MopValue::Int(e)) => {
+                    match &mut known[s].1 {
+                        Some(now) => now.push(*e),
+                        None => known[s].2.push(*e),
+                    }
+                    continue;
+                }
+                (MopKind::Read, MopValue::Nil) => Vec::new(),
+                (MopKind::Read, MopValue::List(l)) => l.clone(),
+                _ => return Ok(None),
+            };
+            if let Some(now) = &known[s].1 {
+                if *now != l {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let own = &known[s].2;
+            if !l.ends_with(own) {
+                return Ok(None);
+            }
+            let ext = l[..l.len() - own.len()].to_vec();
+            let mut srcs = Vec::new();
+            for (j, e) in ext.iter().enumerate() {
+                if ext[..j].contains(e) {
+                    return Ok(None);
+                }
+                match appender.get(&(k, *e)) {
+                    Some(&a) if a != t && txns[a].kind != EventType::Fail => {
+                        if !srcs.contains(&a) {
+                            srcs.push(a);
+                        }
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            let from = ext.last().map_or(INIT, |e| appender[&(k, *e)]);
+            known[s].1 = Some(l);
+            reads.push(Read {
+                txn: t,
+                mop: i,
+                key: k,
+                from,
+                ext,
+                srcs,
+            });
+        }
+    }
+    let included: Vec<bool> = (0..n)
+        .map(|t| txns[t].kind == EventType::Ok || reads.iter().any(|r| r.srcs.contains(&t)))
+        .collect();
+    let members: Vec<usize> = (0..n).filter(|&t| included[t]).collect();
+    if members.len() > MAX_TXNS {
+        return Err(format!(
+            "the oracle tries every order, so it takes at most {MAX_TXNS} transactions; this \
+             history has {}",
+            members.len()
+        ));
+    }
+    let so = |a: usize, b: usize| {
+        a < b && included[a] && included[b] && txns[a].process == txns[b].process
+    };
+    let wr = |a: usize, b: usize| reads.iter().any(|r| r.txn == b && r.srcs.contains(&a));
+    let mut hb = vec![vec![false; n]; n];
+    for a in 0..n {
+        for b in 0..n {
+            hb[a][b] = included[a] && included[b] && (so(a, b) || wr(a, b));
+        }
+    }
+    for k in 0..n {
+        for a in 0..n {
+            for b in 0..n {
+                if hb[a][k] && hb[k][b] {
+                    hb[a][b] = true;
+                }
+            }
+        }
+    }
+    let mut before: Vec<(usize, usize)> = Vec::new();
+    for r in &reads {
+        for &t2 in &members {
+            if t2 == r.txn || t2 == r.from || !appends[t2].iter().any(|a| a.0 == r.key) {
+                continue;
+            }
+            let visible = match level {
+                Level::ReadCommitted => {
+                    so(t2, r.txn)
+                        || reads
+                            .iter()
+                            .any(|q| q.txn == r.txn && q.mop < r.mop && q.srcs.contains(&t2))
+                }
+                Level::ReadAtomic => so(t2, r.txn) || wr(t2, r.txn),
+                Level::Causal => hb[t2][r.txn],
+            };
+            if !visible {
+                continue;
+            }
+            if r.from == INIT {
+                return Ok(None);
+            }
+            before.push((t2, r.from));
+        }
+    }
+    for &a in &members {
+        for &b in &members {
+            if so(a, b) || wr(a, b) {
+                before.push((a, b));
+            }
+        }
+    }
+    let needs: Vec<u32> = members
+        .iter()
+        .map(|&t| {
+            before
+                .iter()
+                .filter(|&&(_, b)| b == t)
+                .fold(0u32, |m, &(a, _)| {
+                    m | 1 << members.iter().position(|&x| x == a).unwrap_or(0)
+                })
+        })
+        .collect();
+    // The reads each member is the source of.
+    let sourced: Vec<Vec<usize>> = members
+        .iter()
+        .map(|&t| (0..reads.len()).filter(|&r| reads[r].from == t).collect())
+        .collect();
+    struct Search<'a> {
+        members: &'a [usize],
+        needs: &'a [u32],
+        appends: &'a [Vec<(usize, i64)>],
+        sourced: &'a [Vec<usize>],
+        ext: Vec<(usize, &'a [i64])>,
+        chains: Vec<Vec<i64>>,
+        order: Vec<usize>,
+        dead: HashSet<(u32, Vec<Vec<i64>>)>,
+    }
+    impl Search<'_> {
+        fn go(&mut self, placed: u32) -> bool {
+            if self.order.len() == self.members.len() {
+                return true;
+            }
+            if self.dead.contains(&(placed, self.chains.clone())) {
+                return false;
+            }
+            for i in 0..self.members.len() {
+                if placed & 1 << i != 0 || self.needs[i] & !placed != 0 {
+                    continue;
+                }
+                let t = self.members[i];
+                let saved = self.chains.clone();
+                for &(k, e) in &self.appends[t] {
+                    self.chains[k].push(e);
+                }
+                let fits = self.sourced[i]
+                    .iter()
+                    .all(|&r| self.chains[self.ext[r].0] == self.ext[r].1);
+                if fits {
+                    self.order.push(t);
+                    if self.go(placed | 1 << i) {
+                        return true;
+                    }
+                    self.order.pop();
+                }
+                self.chains = saved;
+            }
+            self.dead.insert((placed, self.chains.clone()));
+            false
+        }
+    }
+    let mut search = Search {
+        members: &members,
+        needs: &needs,
+        appends: &appends,
+        sourced: &sourced,
+        ext: reads.iter().map(|r| (r.key, r.ext.as_slice())).collect(),
+        chains: vec![Vec::new(); keys.len()],
+        order: Vec::new(),
+        dead: HashSet::new(),
+    };
+    Ok(search.go(0).then_some(search.order))
+}
+
+/// Whether `order` puts each pair's first before its second.
+fn weak_axiom_holds(order: &[usize], before: &[(usize, usize)]) -> bool {
+    let at = |t: usize| order.iter().position(|&x| x == t);
+    before.iter().all(|&(a, b)| match (at(a), at(b)) {
+        (Some(a), Some(b)) => a < b,
+        _ => false,
+    })
+}
+
+/// [`weak_txns`] over a history.
+pub fn weak(
+    history: &History,
+    paired: &Paired,
+    kind: Workload,
+    level: super::saturate::Level,
+) -> Result<Option<Vec<usize>>, String> {
+    let txns = txn::txns(history, paired).map_err(|e| e.to_string())?;
+    weak_txns(&txns, kind, level)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1112,6 +1112,462 @@ impl<'a> LargeSim<'a> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Weakly consistent rw-register histories
+// ---------------------------------------------------------------------------------------------
+
+/// Streams for the weak and large register generators.
+const PURPOSE_WEAK: u64 = 0x5458_4e5f_5745_414b; // "TXN_WEAK"
+const PURPOSE_REGISTER: u64 = 0x5458_4e5f_5245_4753; // "TXN_REGS"
+
+/// A small rw-register history whose reads are not filled from one serial state: each read
+/// of a key sees nil or any value an earlier transaction that did not fail left in it, often
+/// the latest (rarely, any value written to it at all, or one that disagrees with the
+/// transaction's own write), so that the weak
+/// levels (read committed, read atomic, causal) each hold in some histories and not in others.
+/// 3 to 10 transactions run one after another, on 3–5 processes; some `fail`, some end `info` (their
+/// process retires). For differential tests of [`super::saturate`] against
+/// [`super::oracle::weak_txns`].
+pub fn random_weak(seed: u64) -> History {
+    let mut rng = SplitMix64::for_stream(seed, 0, PURPOSE_WEAK);
+    let n = 3 + rng.below(8) as usize;
+    let workers = 3 + rng.below(3) as usize;
+    let keys = 2 + rng.below(2) as usize;
+    let key_name = |k: usize| ["x", "y", "z"][k].to_owned();
+    let mut next_value = 1i64;
+    let mut plans: Vec<(Vec<Mop>, EventType, usize)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = 1 + rng.below(4) as usize;
+        let mops = (0..len)
+            .map(|_| {
+                let key = key_name(rng.below(keys as u64) as usize);
+                if rng.chance(0.5) {
+                    Mop::read(key)
+                } else {
+                    next_value += 1;
+                    Mop {
+                        f: MopKind::Write,
+                        key,
+                        value: MopValue::Int(next_value - 1),
+                    }
+                }
+            })
+            .collect();
+        let roll = rng.unit();
+        let fate = if roll < 0.06 {
+            EventType::Fail
+        } else if roll < 0.14 {
+            EventType::Info
+        } else {
+            EventType::Ok
+        };
+        plans.push((mops, fate, rng.below(workers as u64) as usize));
+    }
+    // Per key: (transaction, value, its last write of the key).
+    let mut written: Vec<Vec<(usize, i64, bool)>> = vec![Vec::new(); keys];
+    for (t, (mops, _, _)) in plans.iter().enumerate() {
+        for (i, m) in mops.iter().enumerate() {
+            if let (MopKind::Write, MopValue::Int(v)) = (m.f, &m.value) {
+                let last = !mops[i + 1..]
+                    .iter()
+                    .any(|o| o.f == MopKind::Write && o.key == m.key);
+                let k = ["x", "y", "z"]
+                    .iter()
+                    .position(|x| *x == m.key)
+                    .unwrap_or(0);
+                written[k].push((t, *v, last));
+            }
+        }
+    }
+    let mut done: Vec<Vec<Mop>> = Vec::with_capacity(n);
+    for (t, (mops, _, _)) in plans.iter().enumerate() {
+        let mut out = mops.clone();
+        for i in 0..out.len() {
+            if out[i].f != MopKind::Read {
+                continue;
+            }
+            let key = out[i].key.clone();
+            let k = ["x", "y", "z"].iter().position(|x| *x == key).unwrap_or(0);
+            let own = out[..i]
+                .iter()
+                .rev()
+                .find(|m| m.f == MopKind::Write && m.key == key)
+                .map(|m| m.value.clone());
+            let value = match own {
+                Some(v) if !rng.chance(0.01) => v,
+                _ => {
+                    let wild = rng.chance(0.02);
+                    let pool: Vec<i64> = written[k]
+                        .iter()
+                        .filter(|&&(u, _, last)| {
+                            wild || (u < t && last && plans[u].1 != EventType::Fail)
+                        })
+                        .map(|&(_, v, _)| v)
+                        .collect();
+                    // Often the latest value, else any (or nil).
+                    let pick = if rng.chance(0.4) {
+                        pool.len().wrapping_sub(1)
+                    } else {
+                        rng.below(pool.len() as u64 + 1) as usize
+                    };
+                    pool.get(pick).map_or(MopValue::Nil, |v| MopValue::Int(*v))
+                }
+            };
+            out[i].value = value;
+        }
+        done.push(out);
+    }
+    let mut h = History::new(format!("weak-rw-register-seed{seed}.jsonl"));
+    let mut process: Vec<u64> = (0..workers as u64).collect();
+    let mut next_process = workers as u64;
+    for (t, (mops, fate, w)) in plans.iter().enumerate() {
+        let p = process[*w];
+        let i = h.events.len();
+        h.push(
+            event(
+                i,
+                1000 * (i as u64 + 1),
+                p,
+                EventType::Invoke,
+                txn::to_json(mops),
+            ),
+            i + 1,
+        );
+        let value = if *fate == EventType::Ok {
+            txn::to_json(&done[t])
+        } else {
+            txn::to_json(mops)
+        };
+        h.push(event(i + 1, 1000 * (i as u64 + 2), p, *fate, value), i + 2);
+        if *fate == EventType::Info {
+            process[*w] = next_process;
+            next_process += 1;
+        }
+    }
+    h
+}
+
+/// [`random_weak`] for list-append: each read of a key sees a prefix of the key's appends by
+/// earlier transactions that did not fail (in the order they were generated), cut between
+/// two transactions, often the whole (rarely with an element dropped or a foreign one), then
+/// the transaction's own appends; a later read of the key in the same transaction repeats
+/// what the first saw with the appends made since.
+pub fn random_weak_lists(seed: u64) -> History {
+    let mut rng = SplitMix64::for_stream(seed, 1, PURPOSE_WEAK);
+    let n = 3 + rng.below(8) as usize;
+    let workers = 3 + rng.below(3) as usize;
+    let keys = 2 + rng.below(2) as usize;
+    let names = ["x", "y", "z"];
+    let mut next = 1i64;
+    let mut plans: Vec<(Vec<Mop>, EventType, usize)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = 1 + rng.below(4) as usize;
+        let mops = (0..len)
+            .map(|_| {
+                let key = names[rng.below(keys as u64) as usize];
+                if rng.chance(0.5) {
+                    Mop::read(key)
+                } else {
+                    next += 1;
+                    Mop::append(key, next - 1)
+                }
+            })
+            .collect();
+        let roll = rng.unit();
+        let fate = if roll < 0.06 {
+            EventType::Fail
+        } else if roll < 0.14 {
+            EventType::Info
+        } else {
+            EventType::Ok
+        };
+        plans.push((mops, fate, rng.below(workers as u64) as usize));
+    }
+    let appended = |t: usize, key: &str| -> Vec<i64> {
+        plans[t]
+            .0
+            .iter()
+            .filter(|m| m.f == MopKind::Append && m.key == key)
+            .filter_map(|m| m.value.int())
+            .collect()
+    };
+    let mut done: Vec<Vec<Mop>> = Vec::with_capacity(n);
+    for t in 0..n {
+        let mut out = plans[t].0.clone();
+        let mut seen: Vec<(String, Vec<i64>)> = Vec::new();
+        for i in 0..out.len() {
+            let key = out[i].key.clone();
+            if out[i].f == MopKind::Append {
+                if let (Some(s), Some(e)) =
+                    (seen.iter_mut().find(|s| s.0 == key), out[i].value.int())
+                {
+                    s.1.push(e);
+                }
+                continue;
+            }
+            let list = match seen.iter().find(|s| s.0 == key) {
+                Some(s) if !rng.chance(0.01) => s.1.clone(),
+                _ => {
+                    let blocks: Vec<Vec<i64>> = (0..t)
+                        .filter(|&u| plans[u].1 != EventType::Fail)
+                        .map(|u| appended(u, &key))
+                        .filter(|b| !b.is_empty())
+                        .collect();
+                    let cut = if rng.chance(0.4) {
+                        blocks.len()
+                    } else {
+                        rng.below(blocks.len() as u64 + 1) as usize
+                    };
+                    let mut l: Vec<i64> = blocks[..cut].concat();
+                    if rng.chance(0.02) && !l.is_empty() {
+                        let j = rng.below(l.len() as u64) as usize;
+                        l.remove(j);
+                    } else if rng.chance(0.02) {
+                        l.push(1 + rng.below(next as u64) as i64);
+                    }
+                    let own: Vec<i64> = out[..i]
+                        .iter()
+                        .filter(|m| m.f == MopKind::Append && m.key == key)
+                        .filter_map(|m| m.value.int())
+                        .collect();
+                    l.extend(own);
+                    l
+                }
+            };
+            match seen.iter_mut().find(|s| s.0 == key) {
+                Some(s) => s.1 = list.clone(),
+                None => seen.push((key.clone(), list.clone())),
+            }
+            out[i].value = if list.is_empty() && rng.chance(0.5) {
+                MopValue::Nil
+            } else {
+                MopValue::List(list)
+            };
+        }
+        done.push(out);
+    }
+    let mut h = History::new(format!("weak-list-append-seed{seed}.jsonl"));
+    let mut process: Vec<u64> = (0..workers as u64).collect();
+    let mut next_process = workers as u64;
+    for (t, (mops, fate, w)) in plans.iter().enumerate() {
+        let p = process[*w];
+        let i = h.events.len();
+        h.push(
+            event(
+                i,
+                1000 * (i as u64 + 1),
+                p,
+                EventType::Invoke,
+                txn::to_json(mops),
+            ),
+            i + 1,
+        );
+        let value = if *fate == EventType::Ok {
+            txn::to_json(&done[t])
+        } else {
+            txn::to_json(mops)
+        };
+        h.push(event(i + 1, 1000 * (i as u64 + 2), p, *fate, value), i + 2);
+        if *fate == EventType::Info {
+            process[*w] = next_process;
+            next_process += 1;
+        }
+    }
+    h
+}
+
+/// A register transaction's micro-ops, compact: (key, the value written, or `None` for a read).
+type RegisterSteps = Vec<(usize, Option<i64>)>;
+
+/// A large rw-register history and where its causal violation is.
+#[derive(Clone, Debug)]
+pub struct LargeRegister {
+    pub history: History,
+    /// With `plant`: the four planted transactions, as indices into
+    /// [`history::txn::txns`]'s list. T0 and T1 write `a` in one session (T1 last), T2 reads
+    /// T1's `a` and writes `b`, T3 reads T2's `b` and then T0's `a`: T1 is causally visible to
+    /// T3, so it must commit before T0, which session order puts first. Read atomic still
+    /// holds (T1 is not directly visible to T3).
+    pub plant: Option<[usize; 4]>,
+}
+
+/// A rw-register history of `txns` transactions by `processes` concurrent clients, each
+/// transaction taking effect at its completion, so strict serializable and causal; with
+/// `plant`, a causal violation (read atomic still) on two keys of its own, in the middle.
+/// Keys (`k0`, `k1`, ...) retire after 16 writes, 10 active at a time; about 4 micro-ops a
+/// transaction, half reads; 1% of transactions fail, 0.1% end `info` (taking effect or not).
+pub fn large_register(seed: u64, txns: usize, processes: usize, plant: bool) -> LargeRegister {
+    let mut rng = SplitMix64::for_stream(seed, 0, PURPOSE_REGISTER);
+    let processes = processes.max(1);
+    let mut h = History::new(format!(
+        "large-rw-register-t{txns}-p{processes}-plant{plant}-seed{seed}.jsonl"
+    ));
+    h.events.reserve(2 * txns + 8);
+    h.lines.reserve(2 * txns + 8);
+    let mut state: Vec<Option<i64>> = Vec::new();
+    let mut writes: Vec<usize> = Vec::new();
+    let mut active: Vec<usize> = Vec::new();
+    let new_key = |state: &mut Vec<Option<i64>>, writes: &mut Vec<usize>| {
+        state.push(None);
+        writes.push(0);
+        state.len() - 1
+    };
+    for _ in 0..10 {
+        active.push(new_key(&mut state, &mut writes));
+    }
+    let mut next_value = 1i64;
+    let mut process: Vec<u64> = (0..processes as u64).collect();
+    let mut next_process = processes as u64;
+    // Per client: the outstanding transaction (key, value to write or None for a read) and
+    // its fate.
+    let mut outstanding: Vec<Option<(RegisterSteps, EventType)>> = vec![None; processes];
+    let mut time = 0u64;
+    let mut invoked = 0usize;
+    let mut completed = 0usize;
+    let mut planted: Option<[usize; 4]> = None;
+    let json = |steps: &[(usize, Option<i64>)], reads: Option<&[Option<i64>]>| {
+        let mut r = reads.map(|r| r.iter());
+        Value::Array(
+            steps
+                .iter()
+                .map(|&(k, w)| {
+                    let (f, v) = match w {
+                        Some(x) => ("w", Value::from(x)),
+                        None => (
+                            "r",
+                            r.as_mut()
+                                .and_then(Iterator::next)
+                                .and_then(|v| *v)
+                                .map_or(Value::Null, Value::from),
+                        ),
+                    };
+                    Value::Array(vec![f.into(), format!("k{k}").into(), v])
+                })
+                .collect(),
+        )
+    };
+    let push = |h: &mut History, p: u64, kind: EventType, value: Value, time: &mut u64| {
+        *time += 1 + 10;
+        let i = h.events.len();
+        h.push(event(i, *time, p, kind, value), i + 1);
+    };
+    while completed < txns {
+        if plant && planted.is_none() && invoked >= txns / 2 {
+            // Four transactions on fresh keys, each alone, on processes of their own.
+            let (a, b) = (
+                new_key(&mut state, &mut writes),
+                new_key(&mut state, &mut writes),
+            );
+            let (v0, v1, v2) = (next_value, next_value + 1, next_value + 2);
+            next_value += 3;
+            let (p0, p1, p2) = (next_process, next_process + 1, next_process + 2);
+            next_process += 3;
+            let plan: [(u64, RegisterSteps, Vec<Option<i64>>); 4] = [
+                (p0, vec![(a, Some(v0))], vec![]),
+                (p0, vec![(a, Some(v1))], vec![]),
+                (p1, vec![(a, None), (b, Some(v2))], vec![Some(v1)]),
+                (p2, vec![(b, None), (a, None)], vec![Some(v2), Some(v0)]),
+            ];
+            let mut at = [0usize; 4];
+            for (j, (p, steps, reads)) in plan.iter().enumerate() {
+                at[j] = invoked + j;
+                push(&mut h, *p, EventType::Invoke, json(steps, None), &mut time);
+                push(
+                    &mut h,
+                    *p,
+                    EventType::Ok,
+                    json(steps, Some(reads)),
+                    &mut time,
+                );
+            }
+            invoked += 4;
+            completed += 4;
+            planted = Some(at);
+            continue;
+        }
+        let c = rng.below(processes as u64) as usize;
+        match outstanding[c].take() {
+            None if invoked < txns => {
+                let len = 1 + rng.below(7) as usize;
+                let mut steps = Vec::with_capacity(len);
+                for _ in 0..len {
+                    let slot = rng.below(active.len() as u64) as usize;
+                    let k = active[slot];
+                    if rng.chance(0.5) {
+                        steps.push((k, None));
+                    } else {
+                        steps.push((k, Some(next_value)));
+                        next_value += 1;
+                        writes[k] += 1;
+                        if writes[k] >= 16 {
+                            active[slot] = new_key(&mut state, &mut writes);
+                        }
+                    }
+                }
+                let roll = rng.unit();
+                let fate = if roll < 0.01 {
+                    EventType::Fail
+                } else if roll < 0.011 {
+                    EventType::Info
+                } else {
+                    EventType::Ok
+                };
+                push(
+                    &mut h,
+                    process[c],
+                    EventType::Invoke,
+                    json(&steps, None),
+                    &mut time,
+                );
+                invoked += 1;
+                outstanding[c] = Some((steps, fate));
+            }
+            None => {}
+            Some((steps, fate)) => {
+                let effect = match fate {
+                    EventType::Ok => true,
+                    EventType::Info => rng.chance(0.5),
+                    _ => false,
+                };
+                let mut reads = Vec::new();
+                if effect {
+                    let mut own: Vec<(usize, i64)> = Vec::new();
+                    for &(k, w) in &steps {
+                        match w {
+                            Some(v) => own.push((k, v)),
+                            None => reads.push(
+                                own.iter()
+                                    .rev()
+                                    .find(|o| o.0 == k)
+                                    .map(|o| o.1)
+                                    .or(state[k]),
+                            ),
+                        }
+                    }
+                    for (k, v) in own {
+                        state[k] = Some(v);
+                    }
+                }
+                let value = if fate == EventType::Ok {
+                    json(&steps, Some(&reads))
+                } else {
+                    json(&steps, None)
+                };
+                push(&mut h, process[c], fate, value, &mut time);
+                completed += 1;
+                if fate == EventType::Info {
+                    process[c] = next_process;
+                    next_process += 1;
+                }
+            }
+        }
+    }
+    LargeRegister {
+        history: h,
+        plant: planted,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
