@@ -127,9 +127,9 @@ fn parse_consistency_model(s: &str) -> Result<String, String> {
     if let Ok(m) = checkers::causal::Model::find(s) {
         return Ok(m.name().to_owned());
     }
-    checkers::txn::model::find(s).map(str::to_owned).map_err(|e| {
-        format!("{e}; and for the causal checker: CC, CCv, CM")
-    })
+    checkers::txn::model::find(s)
+        .map(str::to_owned)
+        .map_err(|e| format!("{e}; and for the causal checker: CC, CCv, CM"))
 }
 
 /// The causal model `--consistency-model` named, if it named one.
@@ -340,6 +340,21 @@ fn check_file(path: &Path, from_dir: bool, args: &CheckArgs) -> FileResult {
             default_checker(&paired)
         }
     });
+    if name == "linearizability" {
+        if let Some(m) = &args.consistency_model {
+            return fail(
+                r,
+                FileError::whole(
+                    path,
+                    format!(
+                        "--consistency-model {m}: this history has no transactions, so it is \
+                         checked for linearizability, which takes no model; for registers, \
+                         --consistency-model CC, CCv or CM checks causal consistency"
+                    ),
+                ),
+            );
+        }
+    }
     let checker = checkers::registry::find(name).ok();
     if let Some(checker) = checker.filter(|c| c.name() != "linearizability") {
         let t1 = Instant::now();

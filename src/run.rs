@@ -134,8 +134,7 @@ pub struct Prepared {
 /// outside the sandbox, whose network has no way out.
 pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     let usage = |m: String| (Exit::BadInput, m);
-    let mut system =
-        SystemDef::load(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
+    let mut system = SystemDef::load(&args.system).map_err(|e| usage(format!("--system: {e}")))?;
     system.with_node_args(&args.node_args);
     let plan = NemesisPlan::parse(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
     system.check_faults(&plan.kinds()).map_err(usage)?;

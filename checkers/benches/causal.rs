@@ -75,7 +75,10 @@ fn child(budget: u64, file: &std::path::Path) -> Option<Vec<f64>> {
     if f.len() == 8 {
         Some(f)
     } else {
-        eprintln!("child failed: {line} {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "child failed: {line} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         None
     }
 }
@@ -128,7 +131,14 @@ fn main() {
     let sizes: &[(usize, usize)] = if quick {
         &[(1_000, 50), (10_000, 50)]
     } else {
-        &[(1_000, 50), (10_000, 50), (30_000, 50), (100_000, 50), (100_000, 200), (300_000, 200)]
+        &[
+            (1_000, 50),
+            (10_000, 50),
+            (30_000, 50),
+            (100_000, 50),
+            (100_000, 200),
+            (300_000, 200),
+        ]
     };
     for &(size, sessions) in sizes {
         let h = synth::large(12, size, sessions, 100, false);

@@ -74,8 +74,16 @@ fn each_cc_pattern_is_reported_as_itself() {
 fn each_session_guarantee_is_reported_by_name() {
     only("1: w(x,1) r(x,_)", "read-your-writes", NONE);
     only("1: w(x,1) w(x,2) r(x,1)", "read-your-writes", NONE);
-    only("2: w(x,1) w(x,2); 1: r(x,2) r(x,1)", "monotonic-reads", NONE);
-    only("2: w(x,1) w(y,1); 1: r(y,1) r(x,_)", "monotonic-writes", NONE);
+    only(
+        "2: w(x,1) w(x,2); 1: r(x,2) r(x,1)",
+        "monotonic-reads",
+        NONE,
+    );
+    only(
+        "2: w(x,1) w(y,1); 1: r(y,1) r(x,_)",
+        "monotonic-writes",
+        NONE,
+    );
     only(
         "2: w(x,1); 3: r(x,1) w(y,1); 1: r(y,1) r(x,_)",
         "writes-follow-reads",
@@ -123,7 +131,11 @@ fn siblings_must_hold_every_causally_preceding_write() {
         NONE,
     );
     // Own write missing from the siblings: read-your-writes.
-    only("1: w(x,1); 2: w(x,2); 3: w(x,3) r(x,[1,2])", "read-your-writes", NONE);
+    only(
+        "1: w(x,1); 2: w(x,2); 3: w(x,3) r(x,[1,2])",
+        "read-your-writes",
+        NONE,
+    );
 }
 
 #[test]
@@ -155,7 +167,10 @@ fn witnesses_name_the_path_and_the_verdict_the_model() {
         assert_eq!(a.cycle.len(), 5, "{:?}", a.cycle);
         assert_eq!(a.cycle[4].from, a.cycle[3].to);
         assert_eq!(a.cycle[4].to, a.cycle[0].from);
-        assert!(r.summary.iter().any(|s| s.contains("writes-follow-reads violated")));
+        assert!(r
+            .summary
+            .iter()
+            .any(|s| s.contains("writes-follow-reads violated")));
     }
     let cf = synth::of("1: w(x,1) r(x,2); 2: w(x,2) r(x,1)");
     let p = history::pair(&cf).expect("pairs");
@@ -170,7 +185,10 @@ fn witnesses_name_the_path_and_the_verdict_the_model() {
     assert_eq!(check(Model::Cm).verdict, Judgement::Valid);
     let r = check(Model::Ccv);
     assert_eq!(r.verdict, Judgement::Invalid);
-    assert!(r.summary.iter().any(|s| s.contains("CC: holds, CCv: violated, CM: holds")));
+    assert!(r
+        .summary
+        .iter()
+        .any(|s| s.contains("CC: holds, CCv: violated, CM: holds")));
     assert_eq!(r.anomalies[0].cycle.len(), 2, "{:?}", r.anomalies[0]);
     assert!(r.anomalies[0].sentences[1].contains("r(x, 2) by session 1 returned the latter"));
 }
@@ -193,7 +211,13 @@ fn duplicate_written_values_make_the_check_unknown() {
         .check(&h, &p, &Options::new(ModelKind::Register))
         .expect("checks");
     assert_eq!(r.verdict, Judgement::Unknown);
-    assert!(r.summary.iter().any(|s| s.contains("written twice to key x")), "{:?}", r.summary);
+    assert!(
+        r.summary
+            .iter()
+            .any(|s| s.contains("written twice to key x")),
+        "{:?}",
+        r.summary
+    );
 }
 
 #[test]
@@ -248,7 +272,12 @@ fn agrees_with_the_brute_force_oracle() {
         (split[0] > 0 && split[2] > 0) || n < 1000,
         "no history separates the models: {split:?}"
     );
-    assert!(bad.is_empty(), "{} disagreements:\n{}", bad.len(), bad[..bad.len().min(5)].join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} disagreements:\n{}",
+        bad.len(),
+        bad[..bad.len().min(5)].join("\n")
+    );
     for (i, [no, yes]) in counts.iter().enumerate() {
         assert!(
             *no > n / 20 && *yes > n / 20,

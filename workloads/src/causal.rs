@@ -89,8 +89,11 @@ mod tests {
         let ops: Vec<Op> = (0..2000).map(|_| g.next_op()).collect();
         let reads = ops.iter().filter(|o| o.f == "read").count();
         assert!((800..1200).contains(&reads), "{reads}");
-        let mut values: Vec<&serde_json::Value> =
-            ops.iter().filter(|o| o.f == "write").map(|o| &o.value).collect();
+        let mut values: Vec<&serde_json::Value> = ops
+            .iter()
+            .filter(|o| o.f == "write")
+            .map(|o| &o.value)
+            .collect();
         let n = values.len();
         values.sort_by_key(|v| v.as_u64());
         values.dedup();

@@ -114,15 +114,13 @@ fn report_init(ev: &Events, hb: &Order, s: u32, w: u32, r: u32, f: &mut Findings
     let process = ev.sessions[s as usize].0;
     let key = ev.events[r as usize].key;
     let path = hb.path(ev, w, r);
-    let mut sentences = vec![
-        format!(
-            "{} returned the initial value of {}, but in session {process}'s view {} comes \
+    let mut sentences = vec![format!(
+        "{} returned the initial value of {}, but in session {process}'s view {} comes \
              before it:",
-            ev.who(r),
-            ev.keys[key as usize],
-            ev.who(w)
-        ),
-    ];
+        ev.who(r),
+        ev.keys[key as usize],
+        ev.who(w)
+    )];
     sentences.extend(
         path.iter()
             .map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))),
@@ -131,7 +129,15 @@ fn report_init(ev: &Events, hb: &Order, s: u32, w: u32, r: u32, f: &mut Findings
         "session {process} read the initial {} after a write of it was in its view",
         ev.keys[key as usize]
     );
-    let mut a = anomaly(ev, "WriteHBInitRead", Some(key), title, sentences, &[w, r], &[]);
+    let mut a = anomaly(
+        ev,
+        "WriteHBInitRead",
+        Some(key),
+        title,
+        sentences,
+        &[w, r],
+        &[],
+    );
     a.cycle = super::edges_of(ev, &path);
     a.cycle.push(super::did_not_see(ev, r, w));
     f.add(a);

@@ -633,8 +633,13 @@ impl Order {
         &self.succ[self.off[e as usize] as usize..self.off[e as usize + 1] as usize]
     }
 
-    /// A shortest path of edges from `a` to `b` (a ≤ b), visiting only events before `b`.
+    /// A shortest path of edges from `a` to `b` (a ≤ b), visiting only events before `b`, with
+    /// each run of session order told as one step.
     pub fn path(&self, ev: &Events, a: u32, b: u32) -> Vec<(u32, u32, Via)> {
+        compress(self.raw_path(ev, a, b))
+    }
+
+    fn raw_path(&self, ev: &Events, a: u32, b: u32) -> Vec<(u32, u32, Via)> {
         let mut prev: HashMap<u32, (u32, Via)> = HashMap::new();
         let mut queue = VecDeque::from([a]);
         while let Some(x) = queue.pop_front() {
@@ -743,7 +748,7 @@ impl Order {
                         at = p;
                     }
                     path.reverse();
-                    return Some(path);
+                    return Some(compress(path));
                 }
                 if let hashbrown::hash_map::Entry::Vacant(slot) = prev.entry(y) {
                     slot.insert((x, via));
@@ -755,15 +760,23 @@ impl Order {
     }
 }
 
+/// Consecutive session-order edges as one: "session 2 did w(y, 7) after w(x, 3)".
+pub fn compress(path: Vec<(u32, u32, Via)>) -> Vec<(u32, u32, Via)> {
+    let mut out: Vec<(u32, u32, Via)> = Vec::with_capacity(path.len());
+    for e in path {
+        match out.last_mut() {
+            Some(last) if last.2 == Via::So && e.2 == Via::So && last.1 == e.0 => last.1 = e.1,
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
 /// One sentence per edge of a path or cycle.
 pub fn because(ev: &Events, a: u32, b: u32, via: Via) -> String {
     let (pa, pb) = (ev.process(a), ev.process(b));
     match via {
-        Via::So => format!(
-            "session {pb} did {} after {}",
-            ev.label(b),
-            ev.label(a)
-        ),
+        Via::So => format!("session {pb} did {} after {}", ev.label(b), ev.label(a)),
         Via::Rf => {
             let ea = &ev.events[a as usize];
             format!(
@@ -875,7 +888,10 @@ pub fn analyse(ev: &Events, cm_budget: Duration) -> Findings {
                  causally before the next, and the last before the first."
                     .to_owned(),
             ];
-            sentences.extend(c.iter().map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))));
+            sentences.extend(
+                c.iter()
+                    .map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))),
+            );
             let title = format!(
                 "a cycle of {} operations in causal order, through {}",
                 c.len(),
@@ -922,7 +938,10 @@ pub fn analyse(ev: &Events, cm_budget: Duration) -> Findings {
              operation before the next, and the last before the first."
                 .to_owned(),
         ];
-        sentences.extend(c.iter().map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))));
+        sentences.extend(
+            c.iter()
+                .map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))),
+        );
         let key = c
             .iter()
             .find(|e| Via::is_cf(e.2))
@@ -1093,7 +1112,10 @@ fn describe(
         ev.who(w),
         ev.label(r)
     ));
-    sentences.extend(path.iter().map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))));
+    sentences.extend(
+        path.iter()
+            .map(|&(a, b, via)| format!("  - {}", because(ev, a, b, via))),
+    );
     if let Some(g) = GUARANTEES.iter().find(|g| **g == kind) {
         let pattern = if returned.is_some() {
             "WriteCORead"
@@ -1108,8 +1130,14 @@ fn describe(
         ));
     }
     let title = match kind {
-        "read-your-writes" => format!("session {} did not read its own write of {key}", ev.process(r)),
-        "monotonic-reads" => format!("session {} read an older {key} than it had read before", ev.process(r)),
+        "read-your-writes" => format!(
+            "session {} did not read its own write of {key}",
+            ev.process(r)
+        ),
+        "monotonic-reads" => format!(
+            "session {} read an older {key} than it had read before",
+            ev.process(r)
+        ),
         "monotonic-writes" => format!(
             "session {} saw a write of session {} but not that session's earlier write of {key}",
             ev.process(r),
@@ -1173,7 +1201,12 @@ impl Checker for Causal {
         let started = Instant::now();
         let model = opts.causal.unwrap_or(DEFAULT_MODEL);
         let ev = Events::from_history(history, paired);
-        let mut result = judge(&ev, model, opts.time_limit.unwrap_or(DEFAULT_CM_BUDGET), opts);
+        let mut result = judge(
+            &ev,
+            model,
+            opts.time_limit.unwrap_or(DEFAULT_CM_BUDGET),
+            opts,
+        );
         result.elapsed_us = started.elapsed().as_micros() as u64;
         Ok(result)
     }

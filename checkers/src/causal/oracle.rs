@@ -35,11 +35,18 @@ pub fn decide(ev: &Events) -> Option<Verdicts> {
     if n > MAX_EVENTS || ev.multi_value || ev.unusable.is_some() {
         return None;
     }
-    if ev.events.iter().enumerate().any(|(r, e)| {
-        !e.write && ev.rf(r as u32).is_empty() && e.text != "null"
-    }) {
+    if ev
+        .events
+        .iter()
+        .enumerate()
+        .any(|(r, e)| !e.write && ev.rf(r as u32).is_empty() && e.text != "null")
+    {
         // A value nobody wrote: no order explains it.
-        return Some(Verdicts { cc: false, ccv: false, cm: false });
+        return Some(Verdicts {
+            cc: false,
+            ccv: false,
+            cm: false,
+        });
     }
     let mut co = vec![vec![false; n]; n];
     for (_, list) in &ev.sessions {
@@ -66,7 +73,11 @@ pub fn decide(ev: &Events) -> Option<Verdicts> {
         }
     }
     if (0..n).any(|i| co[i][i]) {
-        return Some(Verdicts { cc: false, ccv: false, cm: false });
+        return Some(Verdicts {
+            cc: false,
+            ccv: false,
+            cm: false,
+        });
     }
     let writes: Vec<usize> = (0..n).filter(|&e| ev.events[e].write).collect();
     let reads: Vec<usize> = (0..n).filter(|&e| !ev.events[e].write).collect();
@@ -106,7 +117,9 @@ pub fn decide(ev: &Events) -> Option<Verdicts> {
     }
     let cm = cc
         && ev.sessions.iter().all(|(_, list)| {
-            let Some(&last) = list.last() else { return true };
+            let Some(&last) = list.last() else {
+                return true;
+            };
             let last = last as usize;
             let mine: Vec<usize> = list
                 .iter()

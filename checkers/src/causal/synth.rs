@@ -27,7 +27,11 @@ pub struct TextOp {
 /// Parses the text form into sessions (process id, operations).
 pub fn parse(text: &str) -> Result<Vec<(u64, Vec<TextOp>)>, String> {
     let mut out = Vec::new();
-    for part in text.split([';', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
+    for part in text
+        .split([';', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let (p, ops) = part
             .split_once(':')
             .ok_or_else(|| format!("'{part}': a session starts with its process id and ':'"))?;
@@ -97,7 +101,11 @@ fn parse_op(op: &str) -> Result<TextOp, String> {
                 .split_once(',')
                 .ok_or_else(|| format!("'{op}': cas(key,from,to)"))?;
             o.f = "cas";
-            let from = if a.trim() == "_" { Value::Null } else { num(a)? };
+            let from = if a.trim() == "_" {
+                Value::Null
+            } else {
+                num(a)?
+            };
             o.value = json!([from, num(b)?]);
         }
         _ => return Err(format!("'{op}': the operations are r, w, w?, w! and cas")),
@@ -142,7 +150,11 @@ pub fn history(sessions: &[(u64, Vec<TextOp>)]) -> History {
                 &mut h,
                 Event {
                     kind: op.kind,
-                    value: if op.f == "read" && ok { op.value.clone() } else { input },
+                    value: if op.f == "read" && ok {
+                        op.value.clone()
+                    } else {
+                        input
+                    },
                     siblings: op.siblings && ok,
                     error: (!ok).then(|| json!("timeout")),
                     ..base
@@ -210,7 +222,9 @@ pub fn random_small(seed: u64, max_ops: usize) -> Vec<(u64, Vec<TextOp>)> {
     for (s, at, key, seen) in reads {
         let range = if anywhere { written[key].len() } else { seen };
         let pick = rng.below(range as u64 + 1) as usize;
-        out[s].1[at].value = written[key].get(pick).map_or(Value::Null, |&v| Value::from(v));
+        out[s].1[at].value = written[key]
+            .get(pick)
+            .map_or(Value::Null, |&v| Value::from(v));
     }
     out.retain(|(_, ops)| !ops.is_empty());
     out
@@ -228,7 +242,8 @@ pub fn large(seed: u64, ops: usize, sessions: usize, keys: usize, plant: bool) -
     let mut log: Vec<(usize, i64)> = Vec::new();
     let mut applied = vec![0usize; replicas];
     let mut state: Vec<Vec<Option<i64>>> = vec![vec![None; keys]; replicas];
-    let mut lists: Vec<(u64, Vec<TextOp>)> = (0..sessions as u64).map(|s| (s, Vec::new())).collect();
+    let mut lists: Vec<(u64, Vec<TextOp>)> =
+        (0..sessions as u64).map(|s| (s, Vec::new())).collect();
     let mut next = 1i64;
     let mut written_by: Vec<Vec<bool>> = vec![vec![false; keys]; sessions];
     let mut planted = !plant;

@@ -796,8 +796,12 @@ impl Replica {
                                 None => OpResponse::ok_value(Value::Null),
                             })
                         }
-                        Some(_) if p.then_write.is_some()
-                            && caught_up(merged.as_ref(), &p.session.as_ref().map(|d| d.of(&p.key)).unwrap_or_default()) =>
+                        Some(_)
+                            if p.then_write.is_some()
+                                && caught_up(
+                                    merged.as_ref(),
+                                    &p.session.as_ref().map(|d| d.of(&p.key)).unwrap_or_default(),
+                                ) =>
                         {
                             write_now = merged;
                         }

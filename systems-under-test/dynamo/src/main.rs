@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use dynamo::core::Bugs;
-use dynamo::server::{run, Settings};
 use dynamo::core::Session;
+use dynamo::server::{run, Settings};
 use dynamo::version::Conflict;
 use node::config::NodeArgs;
 

@@ -164,8 +164,11 @@ impl Context {
 /// A session context (`--session causal`): `s:` and, as JSON, per key what the session has
 /// seen ([`Seen::encode`]: `{"r1":"0.3,2.5|1.7"}`).
 pub fn encode_session(deps: &Deps) -> String {
-    let map: std::collections::BTreeMap<&str, String> =
-        deps.0.iter().map(|(k, s)| (k.as_str(), s.encode())).collect();
+    let map: std::collections::BTreeMap<&str, String> = deps
+        .0
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.encode()))
+        .collect();
     format!("s:{}", serde_json::to_string(&map).unwrap_or_default())
 }
 
@@ -230,15 +233,32 @@ mod tests {
         // Keyed contexts are taken for their own key only; session contexts for every key.
         let keyed = Context::of(&r).keyed("a").encode();
         assert_eq!(client_context(Some(&keyed), "a").expect("ok").0.vv, r.vv);
-        assert_eq!(client_context(Some(&keyed), "b").expect("ok").0.vv, Vv::default());
+        assert_eq!(
+            client_context(Some(&keyed), "b").expect("ok").0.vv,
+            Vv::default()
+        );
         let mut deps = Deps::default();
         deps.see("a", &r.vv);
         deps.see("b", &Vv::decode("3.4").expect("vv"));
-        deps.see_dot("b", Dot { node: 1, counter: 9 });
+        deps.see_dot(
+            "b",
+            Dot {
+                node: 1,
+                counter: 9,
+            },
+        );
         let (ctx, back) = client_context(Some(&encode_session(&deps)), "b").expect("ok");
         assert_eq!((ctx.vv, &back), (Vv::decode("3.4").expect("vv"), &deps));
         let b = back.of("b");
-        assert!(b.covers(Dot { node: 1, counter: 9 }) && !b.covers(Dot { node: 1, counter: 8 }));
+        assert!(
+            b.covers(Dot {
+                node: 1,
+                counter: 9
+            }) && !b.covers(Dot {
+                node: 1,
+                counter: 8
+            })
+        );
         assert!(client_context(Some("s:{"), "a").is_err());
         let mut s = OrSet::default();
         s.add(1, "10".into());

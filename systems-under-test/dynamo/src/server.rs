@@ -48,9 +48,11 @@ impl Settings {
             }
         }
         if self.session == Session::Causal && self.conflict == Conflict::Lww {
-            return Err("--session causal needs --conflict siblings: a causal read returns \
+            return Err(
+                "--session causal needs --conflict siblings: a causal read returns \
                         every concurrent version it must, and last-writer-wins drops them"
-                .into());
+                    .into(),
+            );
         }
         if self.op_timeout < Duration::from_millis(5 * TICK_MS) {
             return Err(format!(

@@ -37,6 +37,7 @@ pub const COUNTER_MONOTONE: &str = "COUNTER_MONOTONE";
 pub struct Dynamo {
     pub nodes: usize,
     pub conflict: Conflict,
+    pub session: dynamo::core::Session,
     pub bugs: Bugs,
     /// The last counter state seen per (node, key), to check that no entry decreases.
     counters: HashMap<(usize, String), dynamo::crdt::PnCounter>,
@@ -58,6 +59,7 @@ impl Dynamo {
         Dynamo {
             nodes,
             conflict: Conflict::Siblings,
+            session: dynamo::core::Session::Key,
             bugs: Bugs::default(),
             counters: HashMap::new(),
             end: Vec::new(),
@@ -82,6 +84,7 @@ impl System for Dynamo {
             .collect();
         let mut cfg = Config::new(NodeId(node as u64), members);
         cfg.conflict = self.conflict;
+        cfg.session = self.session;
         cfg.bugs = self.bugs;
         cfg.seed = seed;
         cfg.op_timeout_ticks = 70;
