@@ -56,18 +56,18 @@ pub fn decide(ev: &Events) -> Option<Verdicts> {
             }
         }
     }
-    for r in 0..n {
-        for &w in ev.rf(r as u32) {
-            co[w as usize][r] = true;
+    for r in 0..n as u32 {
+        for &w in ev.rf(r) {
+            co[w as usize][r as usize] = true;
         }
     }
+    // Warshall's closure.
     for k in 0..n {
-        for i in 0..n {
-            if co[i][k] {
-                for j in 0..n {
-                    if co[k][j] {
-                        co[i][j] = true;
-                    }
+        let via = co[k].clone();
+        for row in co.iter_mut() {
+            if row[k] {
+                for (x, &v) in row.iter_mut().zip(&via) {
+                    *x |= v;
                 }
             }
         }
