@@ -784,3 +784,94 @@ fn a_malformed_transaction_names_its_line_and_field() {
         &["bad.jsonl:2", "value", "append needs an integer value"],
     );
 }
+
+/// One JSON Lines history of register operations: (process, f, key, value written or read).
+fn register_history(ops: &[(u64, &str, &str, Option<i64>)]) -> String {
+    let mut out = String::new();
+    for (i, (p, f, k, v)) in ops.iter().enumerate() {
+        let input = if *f == "read" { None } else { *v };
+        let j = |kind: &str, value: Option<i64>, at: usize| {
+            serde_json::json!({"index": at, "time": at * 1000, "process": p, "type": kind,
+                "f": f, "key": k, "value": value})
+            .to_string()
+        };
+        out += &format!(
+            "{}\n{}\n",
+            j("invoke", input, 2 * i),
+            j("ok", *v, 2 * i + 1)
+        );
+    }
+    out
+}
+
+#[test]
+fn causal_models_pick_the_verdict_and_the_output_names_all_three() {
+    let s = Scratch::new("causal");
+    // Each session reads the other's write after its own: CC and CM hold, CCv does not.
+    let cf = s.file(
+        "cf.jsonl",
+        &register_history(&[
+            (1, "write", "x", Some(1)),
+            (2, "write", "x", Some(2)),
+            (1, "read", "x", Some(2)),
+            (2, "read", "x", Some(1)),
+        ]),
+    );
+    let (code, out, err) = harness(&["check", &cf, "--checker", "causal"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("CC: holds, CCv: violated, CM: holds") && out.contains("CyclicCF"),
+        "{out}"
+    );
+    for m in ["CC", "cm"] {
+        // A causal model alone picks the causal checker.
+        let (code, out, err) = harness(&["check", &cf, "--consistency-model", m]);
+        assert_eq!(code, 0, "{m}: {out}{err}");
+        assert!(out.contains("(causal,"), "{out}");
+    }
+    let wfr = s.file(
+        "wfr.jsonl",
+        &register_history(&[
+            (2, "write", "x", Some(1)),
+            (3, "read", "x", Some(1)),
+            (3, "write", "y", Some(7)),
+            (1, "read", "y", Some(7)),
+            (1, "read", "x", None),
+        ]),
+    );
+    let (code, out, _) = harness(&[
+        "check",
+        &wfr,
+        "--checker",
+        "causal",
+        "--consistency-model",
+        "CC",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("writes-follow-reads violated"), "{out}");
+    let (code, _, err) = harness(&[
+        "check",
+        &wfr,
+        "--checker",
+        "causal",
+        "--consistency-model",
+        "serializable",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the causal checker checks CC, CCv or CM"),
+        "{err}"
+    );
+    let (code, _, err) = harness(&[
+        "check",
+        &wfr,
+        "--checker",
+        "set",
+        "--consistency-model",
+        "CC",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = harness(&["check", &wfr, "--consistency-model", "serializable"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("no transactions"), "{out}");
+}
