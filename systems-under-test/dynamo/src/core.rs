@@ -344,6 +344,10 @@ struct Pending {
     session: Option<Deps>,
     /// A causal write waiting for this read to catch the local copy up with its session.
     then_write: Option<OpRequest>,
+    /// Per-key sessions (the default, with siblings): what the client's context said of every
+    /// key, which the answer's context carries on (so a client that keeps one context for all
+    /// keys loses none of them).
+    known: Deps,
     next_retry: u64,
     deadline: u64,
     answered: bool,
@@ -625,7 +629,14 @@ impl Replica {
 
     /// Applies a client's write here and sends it to the key's replicas; a causal session has
     /// then seen its own write (and only that of what this copy holds).
-    fn write(&mut self, client: ClientId, op: &OpRequest, key: &str, session: Option<Deps>) {
+    fn write(
+        &mut self,
+        client: ClientId,
+        op: &OpRequest,
+        key: &str,
+        session: Option<Deps>,
+        known: Deps,
+    ) {
         match self.apply_write(op, key) {
             Ok(obj) => {
                 let session = session.map(|mut deps| {
@@ -638,7 +649,7 @@ impl Replica {
                     }
                     deps
                 });
-                self.start(Some(client), Kind::Write, key, Some(obj), session)
+                self.start(Some(client), Kind::Write, key, Some(obj), session, known)
             }
             Err(e) => self.answer(client, OpResponse::fail(e)),
         }
@@ -681,6 +692,7 @@ impl Replica {
         key: &str,
         obj: Option<Object>,
         session: Option<Deps>,
+        known: Deps,
     ) {
         let walk = self.walk(key);
         let n = self.cfg.n.min(walk.len());
@@ -721,6 +733,7 @@ impl Replica {
             obj,
             session,
             then_write: None,
+            known,
             next_retry: self.now + self.cfg.retry_ticks,
             deadline: self.now + self.cfg.op_timeout_ticks,
             answered: false,
@@ -791,10 +804,14 @@ impl Replica {
                     let merged = merge_all(&p.replies, self.cfg.rules());
                     match &p.session {
                         None => {
-                            answer = Some(match merged {
-                                Some(o) => read_response(&o, &p.key),
+                            let mut resp = match &merged {
+                                Some(o) => read_response(o, &p.key),
                                 None => OpResponse::ok_value(Value::Null),
-                            })
+                            };
+                            if self.cfg.conflict == Conflict::Siblings {
+                                resp.context = Some(encode_session(&seen(&p.known, &p.key, &merged)));
+                            }
+                            answer = Some(resp);
                         }
                         Some(_)
                             if p.then_write.is_some()
@@ -821,6 +838,9 @@ impl Replica {
                     if let Some(Object::Reg(reg)) = &p.obj {
                         resp.context = Some(match &p.session {
                             Some(deps) => encode_session(deps),
+                            None if self.cfg.conflict == Conflict::Siblings => {
+                                encode_session(&seen(&p.known, &p.key, &p.obj))
+                            }
                             None => Context::of(reg).keyed(&p.key).encode(),
                         });
                     }
@@ -838,10 +858,10 @@ impl Replica {
         if let Some(merged) = write_now {
             p.answered = true;
             let (client, key) = (p.client, p.key.clone());
-            let (op, session) = (p.then_write.take(), p.session.clone());
+            let (op, session, known) = (p.then_write.take(), p.session.clone(), p.known.clone());
             self.merge_in(&key, &merged, false);
             if let (Some(c), Some(op)) = (client, op) {
-                self.write(c, &op, &key, session);
+                self.write(c, &op, &key, session, known);
             }
             return;
         }
@@ -1481,19 +1501,17 @@ impl Core for Replica {
         match op.f {
             OpKind::Read if op.local => self.local_read(client, &key),
             OpKind::Read | OpKind::Write | OpKind::Add | OpKind::Incr => {
-                // A causal session's context: what it has seen of every key.
-                let session = match self.cfg.session {
-                    Session::Key => None,
-                    Session::Causal => match client_context(op.context.as_deref(), &key) {
-                        Ok((_, deps)) => Some(deps),
-                        Err(e) => {
-                            self.answer(client, OpResponse::fail(format!("context: {e}")));
-                            return Ok(());
-                        }
-                    },
+                // What the client's context says it has seen, of this key or of every key.
+                let known = match client_context(op.context.as_deref(), &key) {
+                    Ok((_, deps)) => deps,
+                    Err(e) => {
+                        self.answer(client, OpResponse::fail(format!("context: {e}")));
+                        return Ok(());
+                    }
                 };
+                let session = (self.cfg.session == Session::Causal).then(|| known.clone());
                 if op.f == OpKind::Read {
-                    self.start(Some(client), Kind::Read, &key, None, session);
+                    self.start(Some(client), Kind::Read, &key, None, session, known);
                     return Ok(());
                 }
                 if let Some(deps) = &session {
@@ -1509,7 +1527,7 @@ impl Core for Replica {
                     };
                     if !have {
                         let req = self.next_req;
-                        self.start(Some(client), Kind::Read, &key, None, session);
+                        self.start(Some(client), Kind::Read, &key, None, session, known);
                         if let Some(p) = self.pending.get_mut(&req) {
                             p.then_write = Some(op);
                             // It may have caught up at once (from this node's own reply).
@@ -1518,7 +1536,7 @@ impl Core for Replica {
                         return Ok(());
                     }
                 }
-                self.write(client, &op, &key, session);
+                self.write(client, &op, &key, session, known);
             }
             f => self.answer(
                 client,
