@@ -21,14 +21,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PHASE_ENV: &str = "CAUSAL_BENCH_FILE";
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
+mod common;
+use common::peak_rss_mib;
 
 /// In a fresh process: read, pair, build, check CC and CCv (CM with `budget` seconds, 0 for
 /// none). Prints: read s, build s, check s, CM s, peak MiB, CC, CCv, CM (1 holds, 0 violated,

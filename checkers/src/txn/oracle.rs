@@ -387,14 +387,7 @@ pub fn weak_txns(
     let included: Vec<bool> = (0..n)
         .map(|t| txns[t].kind == EventType::Ok || reads.iter().any(|r| r.3 == t))
         .collect();
-    let members: Vec<usize> = (0..n).filter(|&t| included[t]).collect();
-    if members.len() > MAX_TXNS {
-        return Err(format!(
-            "the oracle tries every order, so it takes at most {MAX_TXNS} transactions; this \
-             history has {}",
-            members.len()
-        ));
-    }
+    let members = members(&included)?;
     let so = |a: usize, b: usize| {
         a < b && included[a] && included[b] && txns[a].process == txns[b].process
     };
@@ -604,14 +597,7 @@ fn weak_lists(txns: &[Txn], level: super::saturate::Level) -> Result<Option<Vec<
     let included: Vec<bool> = (0..n)
         .map(|t| txns[t].kind == EventType::Ok || reads.iter().any(|r| r.srcs.contains(&t)))
         .collect();
-    let members: Vec<usize> = (0..n).filter(|&t| included[t]).collect();
-    if members.len() > MAX_TXNS {
-        return Err(format!(
-            "the oracle tries every order, so it takes at most {MAX_TXNS} transactions; this \
-             history has {}",
-            members.len()
-        ));
-    }
+    let members = members(&included)?;
     let so = |a: usize, b: usize| {
         a < b && included[a] && included[b] && txns[a].process == txns[b].process
     };
@@ -753,6 +739,19 @@ pub fn weak(
 ) -> Result<Option<Vec<usize>>, String> {
     let txns = txn::txns(history, paired).map_err(|e| e.to_string())?;
     weak_txns(&txns, kind, level)
+}
+
+/// The transactions the order must place (`included`), at most [`MAX_TXNS`] of them.
+fn members(included: &[bool]) -> Result<Vec<usize>, String> {
+    let members: Vec<usize> = (0..included.len()).filter(|&t| included[t]).collect();
+    if members.len() > MAX_TXNS {
+        return Err(format!(
+            "the oracle tries every order, so it takes at most {MAX_TXNS} transactions; this \
+             history has {}",
+            members.len()
+        ));
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

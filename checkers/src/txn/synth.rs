@@ -404,6 +404,44 @@ fn emit_small(
     h
 }
 
+/// The history of `plans` (micro-ops asked, outcome, worker) run one at a time, each `ok`
+/// one completing with `done`'s micro-ops; a worker continues as a fresh process after `info`.
+fn one_at_a_time(
+    name: String,
+    plans: &[(Vec<Mop>, EventType, usize)],
+    done: &[Vec<Mop>],
+    workers: usize,
+) -> History {
+    let mut h = History::new(name);
+    let mut process: Vec<u64> = (0..workers as u64).collect();
+    let mut next_process = workers as u64;
+    for (t, (mops, fate, w)) in plans.iter().enumerate() {
+        let p = process[*w];
+        let i = h.events.len();
+        h.push(
+            event(
+                i,
+                1000 * (i as u64 + 1),
+                p,
+                EventType::Invoke,
+                txn::to_json(mops),
+            ),
+            i + 1,
+        );
+        let value = if *fate == EventType::Ok {
+            txn::to_json(&done[t])
+        } else {
+            txn::to_json(mops)
+        };
+        h.push(event(i + 1, 1000 * (i as u64 + 2), p, *fate, value), i + 2);
+        if *fate == EventType::Info {
+            process[*w] = next_process;
+            next_process += 1;
+        }
+    }
+    h
+}
+
 fn event(index: usize, time: u64, process: u64, kind: EventType, value: Value) -> Event {
     let error = match kind {
         EventType::Fail => Some(Value::from("aborted")),
@@ -1217,34 +1255,12 @@ pub fn random_weak(seed: u64) -> History {
         }
         done.push(out);
     }
-    let mut h = History::new(format!("weak-rw-register-seed{seed}.jsonl"));
-    let mut process: Vec<u64> = (0..workers as u64).collect();
-    let mut next_process = workers as u64;
-    for (t, (mops, fate, w)) in plans.iter().enumerate() {
-        let p = process[*w];
-        let i = h.events.len();
-        h.push(
-            event(
-                i,
-                1000 * (i as u64 + 1),
-                p,
-                EventType::Invoke,
-                txn::to_json(mops),
-            ),
-            i + 1,
-        );
-        let value = if *fate == EventType::Ok {
-            txn::to_json(&done[t])
-        } else {
-            txn::to_json(mops)
-        };
-        h.push(event(i + 1, 1000 * (i as u64 + 2), p, *fate, value), i + 2);
-        if *fate == EventType::Info {
-            process[*w] = next_process;
-            next_process += 1;
-        }
-    }
-    h
+    one_at_a_time(
+        format!("weak-rw-register-seed{seed}.jsonl"),
+        &plans,
+        &done,
+        workers,
+    )
 }
 
 /// [`random_weak`] for list-append: each read of a key sees a prefix of the key's appends by
@@ -1346,34 +1362,12 @@ pub fn random_weak_lists(seed: u64) -> History {
         }
         done.push(out);
     }
-    let mut h = History::new(format!("weak-list-append-seed{seed}.jsonl"));
-    let mut process: Vec<u64> = (0..workers as u64).collect();
-    let mut next_process = workers as u64;
-    for (t, (mops, fate, w)) in plans.iter().enumerate() {
-        let p = process[*w];
-        let i = h.events.len();
-        h.push(
-            event(
-                i,
-                1000 * (i as u64 + 1),
-                p,
-                EventType::Invoke,
-                txn::to_json(mops),
-            ),
-            i + 1,
-        );
-        let value = if *fate == EventType::Ok {
-            txn::to_json(&done[t])
-        } else {
-            txn::to_json(mops)
-        };
-        h.push(event(i + 1, 1000 * (i as u64 + 2), p, *fate, value), i + 2);
-        if *fate == EventType::Info {
-            process[*w] = next_process;
-            next_process += 1;
-        }
-    }
-    h
+    one_at_a_time(
+        format!("weak-list-append-seed{seed}.jsonl"),
+        &plans,
+        &done,
+        workers,
+    )
 }
 
 /// A register transaction's micro-ops, compact: (key, the value written, or `None` for a read).

@@ -809,7 +809,8 @@ impl Replica {
                                 None => OpResponse::ok_value(Value::Null),
                             };
                             if self.cfg.conflict == Conflict::Siblings {
-                                resp.context = Some(encode_session(&seen(&p.known, &p.key, &merged)));
+                                resp.context =
+                                    Some(encode_session(&seen(&p.known, &p.key, &merged)));
                             }
                             answer = Some(resp);
                         }
