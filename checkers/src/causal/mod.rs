@@ -1147,11 +1147,19 @@ fn describe(
             "session {} saw a write made after a read of {key}, but not the write that read saw",
             ev.process(r)
         ),
-        _ => format!(
-            "{} missed {}, which is causally before it",
-            ev.who(r),
-            ev.label(w)
-        ),
+        _ => match returned {
+            Some(old) => format!(
+                "{} returned {key}={}, which {}, causally before the read, had superseded",
+                ev.who(r),
+                ev.events[old as usize].text,
+                ev.label(w)
+            ),
+            None => format!(
+                "{} missed {}, which is causally before it",
+                ev.who(r),
+                ev.label(w)
+            ),
+        },
     };
     let mut a = anomaly(ev, kind, Some(er.key), title, sentences, &events, &[]);
     a.cycle = edges_of(ev, &path);
