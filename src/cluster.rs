@@ -37,6 +37,11 @@ pub struct Setup<'a> {
     pub op_timeout: Duration,
     /// The plan loses packets, which only firewall rules can do.
     pub needs_drop_rules: bool,
+    /// The nodes speak Maelstrom's protocol over stdin and stdout, through this network
+    /// (which then also takes the partitions, loss and delay).
+    pub maelstrom: Option<&'a maelstrom::Net>,
+    /// Serve each node's data directory through the disk-fault filesystem (`--nemesis disk`).
+    pub disks: bool,
 }
 
 /// Why a cluster did not come up.
@@ -56,6 +61,89 @@ pub struct Cluster {
     pub clocks: HashMap<String, ClockFile>,
     /// Each node's client address, in name order.
     pub addrs: Vec<(String, SocketAddr)>,
+    /// Each node's data directory served through the disk-fault filesystem, when the run has
+    /// disk faults.
+    pub disks: Disks,
+}
+
+/// The disk-fault filesystems of a run, one per node: `nodes/<n>/data` (what the node uses)
+/// served from `nodes/<n>/disk` (where the bytes are). Unmounted when dropped, which must
+/// happen after the nodes are stopped.
+#[derive(Default)]
+pub struct Disks {
+    mounts: Vec<(String, diskfs::Mount)>,
+}
+
+impl Disks {
+    /// Serves each node's data directory through the filesystem.
+    fn mount(names: &[String], run_dir: &Path) -> Result<Disks, String> {
+        let mut mounts = Vec::new();
+        for n in names {
+            let dir = run_dir.join("nodes").join(n);
+            let (backing, data) = (dir.join("disk"), dir.join("data"));
+            std::fs::create_dir_all(&backing)
+                .map_err(|e| format!("cannot create {}: {e}", backing.display()))?;
+            let mount = diskfs::Mount::new(&backing, &data).map_err(|e| {
+                format!(
+                    "cannot serve {}'s data directory {} through the disk-fault filesystem: {e}",
+                    n,
+                    data.display()
+                )
+            })?;
+            mounts.push((n.clone(), mount));
+        }
+        Ok(Disks { mounts })
+    }
+
+    /// Makes everything written so far durable on every node's filesystem.
+    fn make_durable(&self) {
+        for (_, m) in &self.mounts {
+            m.control().make_durable();
+        }
+    }
+
+    /// Each node's filesystem, as the injector's disk faults take it.
+    fn controls(&self) -> HashMap<String, Arc<dyn nemesis::Disk>> {
+        self.mounts
+            .iter()
+            .map(|(n, m)| {
+                (
+                    n.clone(),
+                    Arc::new(DiskOf(m.control())) as Arc<dyn nemesis::Disk>,
+                )
+            })
+            .collect()
+    }
+}
+
+/// A node's disk-fault filesystem as the injector's [`nemesis::Disk`].
+struct DiskOf(diskfs::Control);
+
+impl nemesis::Disk for DiskOf {
+    fn lose_unsynced(&self) -> std::io::Result<nemesis::Lost> {
+        self.0.lose_unsynced().map(lost)
+    }
+
+    fn tear(&self, seed: u64) -> std::io::Result<nemesis::Lost> {
+        self.0.tear(seed).map(lost)
+    }
+
+    fn set_fsync_error(&self, on: bool) {
+        self.0.set_fsync_error(on);
+    }
+
+    fn set_fsync_delay(&self, range_ms: Option<(u64, u64)>, seed: u64) {
+        self.0.set_fsync_delay(range_ms, seed);
+    }
+}
+
+fn lost(l: diskfs::Loss) -> nemesis::Lost {
+    nemesis::Lost {
+        files: l.files,
+        bytes: l.bytes,
+        dir_ops: l.dir_ops,
+        torn: l.torn,
+    }
 }
 
 impl Cluster {
@@ -65,9 +153,15 @@ impl Cluster {
         setup: &Setup<'_>,
         interrupted: impl Future<Output = ()>,
     ) -> Result<Cluster, StartError> {
-        let net = Network::create(setup.names)
+        let mut net = Network::create(setup.names)
             .map_err(|e| StartError::Failure(format!("cannot build the sandbox network: {e}")))?;
-        if setup.needs_drop_rules && net.mechanism() == Mechanism::Blackhole {
+        if let Some(m) = setup.maelstrom {
+            net.route_through(Arc::new(Routed(m.clone())));
+        }
+        if setup.needs_drop_rules
+            && setup.maelstrom.is_none()
+            && net.mechanism() == Mechanism::Blackhole
+        {
             return Err(StartError::Usage(
                 "--nemesis loss: not available here: packet loss needs nft or iptables \
                  (./scripts/install-deps, or apt-get install nftables); the other nemeses work \
@@ -76,7 +170,19 @@ impl Cluster {
             ));
         }
         let (specs, clocks, addrs) = node_specs(setup, &net).map_err(StartError::Failure)?;
+        let disks = if setup.disks {
+            Disks::mount(setup.names, setup.run_dir).map_err(StartError::Failure)?
+        } else {
+            Disks::default()
+        };
         let mut sup = Supervisor::new(net.netns_paths());
+        if let Some(m) = setup.maelstrom {
+            m.set_addresses(&addrs);
+            let m = m.clone();
+            sup.set_stdio_hook(Arc::new(move |node, stdin, stdout| {
+                m.attach(node, stdin, stdout)
+            }));
+        }
         for (n, _) in &addrs {
             if let Err(e) = sup.start(&specs[n]) {
                 return Err(StartError::Failure(format!(
@@ -92,6 +198,16 @@ impl Cluster {
             let waits = addrs.iter().map(|(n, addr)| async move {
                 match protocol {
                     Protocol::Op | Protocol::Etcd { .. } => sup.wait_ready(n, timeout).await,
+                    // A Maelstrom node is ready once it answered init (and its setup).
+                    Protocol::Maelstrom => {
+                        let Some(m) = setup.maelstrom else {
+                            return sup.wait_ready(n, timeout).await;
+                        };
+                        sup.wait_ready_with(n, timeout, "init", |_| async move {
+                            m.ready(n).map(|()| Value::Null)
+                        })
+                        .await
+                    }
                     // PostgreSQL speaks no HTTP: a connection that answers a SELECT.
                     Protocol::Postgres { .. } => {
                         let what = format!("{protocol} at {addr}");
@@ -119,17 +235,30 @@ impl Cluster {
                 )));
             }
         }
+        // What the nodes made of their data directories while starting is on disk, as a
+        // journal commit would have made it within seconds: a power loss takes only what was
+        // written since (etcd 3.4 never fsyncs the directories it creates at start-up).
+        disks.make_durable();
         Ok(Cluster {
             net,
             sup,
             clocks,
             addrs,
+            disks,
         })
     }
 
-    /// Hands the cluster to the fault injector, which owns it from then on.
-    pub fn into_injector(self, view: Arc<dyn ClusterView>, rec: Arc<dyn Record>) -> Injector {
-        Injector::new(self.net, self.sup, self.clocks, view, rec)
+    /// Hands the cluster to the fault injector, which owns it from then on; the disk-fault
+    /// filesystems stay with the caller, to be dropped once the nodes are stopped.
+    pub fn into_injector(
+        self,
+        view: Arc<dyn ClusterView>,
+        rec: Arc<dyn Record>,
+    ) -> (Injector, Disks) {
+        let controls = self.disks.controls();
+        let injector =
+            Injector::new(self.net, self.sup, self.clocks, view, rec).with_disks(controls);
+        (injector, self.disks)
     }
 }
 
@@ -249,6 +378,8 @@ impl ClusterView for Probe {
                 Protocol::Etcd { .. } => Some([StatusField::Role, StatusField::Term].into()),
                 // The postgres adapter knows whether the server is a primary; no term.
                 Protocol::Postgres { .. } => Some([StatusField::Role].into()),
+                // Maelstrom's nodes have no status call.
+                Protocol::Maelstrom => Some(BTreeSet::new()),
                 Protocol::Op => {
                     let response = self
                         .http
@@ -263,6 +394,24 @@ impl ClusterView for Probe {
                 }
             }
         })
+    }
+}
+
+/// A Maelstrom network as the sandbox network's links: partitions, loss and delay act on its
+/// routing.
+struct Routed(maelstrom::Net);
+
+impl nemesis::net::Links for Routed {
+    fn cut(&self, grudge: &std::collections::BTreeMap<String, BTreeSet<String>>) {
+        self.0.set_grudge(grudge);
+    }
+
+    fn lose(&self, percent: u8) {
+        self.0.set_loss(percent);
+    }
+
+    fn hold(&self, mean_ms: u64, jitter_ms: u64, seed: u64) {
+        self.0.set_delay(mean_ms, jitter_ms, seed);
     }
 }
 

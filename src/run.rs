@@ -36,6 +36,8 @@ use workloads::OpClient;
 ///   harness run --system raft --nemesis clock --bug stale-read --seed 7
 ///   harness run --system raft --nemesis partition:majorities-ring+delay+kill:election-storm
 ///   harness run --system raft --nodes 3 --nemesis kill:after-vote --bug forget-vote
+///   harness run --system maelstrom:./my-node --workload broadcast --topology tree4 \
+///       --nodes 25 --nemesis partition,kill
 ///   harness run --system raft --nodes 3 --workload set --nemesis partition:figure-8 \
 ///       --op-timeout 5s --node-arg=--max-batch=1 --node-arg=--max-inflight=1 \
 ///       --bug commit-old-term
@@ -50,19 +52,23 @@ use workloads::OpClient;
 #[derive(clap::Args, Debug, Clone)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
-    /// The system under test: raft or paxos (bundled), or a definition file FILE.toml
-    /// (systems-under-test/external/README.md).
+    /// The system under test: raft, paxos or dynamo (bundled), a definition file FILE.toml
+    /// (systems-under-test/external/README.md), or maelstrom:PATH, a node program that speaks
+    /// Maelstrom's protocol (systems-under-test/external/maelstrom/README.md).
     #[arg(long, default_value = "raft")]
     pub system: String,
     // The help lists the workloads' registry, so a new workload needs no line here.
     #[arg(long, default_value = "register", help = workloads::registry::help())]
     pub workload: String,
     /// Faults that take turns, comma-separated: partition, pause, kill, clock, loss, slow,
-    /// delay; or all; or none. A list with a network fault (partition, loss, slow, delay) and a
-    /// process fault (pause, kill) makes one window in three one of each at once.
-    /// KIND:SHAPE picks a shape: partition:leader-churn|halves|isolate-one|isolate-leader|
-    /// majorities-ring|bridge|one-way|figure-8, kill:down|leader|crash-loop|election-storm|
-    /// after-vote|after-promise, clock:bump|strobe. A+B runs A and B together in every
+    /// delay, disk; or all (every one but disk); or none. A list with a network fault
+    /// (partition, loss, slow, delay) and a process fault (pause, kill) makes one window in
+    /// three one of each at once. KIND:SHAPE picks a shape: partition:leader-churn|halves|
+    /// isolate-one|isolate-leader|majorities-ring|bridge|one-way|figure-8, kill:down|leader|
+    /// crash-loop|election-storm|after-vote|after-promise, clock:bump|strobe,
+    /// disk:lose-unsynced|torn|fsync-error|slow (each node's data directory is served through
+    /// the harness's FUSE filesystem: power losses that discard what was not fsynced, torn
+    /// last writes, fsync failing with EIO, fsync taking 10-200 ms). A+B runs A and B together in every
     /// window, e.g. partition:majorities-ring+delay+kill:election-storm. Three shapes are
     /// staged, step by step, watching /health, and make their own partitions and delay:
     /// kill:after-vote (a Raft vote given twice; needs voted_for), kill:after-promise (a Paxos
@@ -111,13 +117,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
     /// Switch on a planted bug in the bundled nodes (raft: stale-read, commit-old-term,
-    /// forget-vote, early-ack).
+    /// forget-vote, early-ack, no-fsync).
     #[arg(long, value_name = "NAME")]
     pub bug: Option<String>,
     /// An extra argument for every node's command line (repeatable), for tuning the system
     /// under test, e.g. --node-arg=--max-batch=1.
     #[arg(long = "node-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// Serve each node's data directory through the harness's FUSE filesystem even without
+    /// disk faults (they always do with --nemesis disk), e.g. to measure what it costs.
+    #[arg(long)]
+    pub disk_fs: bool,
+    /// Maelstrom's broadcast workload only: the topology each node is sent, in Maelstrom's
+    /// shapes: grid (the default), line, tree (tree2), tree3, tree4, total.
+    #[arg(long, value_name = "SHAPE")]
+    pub topology: Option<String>,
 }
 
 /// What `run` has checked before entering the sandbox.
@@ -128,6 +142,8 @@ pub struct Prepared {
     plan: NemesisPlan,
     workload: &'static workloads::Workload,
     seed: u64,
+    /// Maelstrom's broadcast workload: the topology its nodes are sent.
+    topology: Option<maelstrom::Topology>,
 }
 
 /// Checks the arguments and finds (or builds) the node program: everything that must happen
@@ -138,10 +154,28 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
     system.with_node_args(&args.node_args);
     let plan = NemesisPlan::parse(&args.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
     system.check_faults(&plan.kinds()).map_err(usage)?;
+    if plan.kinds().contains(&NemesisKind::Disk) || args.disk_fs {
+        // The device here; a probe mount inside the sandbox, before anything starts.
+        fuse_device().map_err(|why| usage(disk_refusal(&why)))?;
+    }
     system.check_status(&plan.staged()).map_err(usage)?;
     let workload =
         workloads::registry::find(&args.workload).map_err(|e| usage(format!("--workload: {e}")))?;
     system.check_workload(workload).map_err(usage)?;
+    system.for_workload(workload);
+    let maelstrom = system.protocol == workloads::Protocol::Maelstrom;
+    let topology = match (&args.topology, maelstrom && workload.name == "broadcast") {
+        (None, true) => Some(maelstrom::Topology::Grid),
+        (Some(t), true) => Some(t.parse().map_err(|e| usage(format!("--topology: {e}")))?),
+        (None, false) => None,
+        (Some(_), false) => {
+            return Err(usage(
+                "--topology: only Maelstrom's broadcast workload has a topology (--system \
+                 maelstrom:PATH --workload broadcast)"
+                    .into(),
+            ))
+        }
+    };
     if let Some(bug) = &args.bug {
         if !system.bugs.contains(bug) {
             return Err(usage(if system.bugs.is_empty() {
@@ -183,7 +217,25 @@ pub fn prepare(args: RunArgs) -> Result<Prepared, (Exit, String)> {
         plan,
         workload,
         seed,
+        topology,
     })
+}
+
+/// Whether /dev/fuse is there to open (what can be known before the sandbox is entered).
+fn fuse_device() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")
+        .map(drop)
+        .map_err(|e| format!("cannot open /dev/fuse: {e}"))
+}
+
+fn disk_refusal(why: &str) -> String {
+    format!(
+        "--nemesis disk (and --disk-fs): not available here: {why}; the other nemeses work \
+         without FUSE"
+    )
 }
 
 /// The run, inside the sandbox.
@@ -254,6 +306,8 @@ fn open_run(p: &Prepared, names: &[String]) -> anyhow::Result<Opened> {
         "schedule": schedule,
         "versions": {"harness": env!("CARGO_PKG_VERSION")},
         "node_args": args.node_args,
+        "topology": p.topology.map(|t| t.to_string()),
+        "disk_fs": p.plan.kinds().contains(&NemesisKind::Disk) || args.disk_fs,
         "command": reproduce_command(p),
         "started_at": utc_stamp(),
     });
@@ -378,6 +432,7 @@ async fn start_cluster(
     p: &Prepared,
     names: &[String],
     run_dir: &Path,
+    maelstrom: Option<&maelstrom::Net>,
     signals: &mut Signals,
 ) -> Result<Cluster, Exit> {
     let setup = Setup {
@@ -389,6 +444,8 @@ async fn start_cluster(
         node_args: &p.args.node_args,
         op_timeout: p.args.op_timeout,
         needs_drop_rules: p.plan.kinds().contains(&NemesisKind::Loss),
+        maelstrom,
+        disks: p.plan.kinds().contains(&NemesisKind::Disk) || p.args.disk_fs,
     };
     match Cluster::start(&setup, signals.recv()).await {
         Ok(c) => Ok(c),
@@ -409,6 +466,13 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     let args = &p.args;
     let final_reads = crate::checking::wants_final_reads(p.workload, &p.system);
     let names: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
+    if p.plan.kinds().contains(&NemesisKind::Disk) || args.disk_fs {
+        let probe = tokio::task::spawn_blocking(diskfs::available).await;
+        if let Err(why) = probe.unwrap_or_else(|e| Err(e.to_string())) {
+            eprintln!("harness: {}", disk_refusal(&why));
+            return Ok(Exit::BadInput);
+        }
+    }
     let Opened {
         dir: run_dir,
         label,
@@ -418,7 +482,12 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
 
     // The cluster.
     let t_start = Instant::now();
-    let cluster = match start_cluster(&p, &names, &run_dir, &mut signals).await {
+    let maelstrom = match p.system.protocol {
+        workloads::Protocol::Maelstrom => Some(maelstrom_net(&p, &names, &run_dir)?),
+        _ => None,
+    };
+    let cluster = match start_cluster(&p, &names, &run_dir, maelstrom.as_ref(), &mut signals).await
+    {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -438,7 +507,10 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
     );
     // One client for the workload, the final reads and the leader probes, in the system's
     // protocol.
-    let http = OpClient::with_protocol(args.op_timeout, p.system.protocol);
+    let http = match &maelstrom {
+        Some(net) => OpClient::maelstrom(args.op_timeout, net.clone(), p.workload.name),
+        None => OpClient::with_protocol(args.op_timeout, p.system.protocol),
+    };
     let addrs = cluster.addrs.clone();
     let probe = Arc::new(Probe::new(http.clone(), &addrs));
     // The definition may not say what the status gives; the nodes do.
@@ -455,7 +527,7 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         .get()
         .map_or(0, |s| t0.duration_since(*s).as_millis() as u64);
     let rec = Recorder::create(&run_dir.join("history.jsonl"), t0)?;
-    let injector = cluster.into_injector(probe, Arc::new(HistoryRecord(rec.clone())));
+    let (injector, disks) = cluster.into_injector(probe, Arc::new(HistoryRecord(rec.clone())));
     let wcfg = WorkloadConfig {
         concurrency: args.concurrency,
         rate: (args.rate > 0.0).then_some(args.rate),
@@ -519,6 +591,12 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         );
     }
     tokio::task::block_in_place(|| injector.stop_all(p.system.stop_grace));
+    // Unmounted only now that no node uses its data directory.
+    drop(disks);
+    if let Some(net) = &maelstrom {
+        net.flush_log();
+        run_json["maelstrom"] = maelstrom_figures(net);
+    }
     let ended = Ended {
         rec,
         run_dir,
@@ -532,6 +610,72 @@ async fn run_async(p: Prepared) -> anyhow::Result<Exit> {
         harness_error,
     };
     finish(&p, ended).await
+}
+
+/// The run's Maelstrom network: every message logged to `messages.jsonl` in the run folder;
+/// for broadcast, each node is sent its topology after `init`.
+fn maelstrom_net(p: &Prepared, names: &[String], run_dir: &Path) -> anyhow::Result<maelstrom::Net> {
+    let log = run_dir.join("messages.jsonl");
+    let net = maelstrom::Net::new(
+        names,
+        Some(&log),
+        maelstrom::Options {
+            seed: p.seed,
+            init_timeout: p.system.ready_timeout,
+        },
+    )
+    .with_context(|| format!("cannot create {}", log.display()))?;
+    if let Some(t) = p.topology {
+        // Every node is sent the whole map, as Maelstrom does.
+        let map = json!(t.neighbours(names));
+        for node in names {
+            let mut body = serde_json::Map::new();
+            body.insert("type".into(), "topology".into());
+            body.insert("topology".into(), map.clone());
+            net.set_setup(node, vec![body]);
+        }
+    }
+    Ok(net)
+}
+
+/// What the Maelstrom network did, for run.json: its counts, and messages between nodes per
+/// client operation (the figure Maelstrom's broadcast challenge asks for).
+fn maelstrom_figures(net: &maelstrom::Net) -> Value {
+    let stats = net.stats();
+    let mut v = stats.to_json();
+    let per_op = stats.between_nodes as f64 / stats.client_requests.max(1) as f64;
+    v["messages_per_op"] = json!((per_op * 100.0).round() / 100.0);
+    v["services"] = json!(net.services_served());
+    v
+}
+
+fn print_maelstrom(m: &Value, run_dir: &Path) {
+    let n = |k: &str| m[k].as_u64().unwrap_or(0);
+    println!(
+        "  maelstrom network: {} messages between nodes ({} per client operation), {} client \
+         requests, {} service requests; dropped {} by partitions, {} by loss, {} to nodes \
+         that were down; {} late replies",
+        n("between_nodes"),
+        m["messages_per_op"],
+        n("client_requests"),
+        n("service_requests"),
+        n("dropped_partition"),
+        n("dropped_loss"),
+        n("dropped_down"),
+        n("late_replies"),
+    );
+    let malformed: u64 = m["malformed"]
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    if malformed > 0 {
+        println!(
+            "  maelstrom: {malformed} lines the nodes wrote were not messages that could be \
+             routed ({}); each is in {} with its node and line",
+            m["malformed"],
+            run_dir.join("messages.jsonl").display()
+        );
+    }
 }
 
 /// A run whose workload is over and whose nodes are stopped.
@@ -601,6 +745,9 @@ async fn finish(p: &Prepared, e: Ended) -> anyhow::Result<Exit> {
             "  first operation acknowledged {ms} ms after the command started (nodes ready in {} ms)",
             startup.as_millis()
         );
+    }
+    if let Some(m) = run_json.get("maelstrom") {
+        print_maelstrom(m, &run_dir);
     }
     crate::checking::print_results(&checked.results);
     if report_error.is_none() {
@@ -699,6 +846,12 @@ fn reproduce_command(p: &Prepared) -> String {
     }
     for n in &a.node_args {
         cmd.push_str(&format!(" --node-arg={n}"));
+    }
+    if let Some(t) = p.topology {
+        cmd.push_str(&format!(" --topology {t}"));
+    }
+    if a.disk_fs {
+        cmd.push_str(" --disk-fs");
     }
     cmd
 }

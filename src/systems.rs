@@ -76,6 +76,9 @@ pub struct SystemDef {
     /// What the system promises (`[consistency] promises`): the checkers of these properties
     /// give the run's verdict; the others only inform.
     pub promises: Vec<String>,
+    /// A Maelstrom node whose definition promises nothing is held to what the workload it
+    /// runs demands (`workloads::maelstrom::promises`): see [`SystemDef::for_workload`].
+    pub promises_of_workload: bool,
     /// Promises it makes only when run with a node argument (`[consistency.with-node-arg]`):
     /// (the argument as `--node-arg` gives it, the promises it adds).
     pub promises_with: Vec<(String, Vec<String>)>,
@@ -134,7 +137,9 @@ struct NodeSection {
     args: Vec<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
-    port: Spanned<i64>,
+    /// Required but for the maelstrom protocol, whose nodes speak over stdin and stdout.
+    #[serde(default)]
+    port: Option<Spanned<i64>>,
     #[serde(default)]
     peer_port: Option<Spanned<i64>>,
     #[serde(default)]
@@ -260,7 +265,7 @@ fn supported_faults(
     at: &dyn Fn(usize) -> String,
 ) -> Result<Vec<NemesisKind>, String> {
     Ok(match &faults.supported {
-        None => NemesisKind::ALL.to_vec(),
+        None => NemesisKind::KNOWN.to_vec(),
         Some(list) => {
             let mut out = Vec::new();
             for f in list {
@@ -272,7 +277,7 @@ fn supported_faults(
                             "{}: faults.supported: unknown fault '{}'; the faults are: {}",
                             at(f.span().start),
                             f.get_ref(),
-                            NemesisKind::ALL.map(NemesisKind::name).join(", ")
+                            NemesisKind::KNOWN.map(NemesisKind::name).join(", ")
                         )
                     })?;
                 out.extend(kind);
@@ -323,8 +328,12 @@ fn status_fields(
 }
 
 impl SystemDef {
-    /// The definition named by `--system`: a bundled name, or a path to a `.toml` file.
+    /// The definition named by `--system`: a bundled name, a path to a `.toml` file, or
+    /// `maelstrom:PATH`, a Maelstrom node's program with no definition file.
     pub fn load(system: &str) -> Result<SystemDef, String> {
+        if let Some(program) = system.strip_prefix("maelstrom:") {
+            return SystemDef::maelstrom(program, system);
+        }
         let is_file = system.ends_with(".toml") || system.contains('/');
         if !is_file {
             return match BUNDLED.iter().find(|(n, _)| *n == system) {
@@ -371,7 +380,28 @@ impl SystemDef {
             ));
         }
         let node = file.node;
-        let port = tcp_port(&node.port, "node.port", &at)?;
+        let maelstrom = file
+            .client
+            .protocol
+            .as_ref()
+            .is_some_and(|p| p.get_ref() == "maelstrom");
+        let port = match &node.port {
+            Some(p) if maelstrom => {
+                return Err(format!(
+                    "{}: node.port: a Maelstrom node speaks over stdin and stdout, not a port \
+                     (leave node.port out)",
+                    span_at(&p.span())
+                ))
+            }
+            Some(p) => tcp_port(p, "node.port", &at)?,
+            None if maelstrom => 0,
+            None => {
+                return Err(format!(
+                    "{origin}: node.port is missing: the port the node serves its clients on \
+                     ({{port}} in node.args)"
+                ))
+            }
+        };
         let peer_port = match &node.peer_port {
             None => None,
             Some(p) => Some(tcp_port(p, "node.peer_port", &at)?),
@@ -442,6 +472,13 @@ impl SystemDef {
                 .map_err(|e| format!("{}: {field}: {e}", span_at(&s.span()))),
         };
         let ready_path = match &file.ready.path {
+            Some(p) if maelstrom => {
+                return Err(format!(
+                    "{}: ready.path: a Maelstrom node is ready when it answers init (leave \
+                     ready.path out)",
+                    span_at(&p.span())
+                ))
+            }
             Some(p) if matches!(protocol, workloads::Protocol::Postgres { .. }) => {
                 return Err(format!(
                     "{}: ready.path: the postgres protocol is not HTTP; a postgres node is ready \
@@ -465,11 +502,25 @@ impl SystemDef {
             Duration::from_secs(15),
         )?;
         let stop_grace = duration(&file.stop.grace, "stop.grace", Duration::from_secs(5))?;
-        let faults = supported_faults(&file.faults, &at)?;
+        let mut faults = supported_faults(&file.faults, &at)?;
         let status_fields = status_fields(&file.status, &at)?;
-        let promises = promises(origin, file.consistency.as_ref(), &at)?;
+        let promises_of_workload = maelstrom && file.consistency.is_none();
+        let promises = if promises_of_workload {
+            Vec::new()
+        } else {
+            promises(origin, file.consistency.as_ref(), &at)?
+        };
         let promises_with = promises_with(file.consistency.as_ref(), &at)?;
-        let workloads = supported_workloads(&file.workloads, &at)?;
+        let mut workloads = supported_workloads(&file.workloads, &at)?;
+        if maelstrom {
+            maelstrom_only(
+                &mut workloads,
+                &mut faults,
+                &file.workloads,
+                &file.faults,
+                &at,
+            )?;
+        }
         if !file.bugs.names.is_empty() && file.bugs.flag.is_none() {
             return Err(format!(
                 "{origin}: bugs.flag: bugs.names is set, so bugs.flag must say which argument \
@@ -495,6 +546,7 @@ impl SystemDef {
             stop_grace,
             faults,
             promises,
+            promises_of_workload,
             promises_with,
             workloads,
             status_fields,
@@ -745,6 +797,105 @@ fn check_placeholders(
                 "{}: {field}: {{peer_port}} is used but node.peer_port is not set",
                 at(start + i)
             ));
+        }
+    }
+    Ok(())
+}
+
+impl SystemDef {
+    /// `--system maelstrom:PATH`: the program at PATH (relative to the current folder; a bare
+    /// name is looked up on PATH), run with no arguments but `--node-arg`s, every Maelstrom
+    /// workload and every fault the routing and the processes allow, held to what its
+    /// workload demands.
+    fn maelstrom(program: &str, origin: &str) -> Result<SystemDef, String> {
+        if program.trim().is_empty() {
+            return Err(format!(
+                "--system {origin}: the program is missing: maelstrom:PATH, e.g. \
+                 maelstrom:./my-node"
+            ));
+        }
+        let stem = Path::new(program)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let mut table = toml::Table::new();
+        table.insert("name".into(), format!("maelstrom-{name}").into());
+        let mut node = toml::Table::new();
+        node.insert("program".into(), program.into());
+        table.insert("node".into(), node.into());
+        let mut client = toml::Table::new();
+        client.insert("protocol".into(), "maelstrom".into());
+        table.insert("client".into(), client.into());
+        let text = toml::to_string(&table).map_err(|e| format!("--system {origin}: {e}"))?;
+        SystemDef::parse(&text, origin, Some(PathBuf::from(".")))
+    }
+
+    /// The definition as it runs `workload`: a Maelstrom node that promises nothing of its
+    /// own is held to what the workload demands.
+    pub fn for_workload(&mut self, workload: &workloads::Workload) {
+        if self.promises_of_workload {
+            self.promises = workloads::maelstrom::promises(workload.name)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+        }
+    }
+}
+
+/// A Maelstrom definition's workloads are Maelstrom's (all of them when not said), and its
+/// faults those its routing and processes allow: no bandwidth limit (no packets) and no clock
+/// (its nodes read no clock file).
+fn maelstrom_only(
+    workloads: &mut Vec<&'static workloads::Workload>,
+    faults: &mut Vec<NemesisKind>,
+    said_workloads: &WorkloadsSection,
+    said_faults: &FaultsSection,
+    at: &dyn Fn(usize) -> String,
+) -> Result<(), String> {
+    let speaks = |w: &workloads::Workload| workloads::maelstrom::promises(w.name).is_some();
+    match &said_workloads.supported {
+        None => workloads.retain(|w| speaks(w)),
+        Some(list) => {
+            for (w, s) in workloads.iter().zip(list) {
+                if !speaks(w) {
+                    return Err(format!(
+                        "{}: workloads.supported: {} is not a Maelstrom workload; the Maelstrom \
+                         workloads are: {}",
+                        at(s.span().start),
+                        w.name,
+                        workloads::maelstrom::workloads().join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    let unsupported = [NemesisKind::Slow, NemesisKind::Clock, NemesisKind::Disk];
+    match &said_faults.supported {
+        None => faults.retain(|k| !unsupported.contains(k)),
+        Some(list) => {
+            for s in list {
+                let kinds = NemesisKind::parse_list(s.get_ref()).unwrap_or_default();
+                if let Some(k) = kinds.iter().find(|k| unsupported.contains(k)) {
+                    return Err(format!(
+                        "{}: faults.supported: {} is not possible for a Maelstrom node (its \
+                         messages are routed by the harness, not sent as packets, it reads no \
+                         clock file and has no data directory)",
+                        at(s.span().start),
+                        k.name()
+                    ));
+                }
+            }
         }
     }
     Ok(())

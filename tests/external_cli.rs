@@ -24,6 +24,11 @@ fn python_available() -> bool {
 /// Runs the example definition in `dir` as a one-node cluster with kills; returns the exit
 /// status and stdout.
 fn run_example(dir: &Path, store: &Path) -> (i32, String) {
+    run_example_with(dir, store, "kill")
+}
+
+/// The same, with `nemesis`.
+fn run_example_with(dir: &Path, store: &Path, nemesis: &str) -> (i32, String) {
     let out = harness()
         .args(["run", "--system"])
         .arg(dir.join("kvnode.toml"))
@@ -31,7 +36,7 @@ fn run_example(dir: &Path, store: &Path) -> (i32, String) {
             "--nodes",
             "1",
             "--nemesis",
-            "kill",
+            nemesis,
             "--nemesis-interval",
             "2s",
             "--time-limit",
@@ -51,6 +56,29 @@ fn run_example(dir: &Path, store: &Path) -> (i32, String) {
     )
 }
 
+/// The example copied to a fresh folder, without its line `line` (trimmed), as the guide's
+/// steps break it.
+fn copy_without(line: &str) -> tempfile::TempDir {
+    let broken = tempfile::tempdir().unwrap();
+    for f in ["kvnode.py", "kvnode.toml"] {
+        std::fs::copy(example_dir().join(f), broken.path().join(f)).unwrap();
+    }
+    let py = broken.path().join("kvnode.py");
+    let text = std::fs::read_to_string(&py).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| l.trim() != line)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(
+        text.len(),
+        without.len(),
+        "the example no longer has {line}"
+    );
+    std::fs::write(&py, without).unwrap();
+    broken
+}
+
 #[test]
 fn the_worked_example_passes_and_its_broken_copy_is_caught() {
     if !python_available() {
@@ -67,28 +95,39 @@ fn the_worked_example_passes_and_its_broken_copy_is_caught() {
     assert!(out.contains("linearizability: valid"), "{out}");
 
     // The guide's step 3: without `self.save()` a kill loses acknowledged writes.
-    let broken = tempfile::tempdir().unwrap();
-    for f in ["kvnode.py", "kvnode.toml"] {
-        std::fs::copy(example_dir().join(f), broken.path().join(f)).unwrap();
-    }
-    let py = broken.path().join("kvnode.py");
-    let text = std::fs::read_to_string(&py).unwrap();
-    let without: String = text
-        .lines()
-        .filter(|l| l.trim() != "self.save()")
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert_ne!(
-        text.len(),
-        without.len(),
-        "the example no longer calls self.save()"
-    );
-    std::fs::write(&py, without).unwrap();
+    let broken = copy_without("self.save()");
     let (code, out) = run_example(broken.path(), store.path());
     assert_eq!(
         code, 1,
         "a store that forgets on a crash must be caught:\n{out}"
     );
+    assert!(out.contains("linearizability: invalid"), "{out}");
+}
+
+#[test]
+fn a_missing_directory_fsync_passes_kills_and_is_caught_by_a_power_loss() {
+    if !python_available() || !std::path::Path::new("/dev/fuse").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 and FUSE in CI"
+        );
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let (code, out) = run_example_with(&example_dir(), store.path(), "disk:lose-unsynced");
+    assert_eq!(
+        code, 0,
+        "every fsync in place survives power losses:\n{out}"
+    );
+    // The guide's step 4: without the directory's fsync the rename is not durable.
+    let broken = copy_without("self.fsync_dir()");
+    let (code, out) = run_example_with(broken.path(), store.path(), "kill");
+    assert_eq!(
+        code, 0,
+        "a kill keeps the rename in the kernel's memory:\n{out}"
+    );
+    let (code, out) = run_example_with(broken.path(), store.path(), "disk:lose-unsynced");
+    assert_eq!(code, 1, "a power loss undoes the rename:\n{out}");
     assert!(out.contains("linearizability: invalid"), "{out}");
 }
 

@@ -322,3 +322,80 @@ fn final_reads_follow_the_workload_and_the_convergent_promise() {
     assert!(!wants_final_reads(w("list-append"), &dynamo));
     assert!(!wants_final_reads(w("rw-register"), &dynamo));
 }
+
+const MAELSTROM: &str = r#"
+name = "py-echo"
+[node]
+program = "/bin/cat"
+[client]
+protocol = "maelstrom"
+[workloads]
+supported = ["echo", "broadcast"]
+"#;
+
+#[test]
+fn a_maelstrom_definition_needs_no_port_and_is_held_to_its_workload() {
+    let mut def = SystemDef::parse(MAELSTROM, "m.toml", None).unwrap();
+    assert_eq!(def.protocol, workloads::Protocol::Maelstrom);
+    assert!(def.promises_of_workload);
+    // No bandwidth limit and no clock: the routing is not packets, and no clock file is read.
+    assert!(!def.faults.contains(&NemesisKind::Slow));
+    assert!(!def.faults.contains(&NemesisKind::Clock));
+    assert!(def.faults.contains(&NemesisKind::Partition));
+    let broadcast = workloads::registry::find("broadcast").unwrap();
+    def.for_workload(broadcast);
+    assert_eq!(def.promises, ["no-lost-updates"]);
+    let echo = workloads::registry::find("echo").unwrap();
+    def.for_workload(echo);
+    assert_eq!(def.promises, ["echo"]);
+    // A definition that says its promises keeps them.
+    let own = format!("{MAELSTROM}[consistency]\npromises = [\"linearizable\"]\n");
+    let mut def = SystemDef::parse(&own, "m.toml", None).unwrap();
+    def.for_workload(broadcast);
+    assert_eq!(def.promises, ["linearizable"]);
+}
+
+#[test]
+fn maelstrom_definition_mistakes_are_named() {
+    let port = MAELSTROM.replace(
+        "program = \"/bin/cat\"",
+        "program = \"/bin/cat\"\nport = 80",
+    );
+    let e = err_of(&port);
+    assert!(e.contains("m.toml:5") && e.contains("node.port"), "{e}");
+    let register = MAELSTROM.replace("\"echo\", \"broadcast\"", "\"echo\", \"register\"");
+    let e = err_of(&register);
+    assert!(
+        e.contains("m.toml:8") && e.contains("register is not a Maelstrom workload"),
+        "{e}"
+    );
+    let slow = format!("{MAELSTROM}[faults]\nsupported = [\"partition\", \"slow\"]\n");
+    let e = err_of(&slow);
+    assert!(e.contains("faults.supported") && e.contains("slow"), "{e}");
+    let ready = format!("{MAELSTROM}[ready]\npath = \"/health\"\n");
+    assert!(err_of(&ready).contains("ready.path"));
+    // Without a port, a definition of another protocol is refused.
+    let op = MAELSTROM.replace("protocol = \"maelstrom\"", "protocol = \"op\"");
+    assert!(err_of(&op).contains("node.port is missing"));
+}
+
+#[test]
+fn maelstrom_path_needs_no_definition_file() {
+    let def = SystemDef::load("maelstrom:./systems-under-test/external/maelstrom/echo.py").unwrap();
+    assert_eq!(def.name, "maelstrom-echo");
+    assert_eq!(def.protocol, workloads::Protocol::Maelstrom);
+    assert!(def.workloads.iter().any(|w| w.name == "kafka"));
+    assert!(def.workloads.iter().all(|w| w.name != "register"));
+    assert!(SystemDef::load("maelstrom:")
+        .unwrap_err()
+        .contains("maelstrom:PATH"));
+    let missing = SystemDef::load("maelstrom:./no/such/node").unwrap();
+    assert!(missing
+        .locate_program()
+        .unwrap_err()
+        .contains("does not exist"));
+}
+
+fn err_of(text: &str) -> String {
+    SystemDef::parse(text, "m.toml", None).unwrap_err()
+}

@@ -1,5 +1,7 @@
 //! The counter checker: Jepsen's `counter` checker (jepsen.checker/counter, Kingsbury) over
-//! histories of `incr` and `read` operations, key by key.
+//! histories of `incr` and `read` operations, key by key, generalised to increments of either
+//! sign (a PN-counter's decrements are increments of negative amounts, as Maelstrom's
+//! `pn-counter` workload makes them).
 //!
 //! Positions are positions in the history, so "before" is the order the harness observed. For
 //! an `ok` read R of a key:
@@ -7,23 +9,36 @@
 //! - an increment **surely** took effect before R when it completed `ok` before R was invoked;
 //! - an increment **may** have taken effect before R when it was invoked before R completed
 //!   and did not `fail` (an `info` or unfinished increment may take effect at any time after
-//!   its invocation, or never).
+//!   its invocation, or never; an `ok` one concurrent with R may or may not be seen by it).
 //!
-//! R's value must lie between the sum of the sure increments plus the negative parts of the
-//! others that may have happened, and the sum of the sure ones plus their positive parts. With
-//! increments of positive amounts, as the workload makes, that is: at least what was surely
-//! added, at most what may have been. A **final read** (invoked after every increment of its
-//! key completed) sees the sum of the acknowledged increments at least, and at most that plus
-//! the indeterminate ones. A value outside its bounds is an anomaly: `lower-than-acknowledged`
-//! (an acknowledged increment was lost, or not yet visible to a read that began after it
-//! completed) or `higher-than-attempted` (an increment counted twice, or one that failed).
-//! An absent counter reads as null, which counts as 0.
+//! R's value must lie between `lo`, the sum of the sure increments plus every negative one
+//! that may have taken effect, and `hi`, the sum of the sure ones plus every positive one that
+//! may have. With increments of positive amounts only, as the `counter` workload makes, that is:
+//! at least what was surely added, at most what may have been. A **final read** (invoked after
+//! every increment of its key completed) sees the sum of the acknowledged increments plus some
+//! of the indeterminate ones. An absent counter reads as null, which counts as 0.
+//!
+//! Whatever R saw, it is the sum of some of the increments that may have taken effect, so it
+//! lies between the sum of all their negative amounts and the sum of all their positive ones
+//! (the **attempted** bounds, which contain `lo..=hi`). A value outside `lo..=hi` is an
+//! anomaly of one of four kinds:
+//!
+//! - `lower-than-acknowledged`: below `lo` but within the attempted bounds: an acknowledged
+//!   increment was lost, or is not yet visible to a read that began after it completed (or a
+//!   decrement was counted twice);
+//! - `higher-than-acknowledged`: above `hi` but within the attempted bounds, which only
+//!   acknowledged decrements make possible: one of them was lost or is not yet visible;
+//! - `higher-than-attempted`: above every sum of increments that may have taken effect: an
+//!   increment counted twice, or one that failed;
+//! - `lower-than-attempted`: below every such sum (a decrement counted twice, or one that
+//!   failed).
 //!
 //! **Eventual mode** (`Options::eventual`, chosen when the system promises `no-lost-updates`
-//! but not linearizability): a read during the run may come from a stale replica, so only a
-//! final read below the acknowledged sum is `lower-than-acknowledged` (the others are counted
-//! as `stale`); `higher-than-attempted` is a violation for every read. The final reads of a key
-//! that has local final reads (one per node, after recovery) are those alone.
+//! but not linearizability): a read during the run may come from a stale replica, which holds
+//! some of the increments that may have taken effect but perhaps not the sure ones; so such a
+//! read is judged against the attempted bounds only (a value inside them but outside
+//! `lo..=hi` is counted as `stale`), and a final read against `lo..=hi`. The final reads of a
+//! key that has local final reads (one per node, after recovery) are those alone.
 
 use crate::registry::Checker;
 use crate::result::{natural_key, secs, widen, Anomaly, CheckerResult, Judgement};
@@ -56,7 +71,8 @@ pub struct CounterKey {
     /// The values the final reads returned, in history order (up to 20).
     pub final_values: Vec<i64>,
     pub out_of_bounds: usize,
-    /// Eventual mode: reads during the run below what was surely added (allowed).
+    /// Eventual mode: reads during the run outside what surely took effect before them, but
+    /// within what may have (stale replicas: allowed).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stale: usize,
     /// Reads whose value was not an integer (or null): ignored, and named here.
@@ -126,8 +142,9 @@ pub fn check_mode(history: &History, paired: &Paired, eventual: bool) -> Checker
     let mut keys = Vec::new();
     let mut anomalies = Vec::new();
     let mut summary = vec![if eventual {
-        "eventual mode (no-lost-updates): a final read below the acknowledged increments, or \
-         any read above the attempted ones, is a violation; a stale read during the run is not"
+        "eventual mode (no-lost-updates): a final read that misses an acknowledged increment, \
+         or any read that no combination of the attempted increments adds up to, is a \
+         violation; a stale read during the run is not"
     } else {
         "linearizable mode: every read lies between what was surely added and what may have been"
     }
@@ -155,8 +172,8 @@ pub fn check_mode(history: &History, paired: &Paired, eventual: bool) -> Checker
         }
         if k.stale > 0 {
             summary.push(format!(
-                "key {}: {} reads during the run were below what was surely added: stale \
-                 replicas, allowed in eventual mode",
+                "key {}: {} reads during the run missed increments surely done before them: \
+                 stale replicas, allowed in eventual mode",
                 key.unwrap_or("-"),
                 k.stale
             ));
@@ -261,25 +278,19 @@ fn check_key(
                 k.final_values.push(value);
             }
         }
-        let (lo, hi) = bounds.at(op.invoke, complete);
-        if value >= lo && value <= hi {
+        let b = bounds.at(op.invoke, complete);
+        if value >= b.lo && value <= b.hi {
             continue;
         }
-        if eventual && value < lo && !is_final {
+        let attempted = value >= b.attempted_lo && value <= b.attempted_hi;
+        if eventual && attempted && !is_final {
             k.stale += 1;
             continue;
         }
         k.out_of_bounds += 1;
         if found.len() < MAX_ANOMALIES_PER_KEY {
             found.push(out_of_bounds(
-                history,
-                paired,
-                key,
-                id,
-                value,
-                (lo, hi),
-                is_final,
-                &incrs,
+                history, paired, key, id, value, b, is_final, &incrs,
             ));
         }
     }
@@ -336,17 +347,32 @@ impl Bounds {
         }
     }
 
-    /// The least and greatest value a read invoked at `invoke` and completed at `complete`
-    /// may return.
-    fn at(&self, invoke: usize, complete: usize) -> (i64, i64) {
+    /// The bounds of a read invoked at `invoke` and completed at `complete`.
+    fn at(&self, invoke: usize, complete: usize) -> ReadBounds {
         let s = self.sure_at.partition_point(|&c| c < invoke);
         let m = self.may_at.partition_point(|&i| i < complete);
         let sure = self.sure_sum[s];
-        (
-            sure + (self.may_neg[m] - self.sure_neg[s]),
-            sure + (self.may_pos[m] - self.sure_pos[s]),
-        )
+        ReadBounds {
+            lo: sure + (self.may_neg[m] - self.sure_neg[s]),
+            hi: sure + (self.may_pos[m] - self.sure_pos[s]),
+            attempted_lo: self.may_neg[m],
+            attempted_hi: self.may_pos[m],
+            sure,
+        }
     }
+}
+
+/// What one read may return (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+struct ReadBounds {
+    /// The least and greatest value given what surely took effect before the read.
+    lo: i64,
+    hi: i64,
+    /// The least and greatest sum of any of the increments that may have taken effect.
+    attempted_lo: i64,
+    attempted_hi: i64,
+    /// The sum of the increments that surely took effect before the read.
+    sure: i64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -356,10 +382,11 @@ fn out_of_bounds(
     key: Option<&str>,
     read: usize,
     value: i64,
-    (lo, hi): (i64, i64),
+    b: ReadBounds,
     is_final: bool,
     incrs: &[Incr],
 ) -> Anomaly {
+    let ReadBounds { lo, hi, .. } = b;
     let op = &paired.ops[read];
     let complete = op.complete.expect("only completed reads are checked");
     let (inv, comp) = (&history.events[op.invoke], &history.events[complete]);
@@ -382,18 +409,13 @@ fn out_of_bounds(
         line(history, op.invoke),
         line(history, complete),
     )];
-    let (kind, title) = if value < lo {
-        // The sure increments, latest first: the ones the read should have seen.
+    // The sure increments of one sign, latest first: the ones the read should have seen.
+    let mut list_sure = |positive: bool, sentences: &mut Vec<String>| {
         let mut sure: Vec<&Incr> = incrs
             .iter()
-            .filter(|i| i.ok_at.is_some_and(|c| c < op.invoke))
+            .filter(|i| i.ok_at.is_some_and(|c| c < op.invoke) && (i.amount > 0) == positive)
             .collect();
         sure.sort_by_key(|i| std::cmp::Reverse(i.ok_at));
-        sentences.push(format!(
-            "{} acknowledged increments, adding up to at least {lo}, completed before the read \
-             began; the latest:",
-            sure.len()
-        ));
         for i in sure.iter().take(MAX_INCREMENTS_LISTED) {
             let e = &history.events[i.invoke];
             let done = &history.events[i.ok_at.expect("sure increments completed ok")];
@@ -407,8 +429,62 @@ fn out_of_bounds(
                 secs(done.time)
             ));
         }
+        (sure.len(), sure.iter().map(|i| i.amount).sum::<i64>())
+    };
+    let (kind, title) = if value > b.attempted_hi {
         sentences.push(format!(
-            "So at least {} of acknowledged increments are missing from what the read saw.",
+            "Every increment that may have taken effect before the read completed adds up to \
+             at most {}: the counter counted {} more than any client could have added.",
+            b.attempted_hi,
+            value - b.attempted_hi
+        ));
+        (
+            "higher-than-attempted",
+            format!(
+                "Key {key_name}: a {which} of {value}, above the {} that may have been added",
+                b.attempted_hi
+            ),
+        )
+    } else if value < b.attempted_lo {
+        sentences.push(format!(
+            "Every decrement that may have taken effect before the read completed adds up to \
+             {}: the counter went {} lower than any client could have taken it.",
+            b.attempted_lo,
+            b.attempted_lo - value
+        ));
+        (
+            "lower-than-attempted",
+            format!(
+                "Key {key_name}: a {which} of {value}, below the {} that may have been taken \
+                 away",
+                b.attempted_lo
+            ),
+        )
+    } else if value < lo {
+        let at = sentences.len();
+        let (n, _) = list_sure(true, &mut sentences);
+        let intro = if lo == b.sure {
+            format!(
+                "{n} acknowledged increments, adding up to at least {lo}, completed before the \
+                 read began; the latest:"
+            )
+        } else {
+            format!(
+                "{n} acknowledged increments completed before the read began (with the \
+                 acknowledged decrements, they add up to {}), and the decrements that may have \
+                 taken effect before it completed take {} away at most; the latest increments:",
+                b.sure,
+                b.sure - lo
+            )
+        };
+        sentences.insert(at, intro);
+        let twice = if b.attempted_lo < 0 {
+            ", or a decrement took effect more than once"
+        } else {
+            ""
+        };
+        sentences.push(format!(
+            "So at least {} of acknowledged increments are missing from what the read saw{twice}.",
             lo - value
         ));
         (
@@ -416,15 +492,26 @@ fn out_of_bounds(
             format!("Key {key_name}: a {which} of {value}, below the {lo} surely added before it"),
         )
     } else {
+        // Above `hi` yet within what was attempted: only sure decrements bring `hi` below the
+        // attempted bound.
+        let at = sentences.len();
+        let (n, sum) = list_sure(false, &mut sentences);
+        sentences.insert(
+            at,
+            format!(
+                "{n} acknowledged decrements, adding up to {sum}, completed before the read \
+                 began, so it must be at most {hi}; the latest:"
+            ),
+        );
         sentences.push(format!(
-            "Every increment that may have taken effect before the read completed adds up to \
-             at most {hi}: the counter counted {} more than any client could have added.",
+            "So at least {} of acknowledged decrements are missing from what the read saw.",
             value - hi
         ));
         (
-            "higher-than-attempted",
+            "higher-than-acknowledged",
             format!(
-                "Key {key_name}: a {which} of {value}, above the {hi} that may have been added"
+                "Key {key_name}: a {which} of {value}, above the {hi} left after the decrements \
+                 acknowledged before it"
             ),
         )
     };

@@ -16,6 +16,10 @@
 //!   produced (DeCandia et al., "Dynamo", SOSP 2007: eventual consistency).
 //! - `siblings`: registers with concurrent versions and causal contexts: a version a write
 //!   superseded is never returned beside it, nor after it was acknowledged.
+//! - `unique-ids`, `echo`: Maelstrom's first two workloads (jepsen-io/maelstrom,
+//!   doc/workloads.md): every acknowledged id distinct; every echo answered with what it sent.
+//! - `kafka`: Maelstrom's kafka workload, checked as Jepsen's jepsen.tests.kafka does: offsets
+//!   agree, polls move forward without skipping, no write lost, committed offsets never go back.
 //! - `txn/`: Elle's transactional checkers, list-append and rw-register: dependency graphs
 //!   over transactions, their cycles (G0 to G2-item) and the consistency models they rule out;
 //!   read committed, read atomic and causal consistency as Biswas and Enea define them
@@ -26,6 +30,8 @@ use std::path::PathBuf;
 pub mod causal;
 pub mod convergence;
 pub mod counter;
+pub mod echo;
+pub mod kafka;
 pub mod lin;
 pub mod registry;
 pub mod result;
@@ -35,6 +41,7 @@ pub mod siblings;
 #[cfg(test)]
 mod testkit;
 pub mod txn;
+pub mod unique_ids;
 
 pub use lin::model::ModelKind;
 pub use lin::{check, Options, Report, Strategy, Verdict};

@@ -64,6 +64,9 @@ pub static CHECKERS: &[&dyn Checker] = &[
     &crate::convergence::Convergence,
     &crate::siblings::Siblings,
     &crate::causal::Causal,
+    &crate::unique_ids::UniqueIds,
+    &crate::echo::Echo,
+    &crate::kafka::KafkaChecker,
 ];
 
 /// The checker called `name`; an unknown name is answered with the valid ones.
@@ -113,12 +116,17 @@ pub fn promised(promises: &[String], property: &str) -> bool {
 /// The promises a system definition may make beyond the transactional models.
 /// `no-lost-updates`: an eventually consistent store that may serve stale reads but keeps
 /// every acknowledged update (what the set and counter checkers' eventual mode judges).
+/// `unique-ids`, `echo` and `kafka`: what a node serving Maelstrom's workloads of those names
+/// promises (each its own checker's property).
 const SINGLE_OBJECT: &[&str] = &[
     "linearizable",
     "sequential",
     "causal",
     "convergent",
     "no-lost-updates",
+    "unique-ids",
+    "echo",
+    "kafka",
 ];
 
 /// How the set and counter checkers are promised: in full when the system promises

@@ -121,3 +121,20 @@ pub(crate) fn natural_key(k: &Option<String>) -> (bool, String, u64, String) {
 pub(crate) fn secs(ns: u64) -> String {
     format!("{:.2} s", ns as f64 / 1e9)
 }
+
+/// The line of `history`'s file that holds the event at position `pos`.
+pub(crate) fn line(history: &history::History, pos: usize) -> usize {
+    history.lines.get(pos).copied().unwrap_or(pos + 1)
+}
+
+/// A value as a sentence shows it: its JSON, cut at 60 characters.
+pub(crate) fn brief(v: &Value) -> String {
+    const MAX_CHARS: usize = 60;
+    let text = v.to_string();
+    if text.chars().count() <= MAX_CHARS {
+        text
+    } else {
+        let cut: String = text.chars().take(MAX_CHARS).collect();
+        format!("{cut}...")
+    }
+}

@@ -25,6 +25,15 @@
 //!
 //! An indeterminate element that a read returns is fine: it is counted as **recovered**.
 //!
+//! **Stable latency** (set-full's `stable-latencies`; what Maelstrom's broadcast challenge
+//! reports as latency to visibility): for each acknowledged element that is not lost and that
+//! some read returned, the time from the invocation of its first add until the invocation of
+//! the last `ok` read (on any node, final reads included) that did not contain it, or 0 when
+//! no read invoked after the add missed it. From then on every read contained it, so this is
+//! a lower bound on how long the element took to be visible everywhere. Each key's median, 95th
+//! percentile and maximum are in its `stable_latency`, all keys' together in the report's, and
+//! the summary says them.
+//!
 //! **Eventual mode** (`Options::eventual`, chosen when the system promises `no-lost-updates`
 //! but not linearizability): a replica may be stale, so a vanished element is counted and
 //! noted as allowed, not a violation; lost, unexpected and failed-but-present still are. The
@@ -56,7 +65,51 @@ pub struct SetReport {
     /// at all), else `valid`.
     pub verdict: &'static str,
     pub keys: Vec<SetKeyResult>,
+    /// Every key's stable latencies together (see the module documentation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable_latency: Option<Latencies>,
     pub elapsed_us: u64,
+}
+
+/// Quantiles of the stable latencies of some elements, in nanoseconds (nearest rank).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latencies {
+    /// How many elements were measured.
+    pub count: usize,
+    pub median_ns: u64,
+    pub p95_ns: u64,
+    pub max_ns: u64,
+    /// The element that took longest (per key only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowest: Option<Value>,
+}
+
+impl Latencies {
+    /// The quantiles of `ns` (sorted here); `None` when it is empty.
+    pub fn of(ns: &mut [u64]) -> Option<Latencies> {
+        ns.sort_unstable();
+        let n = ns.len();
+        let rank = |q: f64| ns[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+        (n > 0).then(|| Latencies {
+            count: n,
+            median_ns: rank(0.5),
+            p95_ns: rank(0.95),
+            max_ns: ns[n - 1],
+            slowest: None,
+        })
+    }
+
+    /// "median 12.0 ms, p95 40.3 ms, max 95.1 ms over 812 elements".
+    pub fn sentence(&self) -> String {
+        let ms = |ns: u64| format!("{:.1} ms", ns as f64 / 1e6);
+        format!(
+            "median {}, p95 {}, max {} over {} elements",
+            ms(self.median_ns),
+            ms(self.p95_ns),
+            ms(self.max_ns),
+            self.count
+        )
+    }
 }
 
 impl SetReport {
@@ -83,6 +136,12 @@ pub struct SetKeyResult {
     pub notes: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict<SetWitness>,
+    /// The stable latencies of this key's elements (see the module documentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_latency: Option<Latencies>,
+    /// Each measured element's stable latency, for the report's overall quantiles.
+    #[serde(skip)]
+    pub stable_latencies_ns: Vec<u64>,
     /// The key's anomalies in the shared shape, one per kind (results.json has them in the
     /// checker's `anomalies`, not in its detail).
     #[serde(skip)]
@@ -219,11 +278,16 @@ pub fn check_mode(history: &History, paired: &Paired, eventual: bool) -> SetRepo
     } else {
         "valid"
     };
+    let mut all: Vec<u64> = keys
+        .iter()
+        .flat_map(|k| k.stable_latencies_ns.iter().copied())
+        .collect();
     SetReport {
         checker: "set",
         mode: if eventual { "eventual" } else { "linearizable" },
         verdict,
         keys,
+        stable_latency: Latencies::of(&mut all),
         elapsed_us: started.elapsed().as_micros() as u64,
     }
 }
@@ -454,6 +518,8 @@ fn check_key(
         }
     }
 
+    let (stable_latency, stable_latencies_ns) = stable_latencies(history, paired, &elems, &reads);
+
     let ctx = Ctx {
         history,
         paired,
@@ -538,8 +604,67 @@ fn check_key(
         counts,
         notes,
         verdict,
+        stable_latency,
+        stable_latencies_ns,
         anomalies,
     }
+}
+
+/// Each acknowledged, not lost, seen element's stable latency (see the module documentation),
+/// and their quantiles with the slowest element. One pass over the reads from the last invoked
+/// back: `streak` holds the elements every read so far (every later one) contained, and the
+/// first read that lacks one is the last that missed it. Each read costs its own size plus the
+/// streak's, which is at most the size of the read after it.
+fn stable_latencies(
+    history: &History,
+    paired: &Paired,
+    elems: &[Elem],
+    reads: &[Read],
+) -> (Option<Latencies>, Vec<u64>) {
+    let mut by_invoke: Vec<usize> = (0..reads.len()).collect();
+    by_invoke.sort_by_key(|&ri| reads[ri].invoke);
+    let mut last_absent: Vec<Option<usize>> = vec![None; elems.len()];
+    let mut stamp = vec![usize::MAX; elems.len()];
+    let mut streak: Vec<u32> = (0..elems.len() as u32).collect();
+    for &ri in by_invoke.iter().rev() {
+        let r = &reads[ri];
+        for &e in &r.elems {
+            stamp[e as usize] = ri;
+        }
+        streak.retain(|&e| {
+            let kept = stamp[e as usize] == ri;
+            if !kept {
+                last_absent[e as usize] = Some(r.invoke);
+            }
+            kept
+        });
+    }
+    let mut ns = Vec::new();
+    let mut slowest: Option<(u64, usize)> = None;
+    for (e, el) in elems.iter().enumerate() {
+        if el.status != Status::Acknowledged || el.missed_final_total > 0 || el.seen_total == 0 {
+            continue;
+        }
+        let Some(start) = el
+            .adds
+            .iter()
+            .map(|&a| history.events[paired.ops[a].invoke].time)
+            .min()
+        else {
+            continue;
+        };
+        let end = last_absent[e].map_or(0, |pos| history.events[pos].time);
+        let latency = end.saturating_sub(start);
+        if slowest.is_none_or(|(worst, _)| latency > worst) {
+            slowest = Some((latency, e));
+        }
+        ns.push(latency);
+    }
+    let quantiles = Latencies::of(&mut ns).map(|l| Latencies {
+        slowest: slowest.map(|(_, e)| elems[e].value.clone()),
+        ..l
+    });
+    (quantiles, ns)
 }
 
 /// The kinds of set anomaly (see the module documentation).
@@ -685,6 +810,13 @@ impl SetReport {
              violations"
         };
         let mut summary = vec![mode.to_owned()];
+        if let Some(l) = &self.stable_latency {
+            summary.push(format!(
+                "latency to visibility (from an add's invocation until every later read, on any \
+                 node, contains its element): {}",
+                l.sentence()
+            ));
+        }
         summary.extend(
             self.keys
                 .iter()

@@ -65,6 +65,23 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// The history checked by the registry's checker `name` (with default options), after
+    /// checking that the result serialises.
+    pub fn check_with(&self, name: &str) -> crate::CheckerResult {
+        let h = self.history();
+        let paired = history::pair(&h).expect("well formed");
+        let r = crate::registry::find(name)
+            .expect("registered")
+            .check(
+                &h,
+                &paired,
+                &crate::Options::new(crate::ModelKind::CasRegister),
+            )
+            .expect("checks");
+        serde_json::to_string(&r).expect("serialises");
+        r
+    }
+
     pub fn new() -> Builder {
         Builder::default()
     }
@@ -118,6 +135,54 @@ impl Builder {
             ..base
         });
         at
+    }
+
+    /// Invokes and completes `f` without a key (Maelstrom's echo, generate, poll) by `process`
+    /// at `node`; returns the invocation's index.
+    pub fn keyless(&mut self, process: u64, node: &str, f: &str, value: Value, ev: Ev) -> u64 {
+        let at = self.op_at(process, node, f, "", value, ev, false);
+        let n = self.events.len();
+        self.events[n - 2].key = None;
+        self.events[n - 1].key = None;
+        at
+    }
+
+    /// Invokes `f` on `key` (none: a keyless operation) by `process` at `node`, to be completed
+    /// later by [`Builder::complete`] or never; returns the invocation's index.
+    pub fn invoke(
+        &mut self,
+        process: u64,
+        node: &str,
+        f: &str,
+        key: Option<&str>,
+        value: Value,
+    ) -> u64 {
+        self.push(Event {
+            index: 0,
+            time: 0,
+            process: Process::Client(process),
+            kind: EventType::Invoke,
+            f: f.to_owned(),
+            key: key.map(str::to_owned),
+            value,
+            node: Some(node.to_owned()),
+            error: None,
+            local: false,
+            siblings: false,
+            context: None,
+        })
+    }
+
+    /// Completes the operation invoked at index `invoked` (its value unless `ev` gives one).
+    pub fn complete(&mut self, invoked: u64, ev: Ev) {
+        let base = self.events[invoked as usize].clone();
+        let ok = ev.kind == EventType::Ok;
+        self.push(Event {
+            kind: ev.kind,
+            value: ev.value.unwrap_or(base.value.clone()),
+            error: (!ok).then(|| Value::String("test".into())),
+            ..base
+        });
     }
 
     /// A local final read of `key` at `node` returning `value`, by a fresh process.

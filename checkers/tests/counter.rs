@@ -1,7 +1,9 @@
 //! The counter checker: histories whose reads stay within their bounds pass (indeterminate
 //! increments may or may not count); a lost acknowledged increment, a read above everything
 //! that was attempted, and a read during the run that misses an increment completed before it
-//! began are rejected with the read as the witness; no final read is unknown.
+//! began are rejected with the read as the witness; no final read is unknown. Decrements (a
+//! PN-counter's negative increments) bound reads from the other side: a read that misses an
+//! acknowledged decrement, or goes below every decrement attempted, is rejected too.
 
 use checkers::{registry, Judgement};
 use history::{Event, EventType, History, Process};
@@ -158,6 +160,121 @@ fn no_final_read_is_unknown() {
     );
 }
 
+fn kinds(r: &checkers::CheckerResult) -> Vec<&str> {
+    r.anomalies.iter().map(|a| a.kind.as_str()).collect()
+}
+
+#[test]
+fn with_decrements_every_combination_of_the_indeterminate_ones_passes() {
+    for final_value in [2, 0, 6, 4] {
+        let mut b = B::default();
+        b.incr(0, 5, EventType::Ok);
+        b.incr(1, -3, EventType::Ok);
+        b.incr(2, -2, EventType::Info); // may or may not have happened
+        b.incr(3, 4, EventType::Info); // likewise
+        b.incr(4, -5, EventType::Fail); // certainly did not
+        b.read(5, json!(final_value));
+        let r = b.check();
+        assert_eq!(
+            r.verdict,
+            Judgement::Valid,
+            "{final_value}: {:?}",
+            r.anomalies
+        );
+        assert_eq!(r.detail["keys"][0]["acknowledged_sum"], json!(2));
+    }
+}
+
+#[test]
+fn a_decrement_concurrent_with_a_read_may_or_may_not_be_seen() {
+    let mut b = B::default();
+    b.incr(0, 5, EventType::Ok);
+    b.ev(1, EventType::Invoke, "incr", json!(-2));
+    b.read(2, json!(3));
+    b.read(3, json!(5));
+    b.ev(1, EventType::Ok, "incr", json!(-2));
+    b.read(4, json!(3));
+    let r = b.check();
+    assert_eq!(r.verdict, Judgement::Valid, "{:?}", r.anomalies);
+}
+
+#[test]
+fn a_lost_decrement_is_rejected_naming_the_decrement() {
+    let mut b = B::default();
+    b.incr(0, 5, EventType::Ok);
+    b.incr(1, -3, EventType::Ok); // lost
+    b.read(2, json!(5));
+    let r = b.check();
+    assert_eq!(r.verdict, Judgement::Invalid);
+    assert_eq!(kinds(&r), ["higher-than-acknowledged"]);
+    let a = &r.anomalies[0];
+    // The read, then the acknowledged decrement it missed.
+    assert_eq!(a.ops, vec![4, 2]);
+    assert!(
+        a.sentences[0].contains("must lie between 2 and 2"),
+        "{:?}",
+        a.sentences
+    );
+    assert!(
+        a.sentences[1].starts_with("1 acknowledged decrements, adding up to -3"),
+        "{:?}",
+        a.sentences
+    );
+    assert!(
+        a.sentences[2].contains("incr -3 by process 1"),
+        "{:?}",
+        a.sentences
+    );
+    assert!(
+        a.sentences
+            .last()
+            .is_some_and(|s| s.contains("at least 3 of acknowledged decrements")),
+        "{:?}",
+        a.sentences
+    );
+}
+
+#[test]
+fn with_decrements_a_lost_increment_is_still_lower_than_acknowledged() {
+    let mut b = B::default();
+    b.incr(0, 5, EventType::Ok); // lost
+    b.incr(1, -3, EventType::Ok);
+    b.read(2, json!(-3));
+    let r = b.check();
+    assert_eq!(kinds(&r), ["lower-than-acknowledged"]);
+    let a = &r.anomalies[0];
+    assert_eq!(a.ops, vec![4, 0], "the read, then the increment it missed");
+    assert!(
+        a.sentences
+            .last()
+            .is_some_and(|s| s.contains("or a decrement took effect more than once")),
+        "{:?}",
+        a.sentences
+    );
+}
+
+#[test]
+fn a_read_below_every_decrement_attempted_is_rejected() {
+    let mut b = B::default();
+    b.incr(0, -3, EventType::Ok);
+    b.incr(1, -2, EventType::Fail);
+    b.read(2, json!(-5)); // the failed decrement took effect
+    let r = b.check();
+    assert_eq!(kinds(&r), ["lower-than-attempted"]);
+    assert!(
+        r.anomalies[0]
+            .title
+            .contains("below the -3 that may have been taken away"),
+        "{}",
+        r.anomalies[0].title
+    );
+    // With increments only, a negative read is below anything attempted.
+    let mut b = B::default();
+    b.incr(0, 2, EventType::Ok);
+    b.read(1, json!(-1));
+    assert_eq!(kinds(&b.check()), ["lower-than-attempted"]);
+}
+
 /// Eventual mode (a system that promises no-lost-updates, not linearizability).
 mod eventual {
     use super::*;
@@ -175,10 +292,6 @@ mod eventual {
         b.read(p, v);
         let at = b.h.events.len() - 2;
         b.h.events[at].local = true;
-    }
-
-    fn kinds(r: &checkers::CheckerResult) -> Vec<&str> {
-        r.anomalies.iter().map(|a| a.kind.as_str()).collect()
     }
 
     #[test]
@@ -225,5 +338,47 @@ mod eventual {
         local_read(&mut b, 10, json!(2));
         let r = check_eventual(&b);
         assert_eq!(kinds(&r), ["higher-than-attempted"]);
+    }
+
+    #[test]
+    fn a_stale_read_that_missed_a_decrement_is_allowed_during_the_run_only() {
+        let mut b = B::default();
+        b.incr(1, 5, EventType::Ok);
+        b.incr(1, -3, EventType::Ok);
+        b.read(2, json!(5)); // a replica without the decrement
+        b.read(3, json!(0)); // one with neither
+        b.read(4, json!(-3)); // one with the decrement only
+        local_read(&mut b, 10, json!(2));
+        local_read(&mut b, 11, json!(2));
+        let r = check_eventual(&b);
+        assert_eq!(r.verdict, Judgement::Valid, "{:?}", r.anomalies);
+        assert_eq!(r.detail["keys"][0]["stale"], json!(3));
+        assert_eq!(
+            kinds(&b.check()),
+            [
+                "higher-than-acknowledged",
+                "lower-than-acknowledged",
+                "lower-than-acknowledged"
+            ]
+        );
+        // A final read that still misses the decrement loses it.
+        let mut b = B::default();
+        b.incr(1, 5, EventType::Ok);
+        b.incr(1, -3, EventType::Ok);
+        local_read(&mut b, 10, json!(2));
+        local_read(&mut b, 11, json!(5));
+        assert_eq!(kinds(&check_eventual(&b)), ["higher-than-acknowledged"]);
+    }
+
+    #[test]
+    fn a_read_no_combination_of_attempts_gives_is_always_a_violation() {
+        let mut b = B::default();
+        b.incr(1, 5, EventType::Ok);
+        b.incr(1, -3, EventType::Ok);
+        b.read(2, json!(-4)); // below -3, every decrement there was
+        b.read(3, json!(6)); // above 5, every increment there was
+        local_read(&mut b, 10, json!(2));
+        let r = check_eventual(&b);
+        assert_eq!(kinds(&r), ["lower-than-attempted", "higher-than-attempted"]);
     }
 }

@@ -395,6 +395,88 @@ fn simulated_linearizable_sets_pass_and_one_drop_is_caught() {
 
 /// Eventual mode (a system that promises no-lost-updates, not linearizability): what the
 /// checker judges through the registry, as a run does.
+/// Stable latency: from an element's add until every later read contains it.
+mod stable_latency {
+    use super::*;
+
+    #[test]
+    fn it_runs_from_the_add_to_the_last_read_that_missed_it() {
+        let mut b = B::default();
+        b.add(0, EventType::Ok, "s0", 1, "n1"); // events 0-1: invoked at 0 s
+        b.read(1, "s0", json!([]), "n2"); // 2-3: missed 1, invoked at 0.2 s
+        b.read(2, "s0", json!([1]), "n1"); // 4-5
+        b.add(0, EventType::Ok, "s0", 2, "n1"); // 6-7: invoked at 0.6 s
+        b.read(1, "s0", json!([1, 2]), "n2"); // 8-9: no read after 0.6 s missed 2
+        b.add(0, EventType::Ok, "s0", 3, "n1"); // 10-11: invoked at 1.0 s
+        b.read(3, "s0", json!([1, 2, 3]), "n3"); // 12-13
+        b.read(1, "s0", json!([1, 2, 3]), "n2"); // 14-15
+        let r = b.check();
+        assert_eq!(r.verdict, "valid", "{:?}", r.sentences());
+        let l = r.keys[0].stable_latency.clone().expect("measured");
+        assert_eq!(l.count, 3);
+        assert_eq!(l.median_ns, 0);
+        assert_eq!(l.p95_ns, 200_000_000);
+        assert_eq!(l.max_ns, 200_000_000);
+        assert_eq!(l.slowest, Some(json!(1)));
+        assert_eq!(r.stable_latency.as_ref().map(|l| l.count), Some(3));
+        let result = r.into_result();
+        assert!(
+            result
+                .summary
+                .iter()
+                .any(|s| s.contains("latency to visibility")
+                    && s.contains("median 0.0 ms, p95 200.0 ms, max 200.0 ms over 3 elements")),
+            "{:?}",
+            result.summary
+        );
+        assert_eq!(
+            result.detail["keys"][0]["stable_latency"]["max_ns"],
+            json!(200_000_000)
+        );
+        assert_eq!(result.detail["stable_latency"]["count"], json!(3));
+    }
+
+    #[test]
+    fn a_stale_read_on_another_node_after_the_element_was_seen_extends_it() {
+        let mut b = B::default();
+        b.add(0, EventType::Ok, "s0", 1, "n1"); // invoked at 0 s
+        b.read(1, "s0", json!([1]), "n1");
+        b.read(2, "s0", json!([]), "n3"); // events 4-5: n3 had not caught up at 0.4 s
+        b.add(0, EventType::Ok, "s0", 2, "n1"); // so the reads above are not final ones
+        b.read(1, "s0", json!([1, 2]), "n3");
+        b.read(2, "s0", json!([1, 2]), "n2");
+        let r = b.check();
+        // A linearizable set may not do that (vanished), but the latency is measured alike.
+        assert_eq!(r.keys[0].counts.vanished, 1);
+        assert_eq!(
+            r.keys[0].stable_latency.as_ref().map(|l| l.max_ns),
+            Some(400_000_000)
+        );
+    }
+
+    #[test]
+    fn lost_unread_and_unacknowledged_elements_are_not_measured() {
+        let mut b = B::default();
+        b.add(0, EventType::Ok, "s0", 1, "n1");
+        b.add(1, EventType::Ok, "s0", 2, "n1"); // lost
+        b.add(2, EventType::Info, "s0", 3, "n1"); // indeterminate, recovered
+        b.read(3, "s0", json!([1, 3]), "n1");
+        let r = b.check();
+        assert_eq!(r.verdict, "invalid");
+        assert_eq!(r.keys[0].stable_latency.as_ref().map(|l| l.count), Some(1));
+        // No read: nothing measured, and nothing said.
+        let mut b = B::default();
+        b.add(0, EventType::Ok, "s0", 1, "n1");
+        let r = b.check();
+        assert!(r.keys[0].stable_latency.is_none());
+        assert!(!r
+            .into_result()
+            .summary
+            .iter()
+            .any(|s| s.contains("latency to visibility")));
+    }
+}
+
 mod eventual {
     use super::*;
     use checkers::{registry, Judgement};

@@ -52,6 +52,8 @@ pub enum FaultKind {
     Loss,
     Slow,
     Delay,
+    /// A disk fault: power loss (unsynced writes lost, maybe torn), failing or slow fsync.
+    Disk,
     /// Jepsen's bare `start` / `stop`.
     Unnamed,
     /// Any other `start-<name>` / `stop-<name>` (imported histories).
@@ -71,6 +73,7 @@ impl FaultKind {
             FaultKind::Loss => "loss",
             FaultKind::Slow => "slow",
             FaultKind::Delay => "delay",
+            FaultKind::Disk => "disk",
             FaultKind::Unnamed => "",
             FaultKind::Other(name) => name,
         }
@@ -113,6 +116,7 @@ impl FromStr for FaultKind {
             "loss" => FaultKind::Loss,
             "slow" => FaultKind::Slow,
             "delay" => FaultKind::Delay,
+            "disk" => FaultKind::Disk,
             "" => FaultKind::Unnamed,
             other => FaultKind::Other(other.to_string()),
         })

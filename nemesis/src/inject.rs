@@ -12,6 +12,7 @@ use history::nemesis::{FaultKind, NemesisEvent};
 use serde_json::{json, Value};
 
 use crate::clock::ClockFile;
+use crate::disk::Disk;
 use crate::faults;
 use crate::net::{NetError, Network};
 use crate::process::{NodeState, ProcError, Supervisor};
@@ -30,6 +31,8 @@ pub enum InjectError {
     Clock(#[from] std::io::Error),
     #[error("fault state poisoned (a fault task panicked)")]
     Poisoned,
+    #[error("node {0}'s data directory is not served through the harness's filesystem (a disk fault needs it)")]
+    NoDisk(String),
 }
 
 /// A grudge: `g[x]` is the set of nodes x stops hearing from.
@@ -42,6 +45,8 @@ pub(crate) enum Hold {
     Pause,
     /// Killed, to be restarted on its data.
     Kill,
+    /// Killed by a power loss, its unsynced writes discarded, to be restarted on its data.
+    Disk,
 }
 
 impl Hold {
@@ -49,6 +54,7 @@ impl Hold {
         match self {
             Hold::Pause => FaultKind::Pause,
             Hold::Kill => FaultKind::Kill,
+            Hold::Disk => FaultKind::Disk,
         }
     }
 }
@@ -60,6 +66,9 @@ pub(crate) struct State {
     /// Every node, in the order the network was created with.
     pub(crate) nodes: Vec<String>,
     pub(crate) clocks: HashMap<String, ClockFile>,
+    /// Each node's data directory as a filesystem the disk faults act on (empty unless the
+    /// run asks for disk faults).
+    pub(crate) disks: HashMap<String, Arc<dyn Disk>>,
     /// Nodes a fault's background task holds down or frozen right now. Kept under the same
     /// lock as the supervisor, so a node is in it exactly while it is held.
     pub(crate) held: BTreeMap<String, Hold>,
@@ -92,6 +101,8 @@ pub(crate) enum Undo {
     Loss,
     Slow,
     Delay,
+    /// Failing or slow fsync on these nodes.
+    Fsync(Vec<String>),
 }
 
 /// A fault that is on, to be given back to [`Injector::undo`].
@@ -120,6 +131,7 @@ impl Injector {
                     sup,
                     nodes,
                     clocks,
+                    disks: HashMap::new(),
                     held: BTreeMap::new(),
                     tasks_stopped: false,
                     staged: StagedNet::default(),
@@ -128,6 +140,14 @@ impl Injector {
                 rec,
             },
         }
+    }
+
+    /// Gives the disk faults each node's data directory (see [`Disk`]).
+    pub fn with_disks(self, disks: HashMap<String, Arc<dyn Disk>>) -> Injector {
+        if let Ok(mut g) = self.ctx.state.lock() {
+            g.disks = disks;
+        }
+        self
     }
 
     /// Starts `fault`. `fallback` picks the node hit when a fault aimed at the leader finds
@@ -246,6 +266,24 @@ fn apply<'a>(
                 jitter_ms,
                 seed,
             } => faults::delay::apply(ctx, *mean_ms, *jitter_ms, *seed)?,
+            Fault::PowerLoss {
+                torn,
+                gap_ms,
+                max_down_ms,
+                seed,
+            } => faults::disk::power_losses(ctx, *torn, *gap_ms, *max_down_ms, *seed),
+            Fault::FsyncError { target } => {
+                faults::disk::fsync_fault(ctx, target, fallback, None).await?
+            }
+            Fault::SlowFsync {
+                target,
+                min_ms,
+                max_ms,
+                seed,
+            } => {
+                faults::disk::fsync_fault(ctx, target, fallback, Some((*min_ms, *max_ms, *seed)))
+                    .await?
+            }
         })
     })
 }
@@ -293,6 +331,7 @@ fn undo(ctx: &Ctx, applied: Undo) -> Boxed<'_, Result<(), InjectError>> {
             Undo::Paused(nodes) => faults::pause::heal(&mut g, rec, &nodes)?,
             Undo::Killed(nodes) => faults::kill::heal(&mut g, rec, &nodes)?,
             Undo::Clock(nodes, _) => faults::clock::heal(&g, rec, &nodes)?,
+            Undo::Fsync(nodes) => faults::disk::heal_fsync(&mut g, rec, &nodes)?,
         }
         Ok(())
     })
@@ -445,7 +484,7 @@ impl Ctx {
         }
         let done = match how {
             Hold::Pause => g.sup.pause(node),
-            Hold::Kill => g.sup.kill(node),
+            Hold::Kill | Hold::Disk => g.sup.kill(node),
         };
         if done.is_err() {
             return false;

@@ -74,6 +74,7 @@
 pub mod clock;
 mod cmd;
 mod delay;
+pub mod disk;
 mod faults;
 pub mod inject;
 pub mod net;
@@ -84,6 +85,7 @@ pub mod staged;
 pub mod status;
 
 pub use clock::ClockFile;
+pub use disk::{Disk, Lost};
 pub use inject::{Applied, InjectError, Injector};
 pub use net::{Mechanism, NetError, Network};
 pub use process::{LogTail, NodeSpec, NodeState, ProcError, Supervisor};

@@ -185,6 +185,21 @@ pub struct Network {
     slow_kbit: u32,
     /// Packets between nodes held back in userspace; see [`Network::delay`].
     delay: Option<crate::delay::DelayQueues>,
+    /// Where the nodes' messages are routed by the harness itself (a Maelstrom network):
+    /// partitions, loss and delay are applied there instead of to packets.
+    routed: Option<Arc<dyn Links>>,
+}
+
+/// A network whose messages the harness routes itself (Maelstrom's nodes talk over stdin and
+/// stdout, and the harness is the network between them): [`Network`]'s partitions, loss and
+/// delay act on that routing once it is set with [`Network::route_through`].
+pub trait Links: Send + Sync {
+    /// Node `x` stops hearing from every node in `grudge[x]` (replacing any earlier cut).
+    fn cut(&self, grudge: &BTreeMap<String, BTreeSet<String>>);
+    /// Drops `percent`% of the messages between nodes.
+    fn lose(&self, percent: u8);
+    /// Holds every message between nodes for `mean_ms ± jitter_ms` (0: no delay).
+    fn hold(&self, mean_ms: u64, jitter_ms: u64, seed: u64);
 }
 
 impl std::fmt::Debug for Network {
@@ -241,6 +256,7 @@ impl Network {
             loss_percent: 0,
             slow_kbit: 0,
             delay: None,
+            routed: None,
         };
         // From here on, an early return drops `net`, which kills the holders started so far.
         for (i, name) in nodes.iter().enumerate() {
@@ -346,6 +362,12 @@ impl Network {
         self.mechanism
     }
 
+    /// From now on partitions, loss and delay act on `links` (the harness's own routing of
+    /// the nodes' messages) instead of on packets; bandwidth limits are refused.
+    pub fn route_through(&mut self, links: Arc<dyn Links>) {
+        self.routed = Some(links);
+    }
+
     /// The partition in force (empty when healed).
     pub fn grudge(&self) -> &BTreeMap<String, BTreeSet<String>> {
         &self.grudge
@@ -385,6 +407,10 @@ impl Network {
             }
         }
         self.grudge = clean;
+        if let Some(links) = &self.routed {
+            links.cut(&self.grudge);
+            return Ok(());
+        }
         self.apply()
     }
 
@@ -395,6 +421,11 @@ impl Network {
             return Err(NetError::InvalidArgument(format!(
                 "packet loss must be 0..=100 percent, got {percent}"
             )));
+        }
+        if let Some(links) = &self.routed {
+            self.loss_percent = percent;
+            links.lose(percent);
+            return Ok(());
         }
         if self.mechanism == Mechanism::Blackhole && percent > 0 {
             return Err(NetError::NotAvailable(
@@ -412,6 +443,12 @@ impl Network {
         self.grudge.clear();
         self.refuse = false;
         self.loss_percent = 0;
+        if let Some(links) = &self.routed {
+            links.cut(&self.grudge);
+            links.lose(0);
+            links.hold(0, 0, 0);
+            return Ok(());
+        }
         let rules = self.apply();
         let slow = self.slow(0);
         let delay = self.delay(0, 0, 0);
@@ -424,6 +461,10 @@ impl Network {
     /// process (see the `delay` module); needs iptables. Traffic with the harness is not
     /// delayed.
     pub fn delay(&mut self, mean_ms: u64, jitter_ms: u64, seed: u64) -> Result<(), NetError> {
+        if let Some(links) = &self.routed {
+            links.hold(mean_ms, jitter_ms, seed);
+            return Ok(());
+        }
         let lifted = match self.delay.take() {
             Some(d) => d.stop(),
             None => Ok(()),
@@ -458,6 +499,13 @@ impl Network {
     pub fn slow(&mut self, kbit: u32) -> Result<(), NetError> {
         if kbit == self.slow_kbit {
             return Ok(());
+        }
+        if self.routed.is_some() {
+            return Err(NetError::NotAvailable(
+                "a bandwidth limit acts on packets, and these nodes' messages are routed by \
+                 the harness, not sent as packets"
+                    .to_string(),
+            ));
         }
         let mut running = Vec::new();
         for m in &self.members {

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -387,7 +387,12 @@ fn reap_orphans(pids: &[Pid]) {
 pub struct Supervisor {
     net_paths: HashMap<String, PathBuf>,
     nodes: BTreeMap<String, Mutex<Node>>,
+    stdio: Option<StdioHook>,
 }
+
+/// Takes a node's stdin and stdout each time it starts (its name, then the write end of its
+/// stdin and the read end of its stdout): for nodes that speak over pipes, as Maelstrom's do.
+pub type StdioHook = std::sync::Arc<dyn Fn(&str, OwnedFd, OwnedFd) + Send + Sync>;
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -410,7 +415,14 @@ impl Supervisor {
         Supervisor {
             net_paths,
             nodes: BTreeMap::new(),
+            stdio: None,
         }
+    }
+
+    /// From now on every node starts with pipes for stdin and stdout, handed to `hook` (its
+    /// stderr still goes to its log): a node that speaks over pipes, as Maelstrom's do.
+    pub fn set_stdio_hook(&mut self, hook: StdioHook) {
+        self.stdio = Some(hook);
     }
 
     fn node(&self, name: &str) -> Result<&Mutex<Node>, ProcError> {
@@ -420,7 +432,8 @@ impl Supervisor {
     }
 
     /// Starts the node described by `spec` (its own process group, stdin from /dev/null,
-    /// stdout and stderr appended to `spec.dir/node.log`). Does not wait for readiness: see
+    /// stdout and stderr appended to `spec.dir/node.log`; with a stdio hook, stdin and stdout
+    /// are pipes given to the hook). Does not wait for readiness: see
     /// [`Supervisor::wait_ready`].
     pub fn start(&mut self, spec: &NodeSpec) -> Result<(), ProcError> {
         if let Some(existing) = self.nodes.get(&spec.name) {
@@ -476,10 +489,13 @@ impl Supervisor {
         command
             .args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log)
             .stderr(stderr)
             .process_group(0);
+        if self.stdio.is_some() {
+            command.stdin(Stdio::piped()).stdout(Stdio::piped());
+        } else {
+            command.stdin(Stdio::null()).stdout(log);
+        }
         if let Some(ns) = &netns {
             let fd = ns.as_raw_fd();
             // SAFETY: setns(2) is async-signal-safe; `netns` stays open until spawn returns.
@@ -490,11 +506,16 @@ impl Supervisor {
                 });
             }
         }
-        let child = spawn_long_lived(command).map_err(|source| ProcError::Spawn {
+        let mut child = spawn_long_lived(command).map_err(|source| ProcError::Spawn {
             node: spec.name.clone(),
             cmd: cmd_line.clone(),
             source,
         })?;
+        if let (Some(hook), Some(stdin), Some(stdout)) =
+            (&self.stdio, child.stdin.take(), child.stdout.take())
+        {
+            hook(&spec.name, OwnedFd::from(stdin), OwnedFd::from(stdout));
+        }
         drop(netns);
         tracing::debug!(node = %spec.name, pid = child.id(), cmd = %cmd_line, "node started");
         let node = Node {

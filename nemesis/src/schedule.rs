@@ -26,9 +26,13 @@ pub enum NemesisKind {
     Loss,
     Slow,
     Delay,
+    /// Disk faults through the harness's FUSE filesystem: power loss, torn writes, failing
+    /// or slow fsync. Not part of `all`: it needs FUSE, and is asked for by name.
+    Disk,
 }
 
 impl NemesisKind {
+    /// What `--nemesis all` means: every kind that needs nothing but the sandbox.
     pub const ALL: [NemesisKind; 7] = [
         NemesisKind::Partition,
         NemesisKind::Pause,
@@ -37,6 +41,18 @@ impl NemesisKind {
         NemesisKind::Loss,
         NemesisKind::Slow,
         NemesisKind::Delay,
+    ];
+
+    /// Every kind, by name: [`NemesisKind::ALL`] and `disk`.
+    pub const KNOWN: [NemesisKind; 8] = [
+        NemesisKind::Partition,
+        NemesisKind::Pause,
+        NemesisKind::Kill,
+        NemesisKind::Clock,
+        NemesisKind::Loss,
+        NemesisKind::Slow,
+        NemesisKind::Delay,
+        NemesisKind::Disk,
     ];
 
     /// Faults of the network, as opposed to faults of processes and clocks.
@@ -60,6 +76,7 @@ impl NemesisKind {
             NemesisKind::Loss => "loss",
             NemesisKind::Slow => "slow",
             NemesisKind::Delay => "delay",
+            NemesisKind::Disk => "disk",
         }
     }
 
@@ -69,6 +86,7 @@ impl NemesisKind {
             NemesisKind::Partition => PartitionShape::ALL.iter().map(|s| s.name()).collect(),
             NemesisKind::Kill => KillShape::ALL.iter().map(|s| s.name()).collect(),
             NemesisKind::Clock => ClockShape::ALL.iter().map(|s| s.name()).collect(),
+            NemesisKind::Disk => DiskShape::ALL.iter().map(|s| s.name()).collect(),
             _ => Vec::new(),
         }
     }
@@ -101,13 +119,14 @@ impl FromStr for NemesisKind {
 
     /// The kind called `name`; an unknown name is answered with the valid ones.
     fn from_str(name: &str) -> Result<NemesisKind, String> {
-        Self::ALL
+        Self::KNOWN
             .into_iter()
             .find(|k| k.name() == name)
             .ok_or_else(|| {
                 format!(
-                    "unknown nemesis '{name}'; the nemeses are: {}, or all, or none",
-                    Self::ALL.map(NemesisKind::name).join(", ")
+                    "unknown nemesis '{name}'; the nemeses are: {}, or all (every one but \
+                     disk), or none",
+                    Self::KNOWN.map(NemesisKind::name).join(", ")
                 )
             })
     }
@@ -186,6 +205,23 @@ shapes! {
         AfterVote = "after-vote",
         /// A Paxos promise forgotten across a restart, staged ([`Fault::AfterPromise`]).
         AfterPromise = "after-promise",
+    }
+}
+
+shapes! {
+    /// The shapes of `disk` (the harness's FUSE filesystem over each node's data directory).
+    DiskShape {
+        /// A power loss: the node is killed and every write, create, rename and unlink it did
+        /// not make durable (fsync, fdatasync, fsync of the directory) is gone; then it
+        /// restarts.
+        LoseUnsynced = "lose-unsynced",
+        /// The same, but the last unsynced write of each file survives in part (a prefix
+        /// ending at a sector boundary).
+        Torn = "torn",
+        /// fsync answers EIO for the whole window.
+        FsyncError = "fsync-error",
+        /// Every fsync takes 10 to 200 ms for the whole window.
+        Slow = "slow",
     }
 }
 
@@ -271,6 +307,7 @@ pub enum Part {
     Loss,
     Slow,
     Delay,
+    Disk(Option<DiskShape>),
 }
 
 impl Part {
@@ -283,6 +320,7 @@ impl Part {
             NemesisKind::Loss => Part::Loss,
             NemesisKind::Slow => Part::Slow,
             NemesisKind::Delay => Part::Delay,
+            NemesisKind::Disk => Part::Disk(None),
         }
     }
 
@@ -295,6 +333,7 @@ impl Part {
             Part::Loss => NemesisKind::Loss,
             Part::Slow => NemesisKind::Slow,
             Part::Delay => NemesisKind::Delay,
+            Part::Disk(_) => NemesisKind::Disk,
         }
     }
 
@@ -304,6 +343,7 @@ impl Part {
             Part::Partition(s) => s.map(PartitionShape::name),
             Part::Kill(s) => s.map(KillShape::name),
             Part::Clock(s) => s.map(ClockShape::name),
+            Part::Disk(s) => s.map(DiskShape::name),
             _ => None,
         }
     }
@@ -345,6 +385,7 @@ impl FromStr for Part {
             NemesisKind::Partition => shape.parse().ok().map(|s| Part::Partition(Some(s))),
             NemesisKind::Kill => shape.parse().ok().map(|s| Part::Kill(Some(s))),
             NemesisKind::Clock => shape.parse().ok().map(|s| Part::Clock(Some(s))),
+            NemesisKind::Disk => shape.parse().ok().map(|s| Part::Disk(Some(s))),
             _ => None,
         };
         parsed.ok_or_else(|| {
@@ -619,6 +660,28 @@ pub enum Fault {
         jitter_ms: u64,
         seed: u64,
     },
+    /// Power losses, over and over for the whole window: every `gap_ms` or so (drawn up to
+    /// twice that), the nodes drawn from `seed` (all of them, a majority or one) are killed,
+    /// everything they had not made durable is discarded (`torn`: except a prefix of each
+    /// file's last unsynced write), and they are restarted after up to `max_down_ms`.
+    PowerLoss {
+        torn: bool,
+        gap_ms: u64,
+        max_down_ms: u64,
+        seed: u64,
+    },
+    /// fsync, fdatasync and fsync of a directory answer EIO on the target for the whole
+    /// window (and make nothing durable).
+    FsyncError {
+        target: Target,
+    },
+    /// Every fsync on the target takes `min_ms` to `max_ms` (drawn from `seed`).
+    SlowFsync {
+        target: Target,
+        min_ms: u64,
+        max_ms: u64,
+        seed: u64,
+    },
 }
 
 impl Fault {
@@ -670,6 +733,24 @@ impl Fault {
             Fault::Delay {
                 mean_ms, jitter_ms, ..
             } => format!("delay {mean_ms} ± {jitter_ms} ms between nodes"),
+            Fault::PowerLoss { torn, gap_ms, .. } => format!(
+                "power losses about every {gap_ms} ms (unsynced writes {})",
+                if *torn {
+                    "lost, the last one torn"
+                } else {
+                    "lost"
+                }
+            ),
+            Fault::FsyncError { target } => format!("fsync fails (EIO) on {}", target_name(target)),
+            Fault::SlowFsync {
+                target,
+                min_ms,
+                max_ms,
+                ..
+            } => format!(
+                "fsync takes {min_ms}-{max_ms} ms on {}",
+                target_name(target)
+            ),
         }
     }
 }
@@ -890,6 +971,27 @@ fn draw(part: Part, rng: &mut Rng, nodes: &[String]) -> Fault {
         Part::Slow => Fault::Slow {
             kbit: 100 + rng.below(901) as u32,
         },
+        Part::Disk(shape) => {
+            let drawn = rng.below(4);
+            let shape = shape.unwrap_or(DiskShape::ALL[drawn as usize]);
+            match shape {
+                DiskShape::LoseUnsynced | DiskShape::Torn => Fault::PowerLoss {
+                    torn: shape == DiskShape::Torn,
+                    gap_ms: 1_000 + rng.below(2_001),
+                    max_down_ms: 50 + rng.below(451),
+                    seed: rng.below(u64::MAX),
+                },
+                DiskShape::FsyncError => Fault::FsyncError {
+                    target: process_target(rng, nodes),
+                },
+                DiskShape::Slow => Fault::SlowFsync {
+                    target: process_target(rng, nodes),
+                    min_ms: 10,
+                    max_ms: 200,
+                    seed: rng.below(u64::MAX),
+                },
+            }
+        }
         Part::Delay => {
             // Up to a fifth of the shortest election timeout of a typical Raft (250 ms): long
             // enough to open races, short enough that elections still finish.
@@ -989,6 +1091,49 @@ mod tests {
             assert!(w[0].end_ms < w[1].start_ms, "a quiet period between faults");
         }
         assert!(a.healed_by_ms <= 60_000);
+    }
+
+    #[test]
+    fn disk_faults_are_named_not_part_of_all_and_drawn_by_shape() {
+        assert!(!plan("all").kinds().contains(&NemesisKind::Disk));
+        assert_eq!(plan("disk").kinds(), [NemesisKind::Disk]);
+        let e = NemesisPlan::parse("disk:melt").unwrap_err();
+        assert!(e.contains("lose-unsynced, torn, fsync-error, slow"), "{e}");
+        let s = generate(&plan("disk:torn"), &nodes(5), 30_000, 5_000, 3);
+        assert!(!s.steps.is_empty());
+        for step in &s.steps {
+            assert!(
+                matches!(step.fault, Fault::PowerLoss { torn: true, .. }),
+                "{:?}",
+                step.fault
+            );
+        }
+        let s = generate(&plan("disk:slow"), &nodes(5), 30_000, 5_000, 3);
+        assert!(matches!(
+            s.steps[0].fault,
+            Fault::SlowFsync {
+                min_ms: 10,
+                max_ms: 200,
+                ..
+            }
+        ));
+        let s = generate(&plan("disk"), &nodes(5), 120_000, 5_000, 3);
+        let shapes: BTreeSet<&str> = s
+            .steps
+            .iter()
+            .map(|st| match st.fault {
+                Fault::PowerLoss { torn: false, .. } => "lose",
+                Fault::PowerLoss { torn: true, .. } => "torn",
+                Fault::FsyncError { .. } => "error",
+                Fault::SlowFsync { .. } => "slow",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(
+            shapes.len(),
+            4,
+            "every shape drawn over a long run: {shapes:?}"
+        );
     }
 
     #[test]

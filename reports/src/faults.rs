@@ -8,7 +8,9 @@
 //! `stop-pause`, `start-kill`, `stop-kill` and `stop-clock` carry the list of nodes;
 //! `start-clock` and `start-clock-strobe` carry `{"nodes": [...], "offset_ms": ..}`;
 //! `start-loss` carries `{"percent": ..}`, `start-slow` `{"kbit": ..}` and `start-delay`
-//! `{"mean_ms": .., "jitter_ms": ..}`; those hit every link. The crash loop and the election
+//! `{"mean_ms": .., "jitter_ms": ..}`; those hit every link. `start-disk` carries
+//! `{"shape": .., "nodes": [...], "lost": {node: {files, bytes, dir_ops, torn}}}` (what a
+//! power loss discarded), `stop-disk` the nodes. The crash loop and the election
 //! storm write one `start-kill`/`stop-kill` (or `start-pause`/`stop-pause`) pair per node they
 //! take, often many a second. A `start-partition` may follow a
 //! `stop-partition` within a second (the leader-churn fault re-targets its cut). A new start of
@@ -137,7 +139,13 @@ fn targets(kind: &str, value: &Value) -> Vec<(String, String)> {
             };
             strings(&m["nodes"])
                 .into_iter()
-                .map(|n| (n, what.clone()))
+                .map(|n| {
+                    let what = match m.get("shape").and_then(Value::as_str) {
+                        Some(shape) => disk_phrase(shape, m.get("lost").and_then(|l| l.get(&n))),
+                        None => what.clone(),
+                    };
+                    (n, what)
+                })
                 .collect()
         }
         Value::Object(m) if kind == "partition" => {
@@ -161,6 +169,32 @@ fn targets(kind: &str, value: &Value) -> Vec<(String, String)> {
                 .collect()
         }
         _ => Vec::new(),
+    }
+}
+
+/// A disk fault on one node, in words (`start-disk` carries `{"shape", "nodes", "lost"}`).
+fn disk_phrase(shape: &str, lost: Option<&Value>) -> String {
+    match shape {
+        "fsync-error" => "fsync fails with EIO".into(),
+        "slow" => "every fsync is slow".into(),
+        _ => {
+            let n = |k: &str| {
+                lost.and_then(|l| l.get(k))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            };
+            let mut s = format!(
+                "power lost: {} unsynced bytes in {} files discarded, {} directory operations \
+                 undone",
+                n("bytes"),
+                n("files"),
+                n("dir_ops")
+            );
+            if shape == "torn" {
+                s.push_str(&format!(", {} last writes torn", n("torn")));
+            }
+            s
+        }
     }
 }
 

@@ -1061,6 +1061,8 @@ fn run_info(page: &mut Page, run: &Value) {
         ("started (UTC)", stamp(&label("started_at"))),
         ("bug planted", label("bug")),
         ("network faults by", show(&run["network"]["mechanism"])),
+        ("topology", label("topology")),
+        ("maelstrom network", maelstrom_figures(&run["maelstrom"])),
     ];
     if let Some(ms) = run["elapsed_ms"].as_u64() {
         info.push(("took", duration(ms * 1_000_000)));
@@ -1076,6 +1078,24 @@ fn run_info(page: &mut Page, run: &Value) {
     page.command = run["command"].as_str().map(|c| clip(c, 4_000));
 }
 
+/// A Maelstrom run's network figures (run.json `maelstrom`), in a line; empty for other runs.
+fn maelstrom_figures(m: &Value) -> String {
+    if m.is_null() {
+        return String::new();
+    }
+    let n = |k: &str| m[k].as_u64().unwrap_or(0);
+    format!(
+        "{} messages between nodes ({} per client operation), {} service requests; dropped {} \
+         by partitions, {} by loss, {} to nodes that were down",
+        n("between_nodes"),
+        show(&m["messages_per_op"]),
+        n("service_requests"),
+        n("dropped_partition"),
+        n("dropped_loss"),
+        n("dropped_down")
+    )
+}
+
 /// What is missing or odd, and the counts of operations.
 fn notices(page: &mut Page, folder: &RunFolder, ops: &Ops) {
     let run = &folder.run;
@@ -1086,6 +1106,18 @@ fn notices(page: &mut Page, folder: &RunFolder, ops: &Ops) {
         page.notices.push(
             "The run was interrupted: the history is a prefix of the planned run.".to_string(),
         );
+    }
+    let malformed: u64 = run["maelstrom"]["malformed"]
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    if malformed > 0 {
+        page.notices.push(format!(
+            "The nodes wrote {} that could not be routed ({}): each is in messages.jsonl with \
+             its node and line number.",
+            plural(malformed as usize, "line", "lines"),
+            clip(&run["maelstrom"]["malformed"].to_string(), SENTENCE_CHARS)
+        ));
     }
     if folder.events.is_empty() {
         page.notices

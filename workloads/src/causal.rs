@@ -27,6 +27,7 @@ pub static WORKLOAD: Workload = Workload {
     final_reads: false,
     fixed_keys: true,
     checkers: &["causal"],
+    maelstrom_promises: &[],
 };
 
 /// The generator of one worker (one session, until an indeterminate outcome ends it).

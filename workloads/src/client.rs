@@ -52,11 +52,14 @@ pub enum Protocol {
         /// The isolation level of every transaction.
         isolation: Isolation,
     },
+    /// Maelstrom's JSON messages over the nodes' stdin and stdout ([`crate::maelstrom`]),
+    /// through the harness's own network.
+    Maelstrom,
 }
 
 impl Protocol {
     /// The names [`Protocol::from_str`] accepts.
-    pub const NAMES: [&'static str; 3] = ["op", "etcd", "postgres"];
+    pub const NAMES: [&'static str; 4] = ["op", "etcd", "postgres", "maelstrom"];
 
     /// The protocol's name, as [`Protocol::from_str`] reads it.
     pub fn name(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Protocol {
             Protocol::Op => "op",
             Protocol::Etcd { .. } => "etcd",
             Protocol::Postgres { .. } => "postgres",
+            Protocol::Maelstrom => "maelstrom",
         }
     }
 }
@@ -100,6 +104,7 @@ impl FromStr for Protocol {
             "postgres" => Ok(Protocol::Postgres {
                 isolation: Isolation::default(),
             }),
+            "maelstrom" => Ok(Protocol::Maelstrom),
             other => Err(UnknownProtocol {
                 name: other.to_owned(),
             }),
@@ -237,6 +242,8 @@ pub struct OpClient {
     pg: Arc<postgres::Pool>,
     timeout: Duration,
     protocol: Protocol,
+    /// The run's Maelstrom network and workload (for [`Protocol::Maelstrom`] only).
+    maelstrom: Option<crate::maelstrom::Client>,
 }
 
 impl OpClient {
@@ -261,6 +268,18 @@ impl OpClient {
             pg: Arc::default(),
             timeout,
             protocol,
+            maelstrom: None,
+        }
+    }
+
+    /// A client for Maelstrom nodes on `net`, whose operations are `workload`'s.
+    pub fn maelstrom(timeout: Duration, net: maelstrom::Net, workload: &str) -> OpClient {
+        OpClient {
+            maelstrom: Some(crate::maelstrom::Client {
+                net,
+                workload: workload.to_owned(),
+            }),
+            ..OpClient::with_protocol(timeout, Protocol::Maelstrom)
         }
     }
 
@@ -284,6 +303,10 @@ impl OpClient {
             Protocol::Postgres { isolation } => {
                 postgres::invoke(&self.pg, addr, op, isolation, self.timeout).await
             }
+            Protocol::Maelstrom => match &self.maelstrom {
+                Some(m) => m.invoke(addr, op, self.timeout).await,
+                None => Completion::fail(op, "no Maelstrom network to send through".into()),
+            },
         }
     }
 
@@ -295,6 +318,8 @@ impl OpClient {
             Protocol::Op => op_role(&self.http, addr, timeout).await,
             Protocol::Etcd { .. } => etcd::role(&self.http, addr, timeout).await,
             Protocol::Postgres { .. } => postgres::role(&self.pg, addr, timeout).await,
+            // Maelstrom's nodes say nothing of roles.
+            Protocol::Maelstrom => None,
         }
     }
 

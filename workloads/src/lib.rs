@@ -4,7 +4,8 @@
 //! `history.jsonl` (section 2), and the runner that drives concurrent clients as Jepsen does
 //! (Kingsbury, "Jepsen: distributed systems safety research"): each client is a process that
 //! has at most one operation outstanding, talks to one node, and after an indeterminate (`info`)
-//! completion continues under a fresh process id.
+//! completion continues under a fresh process id. [`maelstrom_workloads`] has Maelstrom's
+//! workloads, by Maelstrom's names, for nodes written to Maelstrom's protocol.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,8 @@ pub mod client;
 pub mod counter;
 pub mod etcd;
 pub mod list_append;
+pub mod maelstrom;
+pub mod maelstrom_workloads;
 pub mod postgres;
 pub mod recorder;
 pub mod register;

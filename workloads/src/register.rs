@@ -25,6 +25,7 @@ pub static WORKLOAD: Workload = Workload {
     final_reads: false,
     fixed_keys: true,
     checkers: &["linearizability", "siblings"],
+    maelstrom_promises: &[],
 };
 
 /// The generator of one worker.
@@ -36,11 +37,31 @@ pub struct RegisterGen {
     written: u64,
     /// Per key, values this worker recently wrote or read there (newest last).
     recent: Vec<VecDeque<Value>>,
+    /// Whether a cas on a key it knows nothing of expects it absent (null), or a value nobody
+    /// writes.
+    cas_from_absent: bool,
 }
+
+/// What a cas expects of a key the worker knows nothing of when it may not expect absence: a
+/// value no worker writes ([`unique_value`] starts at 1), so the cas fails.
+pub const NEVER_WRITTEN: u64 = 0;
 
 impl RegisterGen {
     /// Worker `worker`'s generator over keys "k0".."k{keys-1}" (at least one key).
     pub fn new(seed: u64, worker: u64, keys: usize) -> Self {
+        RegisterGen::with_cas_from_absent(seed, worker, keys, true)
+    }
+
+    /// [`RegisterGen::new`], whose cas on a key the worker knows nothing of expects it absent
+    /// (`[null, x]`) only when `cas_from_absent`; otherwise it expects [`NEVER_WRITTEN`].
+    /// Maelstrom's lin-kv has no absent value to compare: a cas on a missing key fails
+    /// (key-does-not-exist), where the register model would have it succeed.
+    pub fn with_cas_from_absent(
+        seed: u64,
+        worker: u64,
+        keys: usize,
+        cas_from_absent: bool,
+    ) -> Self {
         let keys = keys.max(1);
         RegisterGen {
             rng: SplitMix64::for_stream(seed, worker, PURPOSE_REGISTER),
@@ -48,6 +69,7 @@ impl RegisterGen {
             keys,
             written: 0,
             recent: vec![VecDeque::new(); keys],
+            cas_from_absent,
         }
     }
 
@@ -101,8 +123,10 @@ impl Generator for RegisterGen {
         } else {
             let recent = &self.recent[key];
             // Nothing known yet: an absent register reads as null, so [null, x] can succeed.
-            let from = if recent.is_empty() {
+            let from = if recent.is_empty() && self.cas_from_absent {
                 Value::Null
+            } else if recent.is_empty() {
+                json!(NEVER_WRITTEN)
             } else {
                 recent[(pick % recent.len() as u64) as usize].clone()
             };

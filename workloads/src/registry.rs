@@ -58,6 +58,11 @@ pub struct Workload {
     pub fixed_keys: bool,
     /// The checkers (by registry name) its histories are checked with.
     pub checkers: &'static [&'static str],
+    /// For Maelstrom's workloads (`--system maelstrom:PATH`): the promises a node serving
+    /// it is held to, since a Maelstrom node has no definition file to say
+    /// ([`crate::maelstrom::promises`]). Empty for the harness's own workloads, whose
+    /// system definitions say what they promise.
+    pub maelstrom_promises: &'static [&'static str],
 }
 
 impl std::fmt::Debug for Workload {
@@ -86,6 +91,15 @@ pub static WORKLOADS: &[&Workload] = &[
     &crate::list_append::WORKLOAD,
     &crate::rw_register::WORKLOAD,
     &crate::causal::WORKLOAD,
+    &crate::maelstrom_workloads::echo::WORKLOAD,
+    &crate::maelstrom_workloads::unique_ids::WORKLOAD,
+    &crate::maelstrom_workloads::BROADCAST,
+    &crate::maelstrom_workloads::G_SET,
+    &crate::maelstrom_workloads::G_COUNTER,
+    &crate::maelstrom_workloads::PN_COUNTER,
+    &crate::maelstrom_workloads::LIN_KV,
+    &crate::maelstrom_workloads::TXN_LIST_APPEND,
+    &crate::maelstrom_workloads::kafka::WORKLOAD,
 ];
 
 /// The workload called `name`; an unknown name is answered with the valid ones.

@@ -33,6 +33,7 @@ pub static WORKLOAD: Workload = Workload {
     final_reads: false,
     fixed_keys: false,
     checkers: &["rw-register"],
+    maelstrom_promises: &[],
 };
 
 /// The keys a run with `keys` active keys starts with (later ones replace them as they retire).

@@ -20,6 +20,7 @@ pub static WORKLOAD: Workload = Workload {
     final_reads: true,
     fixed_keys: true,
     checkers: &["set"],
+    maelstrom_promises: &[],
 };
 
 /// The generator of one worker.
@@ -29,16 +30,25 @@ pub struct SetGen {
     worker: u64,
     keys: usize,
     added: u64,
+    read_percent: u64,
 }
 
 impl SetGen {
-    /// Worker `worker`'s generator over set keys "s0".."s{keys-1}" (at least one key).
+    /// Worker `worker`'s generator over set keys "s0".."s{keys-1}" (at least one key), with
+    /// [`READ_PERCENT`] reads.
     pub fn new(seed: u64, worker: u64, keys: usize) -> Self {
+        SetGen::with_read_percent(seed, worker, keys, READ_PERCENT)
+    }
+
+    /// [`SetGen::new`] with `read_percent` percent of reads (at most 100): Maelstrom's
+    /// broadcast and g-set workloads read as often as they add.
+    pub fn with_read_percent(seed: u64, worker: u64, keys: usize, read_percent: u64) -> Self {
         SetGen {
             rng: SplitMix64::for_stream(seed, worker, PURPOSE_SET),
             worker,
             keys: keys.max(1),
             added: 0,
+            read_percent: read_percent.min(100),
         }
     }
 
@@ -52,7 +62,7 @@ impl Generator for SetGen {
     fn next_op(&mut self) -> Op {
         let kind = self.rng.below(100);
         let key = format!("s{}", self.rng.below(self.keys as u64));
-        if kind < READ_PERCENT {
+        if kind < self.read_percent {
             Op::read(key)
         } else {
             let element = unique_value(self.worker, self.added);

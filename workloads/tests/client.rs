@@ -157,8 +157,9 @@ fn protocols_parse_by_name_and_unknown_names_list_the_known() {
     let e = "zookeeper".parse::<Protocol>().expect_err("not a protocol");
     assert_eq!(
         e.to_string(),
-        "unknown client protocol \"zookeeper\" (known: op, etcd, postgres)"
+        "unknown client protocol \"zookeeper\" (known: op, etcd, postgres, maelstrom)"
     );
+    assert_eq!("maelstrom".parse::<Protocol>(), Ok(Protocol::Maelstrom));
     for name in Protocol::NAMES {
         let p: Protocol = name.parse().expect("every listed name parses");
         assert_eq!(p.name(), name);

@@ -4,6 +4,7 @@
 
 pub(crate) mod clock;
 pub(crate) mod delay;
+pub(crate) mod disk;
 pub(crate) mod kill;
 pub(crate) mod loss;
 pub(crate) mod partition;

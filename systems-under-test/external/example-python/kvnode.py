@@ -4,9 +4,10 @@ library only: the worked example of systems-under-test/external/README.md.
 
     kvnode.py --id n1 --listen 10.77.0.11:7000 --data-dir /some/dir
 
-Every change is written to DATA_DIR/state.json (write to a temporary file, fsync, rename)
-before it is acknowledged, so a node killed with SIGKILL and restarted keeps every
-acknowledged write.
+Every change is written to DATA_DIR/state.json (write to a temporary file, fsync it, rename
+it into place, fsync the directory so the rename itself is on disk) before it is
+acknowledged, so a node killed with SIGKILL and restarted, or one that loses its power,
+keeps every acknowledged write.
 """
 import argparse
 import json
@@ -33,6 +34,15 @@ class Store:
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, self.path)
+        # The rename is an entry in the directory: durable only once the directory is.
+        self.fsync_dir()
+
+    def fsync_dir(self):
+        directory = os.open(os.path.dirname(self.path), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def apply(self, op):
         f, key, value = op.get("f"), op.get("key"), op.get("value")

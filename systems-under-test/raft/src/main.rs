@@ -32,7 +32,8 @@ write-ahead log in --data-dir before any reply.",
     after_help = "Bugs (--bug NAME, repeatable): stale-read (any node answers reads from its local \
 state), commit-old-term (commits earlier-term entries by counting replicas, the paper's Figure 8), \
 forget-vote (the vote is not persisted, so a restarted node can vote twice in a term), early-ack \
-(acknowledges a write before it is committed).\n\n\
+(acknowledges a write before it is committed), no-fsync (the log is written but not fdatasynced \
+before acknowledging: survives kill -9, not a power loss).\n\n\
 Example, a three-node cluster on one machine:\n  \
 raft-node --id n1 --listen 127.0.0.1:7001 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 --data-dir /tmp/r/n1\n  \
 (and the same with --id n2 --listen 127.0.0.1:7002, --id n3 --listen 127.0.0.1:7003)\n  \
@@ -69,6 +70,9 @@ fn main() -> ExitCode {
             eprintln!("raft-node: --bug {e}");
             return ExitCode::from(2);
         }
+    }
+    if bugs.no_fsync {
+        node::wal::skip_fdatasync_for_bug();
     }
     let lease = matches!(cli.read_mode, ReadModeArg::Lease);
     if let Err(e) = cli.node.validate().and(cli.consensus.validate(lease)) {

@@ -40,11 +40,19 @@ pub struct Bugs {
     pub forget_vote: bool,
     /// A write is acknowledged once the leader has it on disk, before it is committed.
     pub early_ack: bool,
+    /// The log is written but never fdatasynced before anything is acknowledged: it survives
+    /// a kill -9 (the page cache keeps it) and not a power loss. Acted on by the driver.
+    pub no_fsync: bool,
 }
 
 impl Bugs {
-    pub const NAMES: [&'static str; 4] =
-        ["stale-read", "commit-old-term", "forget-vote", "early-ack"];
+    pub const NAMES: [&'static str; 5] = [
+        "stale-read",
+        "commit-old-term",
+        "forget-vote",
+        "early-ack",
+        "no-fsync",
+    ];
 
     /// The names of the bugs switched on.
     pub fn names(&self) -> Vec<&'static str> {
@@ -53,6 +61,7 @@ impl Bugs {
             self.commit_old_term,
             self.forget_vote,
             self.early_ack,
+            self.no_fsync,
         ];
         Self::NAMES
             .iter()
@@ -68,6 +77,7 @@ impl Bugs {
             "commit-old-term" => self.commit_old_term = true,
             "forget-vote" => self.forget_vote = true,
             "early-ack" => self.early_ack = true,
+            "no-fsync" => self.no_fsync = true,
             other => {
                 return Err(format!(
                     "unknown bug '{other}'; the bugs are: {}",
