@@ -67,7 +67,10 @@ pub struct CheckArgs {
     /// found and the weakest models it rules out. For the causal checker (registers, not
     /// transactions): CC (causal consistency), CCv (causal convergence, the default) or CM
     /// (causal memory); the output says which of the three hold, and one of these alone picks
-    /// the causal checker.
+    /// the causal checker. For the set and counter checkers: linearizable (the default: every
+    /// read must be explained by the updates done before it) or eventual (what a store that
+    /// promises no-lost-updates is held to, as in a run: stale and vanished reads are counted
+    /// but allowed, only the final reads must hold every acknowledged update).
     #[arg(long, value_parser = parse_consistency_model, value_name = "MODEL")]
     consistency_model: Option<String>,
     /// rw-register: also infer each key's version order from each process's order of
@@ -121,15 +124,33 @@ fn parse_checker(s: &str) -> Result<String, String> {
     checkers::registry::find(s).map(|c| c.name().to_owned())
 }
 
-/// A transactional model (list-append, rw-register) or a causal one (the causal checker's CC,
-/// CCv or CM, any case).
+/// The modes of the set and counter checkers `--consistency-model` names.
+const SET_MODES: [&str; 2] = ["linearizable", "eventual"];
+
+/// A transactional model (list-append, rw-register), a causal one (the causal checker's CC,
+/// CCv or CM, any case) or a mode of the set and counter checkers.
 fn parse_consistency_model(s: &str) -> Result<String, String> {
     if let Ok(m) = checkers::causal::Model::find(s) {
         return Ok(m.name().to_owned());
     }
+    if let Some(m) = SET_MODES.iter().find(|m| m.eq_ignore_ascii_case(s)) {
+        return Ok((*m).to_owned());
+    }
     checkers::txn::model::find(s)
         .map(str::to_owned)
-        .map_err(|e| format!("{e}; and for the causal checker: CC, CCv, CM"))
+        .map_err(|e| {
+            format!(
+                "{e}; for the causal checker: CC, CCv, CM; for set and counter: {}",
+                SET_MODES.join(", ")
+            )
+        })
+}
+
+/// The set and counter mode `--consistency-model` named, if it named one.
+fn set_mode(args: &CheckArgs) -> Option<&str> {
+    args.consistency_model
+        .as_deref()
+        .filter(|m| SET_MODES.contains(m))
 }
 
 /// The causal model `--consistency-model` named, if it named one.
@@ -145,7 +166,17 @@ fn model_fits(args: &CheckArgs) -> Result<(), String> {
         return Ok(());
     };
     let causal = causal_model(args).is_some();
+    let set_mode = set_mode(args).is_some();
     match args.checker.as_deref() {
+        Some("set" | "counter") if set_mode => Ok(()),
+        _ if set_mode => Err(format!(
+            "--consistency-model {model}: a mode of the set and counter checkers; name one \
+             with --checker set or --checker counter"
+        )),
+        Some(c @ ("set" | "counter")) => Err(format!(
+            "--consistency-model {model}: the {c} checker checks {}",
+            SET_MODES.join(" or ")
+        )),
         Some("causal") if !causal => Err(format!(
             "--consistency-model {model}: the causal checker checks CC, CCv or CM"
         )),
@@ -155,8 +186,8 @@ fn model_fits(args: &CheckArgs) -> Result<(), String> {
             checkers::txn::model::names().join(", ")
         )),
         Some(c) if !matches!(c, "causal" | "list-append" | "rw-register") => Err(format!(
-            "--consistency-model is for the list-append, rw-register and causal checkers, not \
-             {c}"
+            "--consistency-model is for the list-append, rw-register, causal, set and counter \
+             checkers, not {c}"
         )),
         _ => Ok(()),
     }
@@ -484,11 +515,12 @@ fn options(args: &CheckArgs, model: ModelKind) -> Options {
     opts.time_limit = args.time_limit;
     opts.memory_limit_bytes = args.memory_limit;
     opts.causal = causal_model(args);
+    opts.eventual = set_mode(args) == Some("eventual");
     opts.txn = checkers::txn::TxnOptions {
         model: args
             .consistency_model
             .clone()
-            .filter(|_| opts.causal.is_none()),
+            .filter(|_| opts.causal.is_none() && set_mode(args).is_none()),
         sequential_keys: args.sequential_keys,
         linearizable_keys: args.linearizable_keys,
         wfr_keys: !args.no_wfr_keys,

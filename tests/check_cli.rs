@@ -687,6 +687,90 @@ fn any_registered_checker_runs_by_name() {
     );
 }
 
+/// A set read that misses an acknowledged add, then a final read on the node (local, as a run
+/// takes them) that has it: a stale read, which a linearizable set forbids and an eventually
+/// consistent one allows.
+const STALE_SET: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"add","key":"s","value":1,"node":"n1"}
+{"index":1,"time":20,"process":0,"type":"ok","f":"add","key":"s","value":1,"node":"n1"}
+{"index":2,"time":30,"process":1,"type":"invoke","f":"read","key":"s","value":null,"node":"n1"}
+{"index":3,"time":40,"process":1,"type":"ok","f":"read","key":"s","value":[],"node":"n1"}
+{"index":4,"time":50,"process":7,"type":"invoke","f":"read","key":"s","value":null,"node":"n1","local":true}
+{"index":5,"time":60,"process":7,"type":"ok","f":"read","key":"s","value":[1],"node":"n1"}
+"#;
+
+#[test]
+fn set_and_counter_check_the_eventual_mode_when_asked() {
+    let s = Scratch::new("eventual");
+    let stale = s.file("stale.jsonl", STALE_SET);
+    let (code, out, _) = harness(&["check", &stale, "--checker", "set"]);
+    assert_eq!(code, 1, "a linearizable set has no stale reads: {out}");
+    for model in ["linearizable", "LINEARIZABLE"] {
+        let (code, out, _) = harness(&[
+            "check",
+            &stale,
+            "--checker",
+            "set",
+            "--consistency-model",
+            model,
+        ]);
+        assert_eq!(code, 1, "{model}: {out}");
+    }
+    let (code, out, _) = harness(&[
+        "check",
+        &stale,
+        "--checker",
+        "set",
+        "--consistency-model",
+        "eventual",
+        "--json",
+    ]);
+    assert_eq!(
+        code, 0,
+        "a stale read is allowed in the eventual mode: {out}"
+    );
+    assert_eq!(json(&out)["files"][0]["verdict"], "valid", "{out}");
+    // A final read that lacks the add is a lost update in either mode.
+    let lost = s.file("lost.jsonl", LOST_SET);
+    let (code, out, _) = harness(&[
+        "check",
+        &lost,
+        "--checker",
+        "set",
+        "--consistency-model",
+        "eventual",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("(lost)"), "{out}");
+    let counter = s.file("counter.jsonl", LOST_INCR);
+    let (code, out, _) = harness(&[
+        "check",
+        &counter,
+        "--checker",
+        "counter",
+        "--consistency-model",
+        "eventual",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("lower-than-acknowledged"), "{out}");
+    // The mode belongs to set and counter, and they take no other model.
+    let (code, _, err) = harness(&["check", &stale, "--consistency-model", "eventual"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--checker set or --checker counter"), "{err}");
+    let (code, _, err) = harness(&[
+        "check",
+        &stale,
+        "--checker",
+        "set",
+        "--consistency-model",
+        "serializable",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("linearizable or eventual"), "{err}");
+    let (code, _, err) = harness(&["check", &stale, "--consistency-model", "eventualy"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("linearizable, eventual"), "{err}");
+}
+
 /// A Dynamo-style register: a write made with the context of a read that saw 1, then two
 /// nodes' local final reads, one of them still holding 1 beside 2.
 const DIVERGED: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1,"node":"n1"}
