@@ -771,6 +771,30 @@ fn set_and_counter_check_the_eventual_mode_when_asked() {
     assert!(err.contains("linearizable, eventual"), "{err}");
 }
 
+/// Two concurrent writes, then a read that returned both as siblings.
+const SIBLINGS: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1,"node":"n1"}
+{"index":1,"time":11,"process":1,"type":"invoke","f":"write","key":"k","value":2,"node":"n2"}
+{"index":2,"time":20,"process":0,"type":"ok","f":"write","key":"k","value":1,"node":"n1","context":"a"}
+{"index":3,"time":21,"process":1,"type":"ok","f":"write","key":"k","value":2,"node":"n2","context":"b"}
+{"index":4,"time":30,"process":0,"type":"invoke","f":"read","key":"k","value":null,"node":"n1"}
+{"index":5,"time":40,"process":0,"type":"ok","f":"read","key":"k","value":[1,2],"siblings":true,"node":"n1","context":"c"}
+"#;
+
+#[test]
+fn a_read_of_siblings_is_named_as_such_by_linearizability() {
+    let s = Scratch::new("siblings-lin");
+    let f = s.file("siblings.jsonl", SIBLINGS);
+    let (code, out, _) = harness(&["check", &f]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("returned 2 siblings"), "{out}");
+    assert!(!out.contains("no operation ever wrote"), "{out}");
+    // The same list without the siblings flag is a value nobody wrote.
+    let plain = s.file("plain.jsonl", &SIBLINGS.replace(r#""siblings":true,"#, ""));
+    let (code, out, _) = harness(&["check", &plain]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no operation ever wrote"), "{out}");
+}
+
 /// A Dynamo-style register: a write made with the context of a read that saw 1, then two
 /// nodes' local final reads, one of them still holding 1 beside 2.
 const DIVERGED: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k","value":1,"node":"n1"}

@@ -371,6 +371,10 @@ fn check_key(
                 cycle,
             } => {
                 result.check_us = started.elapsed().as_micros() as u64;
+                let reason = siblings_read(history, paired, &kops, &suspects, |i| {
+                    describe_view(&view(&model, &kops[i as usize]))
+                })
+                .unwrap_or(reason);
                 let clues = Clues {
                     suspects: Some(&suspects),
                     reason: Some(&reason),
@@ -409,6 +413,31 @@ fn check_key(
         }
     }
     Ok(result)
+}
+
+/// Why a read that returned siblings (concurrent versions a Dynamo-style store kept side by
+/// side) is not linearizable, when the graph path's first suspect is one: the list it returned
+/// is no value any write wrote, and the reason is that the writes were never ordered.
+fn siblings_read(
+    history: &History,
+    paired: &Paired,
+    kops: &[KeyOp],
+    suspects: &[u32],
+    describe: impl Fn(u32) -> String,
+) -> Option<String> {
+    let &first = suspects.first()?;
+    let op = &paired.ops[kops.get(first as usize)?.id];
+    let done = &history.events[op.complete?];
+    if !done.siblings {
+        return None;
+    }
+    let n = done.value.as_array().map_or(0, Vec::len);
+    Some(format!(
+        "{} returned {n} siblings: versions the store kept side by side because their writes \
+         were concurrent, never ordered. A linearizable register holds one value at a time \
+         (the siblings and causal checkers judge reads of siblings)",
+        describe(first)
+    ))
 }
 
 /// The registry's linearizability checker: [`check`], in the shared result shape.
