@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use history::rng::SplitMix64;
 
 use history::nemesis::{FaultKind, NemesisEvent};
 use serde_json::{json, Value};
@@ -77,6 +79,10 @@ pub(crate) struct State {
     /// The partition and delay a staged fault's task has set.
     pub(crate) staged: StagedNet,
 }
+
+/// How long the leader-aimed shapes look for a leader before taking the system for leaderless
+/// and aiming at a node drawn from their seed.
+pub(crate) const LEADERLESS_AFTER: Duration = Duration::from_secs(1);
 
 /// What every fault module works with: the state, the cluster's view and the history.
 #[derive(Clone)]
@@ -433,6 +439,29 @@ impl Ctx {
             .filter(|n| !except.contains(n))
             .collect();
         highest_leader(&self.statuses(&asked).await).map(|(n, _)| n)
+    }
+
+    /// Whom a leader-aimed loop aims at: `leader` when some node says it leads; when none has
+    /// since `since` for `wait` (and at least [`LEADERLESS_AFTER`]), a node drawn by `rng`
+    /// among those not in `except`, since a leaderless system (a Dynamo-style store) still gets
+    /// the fault at the same pace; `None` meanwhile (look again soon).
+    pub(crate) fn leader_or_drawn(
+        &self,
+        leader: Option<String>,
+        since: Instant,
+        wait: Duration,
+        except: &[String],
+        rng: &mut SplitMix64,
+    ) -> Option<String> {
+        if leader.is_some() || since.elapsed() < wait.max(LEADERLESS_AFTER) {
+            return leader;
+        }
+        let names = self.names();
+        let others: Vec<&String> = names.iter().filter(|n| !except.contains(n)).collect();
+        if others.is_empty() {
+            return None;
+        }
+        Some(others[rng.below(others.len() as u64) as usize].clone())
     }
 
     /// The nodes `target` names now: the leader (or, when none says it leads, the node

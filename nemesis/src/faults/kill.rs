@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use history::nemesis::FaultKind;
 use history::rng::SplitMix64;
 
-use crate::faults::partition::LEADERLESS_AFTER;
 use crate::inject::{highest_leader, off_targets, Ctx, InjectError, State, Undo};
 use crate::process::Supervisor;
 use crate::schedule::Target;
@@ -104,11 +103,8 @@ pub(crate) fn election_storm(
             }
             // A leaderless system (no node has said it leads for a second) has a node drawn
             // from the seed bounced instead, at the same pace.
-            let leader = highest_leader(&statuses).map(|(l, _)| l).or_else(|| {
-                let names = ctx.names();
-                (last_election.elapsed() >= every.max(LEADERLESS_AFTER) && !names.is_empty())
-                    .then(|| names[rng.below(names.len() as u64) as usize].clone())
-            });
+            let leader = highest_leader(&statuses).map(|(l, _)| l);
+            let leader = ctx.leader_or_drawn(leader, last_election, every, &[], &mut rng);
             match leader {
                 Some(l) if last_election.elapsed() >= every && !busy.contains(&l) => {
                     // Quiet for a while: kill the leader to start an election.

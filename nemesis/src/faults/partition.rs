@@ -34,10 +34,6 @@ pub(crate) async fn cut(
     Ok(Undo::Partition)
 }
 
-/// How long the leader-aimed shapes look for a leader before taking the system for leaderless
-/// and aiming at a node drawn from their seed.
-pub(crate) const LEADERLESS_AFTER: Duration = Duration::from_secs(1);
-
 /// Isolates the leader, holds the cut up to `max_hold_ms`, then cuts off whoever leads next.
 pub(crate) fn churn(ctx: &Ctx, max_hold_ms: u64, seed: u64) -> Undo {
     let ctx = ctx.clone();
@@ -51,20 +47,11 @@ pub(crate) fn churn(ctx: &Ctx, max_hold_ms: u64, seed: u64) -> Undo {
             // a leader can be cut off within milliseconds of its election. A system in which
             // no node says it leads for a whole second (a leaderless one, like a Dynamo-style
             // store) gets a node drawn from the seed instead.
-            let l = match ctx.leader_among(&isolated).await {
-                Some(l) => l,
-                None if looking.elapsed() >= LEADERLESS_AFTER => {
-                    let others: Vec<&String> =
-                        nodes.iter().filter(|n| !isolated.contains(n)).collect();
-                    match others.get(rng.below(others.len().max(1) as u64) as usize) {
-                        Some(n) => (*n).clone(),
-                        None => return,
-                    }
-                }
-                None => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
+            let leader = ctx.leader_among(&isolated).await;
+            let Some(l) = ctx.leader_or_drawn(leader, looking, Duration::ZERO, &isolated, &mut rng)
+            else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
             };
             looking = std::time::Instant::now();
             if !isolated.is_empty() {

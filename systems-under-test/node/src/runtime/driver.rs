@@ -420,16 +420,24 @@ where
             if last_seen != Some(seen) {
                 // Elections are what a person reads a node log for: one line per change.
                 let name = |n: Option<NodeId>| n.map_or("none", |n| self.members.name(n));
-                tracing::info!(
-                    "term {} {}, voted for {}, leader {}, log {}..={}, commit {}",
-                    s.term,
+                if !matches!(
                     s.role,
-                    name(s.voted_for),
-                    name(s.leader),
-                    s.snapshot_index + 1,
-                    s.last_index,
-                    s.commit
-                );
+                    "leader" | "follower" | "candidate" | "pre-candidate"
+                ) {
+                    // A leaderless core (a Dynamo-style replica) has no term, vote or log.
+                    tracing::info!("{}, leaderless: no term, vote or log", s.role);
+                } else {
+                    tracing::info!(
+                        "term {} {}, voted for {}, leader {}, log {}..={}, commit {}",
+                        s.term,
+                        s.role,
+                        name(s.voted_for),
+                        name(s.leader),
+                        s.snapshot_index + 1,
+                        s.last_index,
+                        s.commit
+                    );
+                }
                 last_seen = Some(seen);
             }
             if let Ok(mut shared) = self.status.lock() {
