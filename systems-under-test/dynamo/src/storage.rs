@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use node::storage::RecordLog;
+use node::storage::{DiskImage, RecordLog};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{HintChange, Persist, Persisted};
@@ -22,7 +22,7 @@ pub const COMPACT_FACTOR: u64 = 2;
 pub const COMPACT_MIN_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Debug, Default)]
-struct Image {
+pub struct Image {
     state: Persisted,
     /// Roughly the bytes the image takes in the log (objects only).
     bytes: u64,
@@ -32,7 +32,10 @@ fn object_bytes(k: &str, o: &Object) -> u64 {
     (k.len() + postcard::experimental::serialized_size(o).unwrap_or(0)) as u64
 }
 
-impl Image {
+impl DiskImage for Image {
+    type Persist = Persist;
+    type State = Persisted;
+
     fn apply(&mut self, p: &Persist) {
         for (k, o) in &p.objects {
             let new = object_bytes(k, o);
@@ -57,27 +60,14 @@ impl Image {
             self.state.incarnation = i;
         }
     }
-}
 
-/// The simulation's disk.
-#[derive(Clone, Debug, Default)]
-pub struct MemStorage {
-    image: Image,
-}
-
-impl Storage for MemStorage {
-    type Persist = Persist;
-    type State = Persisted;
-
-    fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
-        self.image.apply(p);
-        Ok(())
-    }
-
-    fn load(&self) -> Persisted {
-        self.image.state.clone()
+    fn state(&self) -> Persisted {
+        self.state.clone()
     }
 }
+
+/// The simulation's disk: survives a simulated crash, loses nothing persisted.
+pub type MemStorage = node::storage::MemStorage<Image>;
 
 /// One record of `dynamo.wal`.
 #[derive(Serialize, Deserialize)]

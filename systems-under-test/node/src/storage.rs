@@ -22,6 +22,40 @@ pub trait Storage {
     fn load(&self) -> Self::State;
 }
 
+/// An in-memory image of a store's disk: a protocol's file storage and the simulation's
+/// [`MemStorage`] apply each `Persist` to it the same way, and restart from its state.
+pub trait DiskImage: Default {
+    /// What one `Ready` asks to write.
+    type Persist;
+    /// What a core restarts from.
+    type State;
+    /// Applies one `Persist`, as the disk would hold it once written.
+    fn apply(&mut self, p: &Self::Persist);
+    /// Everything applied so far.
+    fn state(&self) -> Self::State;
+}
+
+/// The simulation's disk over a protocol's image: survives a simulated crash, loses nothing
+/// persisted.
+#[derive(Clone, Debug, Default)]
+pub struct MemStorage<I> {
+    image: I,
+}
+
+impl<I: DiskImage> Storage for MemStorage<I> {
+    type Persist = I::Persist;
+    type State = I::State;
+
+    fn persist(&mut self, p: &I::Persist) -> Result<(), StorageError> {
+        self.image.apply(p);
+        Ok(())
+    }
+
+    fn load(&self) -> I::State {
+        self.image.state()
+    }
+}
+
 /// What went wrong with a store; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -5,23 +5,26 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use node::storage::RecordLog;
+use node::storage::{DiskImage, RecordLog};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Accepted, Ballot, Persist, Persisted, Slot, Snapshot};
 
 pub use node::storage::{Storage, StorageError};
 
-/// An in-memory image of the disk; both storages apply a `Persist` to it the same way.
+/// Paxos's image of the disk; both storages apply a `Persist` to it the same way.
 #[derive(Clone, Debug, Default)]
-struct Image {
+pub struct Image {
     promised: Ballot,
     round: u64,
     snapshot: Option<Snapshot>,
     accepted: BTreeMap<Slot, Accepted>,
 }
 
-impl Image {
+impl DiskImage for Image {
+    type Persist = Persist;
+    type State = Persisted;
+
     fn apply(&mut self, p: &Persist) {
         if let Some(b) = p.promised {
             self.promised = b;
@@ -37,12 +40,7 @@ impl Image {
         }
     }
 
-    fn set_snapshot(&mut self, s: Snapshot) {
-        self.accepted = self.accepted.split_off(&(s.last_slot + 1));
-        self.snapshot = Some(s);
-    }
-
-    fn to_persisted(&self) -> Persisted {
+    fn state(&self) -> Persisted {
         Persisted {
             promised: self.promised,
             round: self.round,
@@ -52,25 +50,15 @@ impl Image {
     }
 }
 
+impl Image {
+    fn set_snapshot(&mut self, s: Snapshot) {
+        self.accepted = self.accepted.split_off(&(s.last_slot + 1));
+        self.snapshot = Some(s);
+    }
+}
+
 /// The simulation's disk: survives a simulated crash, loses nothing persisted.
-#[derive(Clone, Debug, Default)]
-pub struct MemStorage {
-    image: Image,
-}
-
-impl Storage for MemStorage {
-    type Persist = Persist;
-    type State = Persisted;
-
-    fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
-        self.image.apply(p);
-        Ok(())
-    }
-
-    fn load(&self) -> Persisted {
-        self.image.to_persisted()
-    }
-}
+pub type MemStorage = node::storage::MemStorage<Image>;
 
 /// One record of `paxos.wal`.
 #[derive(Serialize, Deserialize)]
@@ -185,7 +173,7 @@ impl Storage for FileStorage {
     }
 
     fn load(&self) -> Persisted {
-        self.image.to_persisted()
+        self.image.state()
     }
 }
 

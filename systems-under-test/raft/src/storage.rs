@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use node::storage::RecordLog;
+use node::storage::{DiskImage, RecordLog};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Entry, HardState, LogIndex, Persist, Persisted, Snapshot, Term};
@@ -15,13 +15,16 @@ pub use node::storage::{Storage, StorageError};
 
 /// Applies a `Persist` to an in-memory image of the disk; both storages share it.
 #[derive(Clone, Debug, Default)]
-struct Image {
+pub struct Image {
     hard_state: HardState,
     snapshot: Option<Snapshot>,
     entries: BTreeMap<LogIndex, Entry>,
 }
 
-impl Image {
+impl DiskImage for Image {
+    type Persist = Persist;
+    type State = Persisted;
+
     fn apply(&mut self, p: &Persist) {
         if let Some(hs) = p.hard_state {
             self.hard_state = hs;
@@ -37,18 +40,20 @@ impl Image {
         }
     }
 
-    fn set_snapshot(&mut self, s: Snapshot) {
-        let keep = self.entries.split_off(&(s.last_index + 1));
-        self.entries = keep;
-        self.snapshot = Some(s);
-    }
-
-    fn to_persisted(&self) -> Persisted {
+    fn state(&self) -> Persisted {
         Persisted {
             hard_state: self.hard_state,
             snapshot: self.snapshot.clone(),
             entries: self.entries.values().cloned().collect(),
         }
+    }
+}
+
+impl Image {
+    fn set_snapshot(&mut self, s: Snapshot) {
+        let keep = self.entries.split_off(&(s.last_index + 1));
+        self.entries = keep;
+        self.snapshot = Some(s);
     }
 
     /// Entries must follow the snapshot without gaps; anything else is a damaged store.
@@ -66,24 +71,7 @@ impl Image {
 }
 
 /// The simulation's disk: survives a simulated crash, loses nothing persisted.
-#[derive(Clone, Debug, Default)]
-pub struct MemStorage {
-    image: Image,
-}
-
-impl Storage for MemStorage {
-    type Persist = Persist;
-    type State = Persisted;
-
-    fn persist(&mut self, p: &Persist) -> Result<(), StorageError> {
-        self.image.apply(p);
-        Ok(())
-    }
-
-    fn load(&self) -> Persisted {
-        self.image.to_persisted()
-    }
-}
+pub type MemStorage = node::storage::MemStorage<Image>;
 
 /// Splits entries into runs of at most 16 MiB of data, well under the WAL's record limit.
 fn chunks_by_bytes(entries: &[Entry]) -> Vec<&[Entry]> {
@@ -229,7 +217,7 @@ impl Storage for FileStorage {
     }
 
     fn load(&self) -> Persisted {
-        self.image.to_persisted()
+        self.image.state()
     }
 }
 
