@@ -653,8 +653,8 @@ fn print_maelstrom(m: &Value, run_dir: &Path) {
     let n = |k: &str| m[k].as_u64().unwrap_or(0);
     println!(
         "  maelstrom network: {} messages between nodes ({} per client operation), {} client \
-         requests, {} service requests; dropped {} by partitions, {} by loss, {} to nodes \
-         that were down; {} late replies",
+         requests, {} service requests; dropped {} by partitions, {} by loss, {} to or \
+         from nodes that were down; {} late replies",
         n("between_nodes"),
         m["messages_per_op"],
         n("client_requests"),

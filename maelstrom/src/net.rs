@@ -89,7 +89,9 @@ pub struct Stats {
     pub dropped_partition: u64,
     /// Node-to-node messages dropped by packet loss.
     pub dropped_loss: u64,
-    /// Messages to a node whose process was not running.
+    /// Messages to a node whose process was not running, lines its killed process wrote that
+    /// were still being read after its restart, and delayed messages whose destination was
+    /// restarted meanwhile (a crash loses what was in flight to it).
     pub dropped_down: u64,
     /// Replies to a request that had already timed out.
     pub late_replies: u64,
@@ -392,12 +394,13 @@ impl Net {
     /// Routes one line `node` wrote (its `number`th, for messages about it). Public for tests
     /// that drive the network without processes.
     pub fn route_line(&self, node: &str, number: u64, line: &[u8]) {
-        self.route(node, number, line);
+        self.route(node, None, number, line);
     }
 }
 
 impl Net {
-    fn route(&self, node: &str, number: u64, line: &[u8]) {
+    /// Routes a line `node`'s process `generation` wrote (`None`: whichever runs now).
+    fn route(&self, node: &str, generation: Option<u64>, number: u64, line: &[u8]) {
         let inner = &*self.inner;
         let message = match msg::parse(line) {
             Ok(m) => m,
@@ -409,6 +412,14 @@ impl Net {
         };
         let raw = || String::from_utf8_lossy(line).into_owned();
         let mut st = inner.lock();
+        let now = st.links.get(node).map(|l| l.generation);
+        if generation.is_some_and(|g| now != Some(g)) {
+            // The killed process's last lines, read after its successor started: that
+            // process is gone, and its replies would match the new one's requests.
+            st.stats.dropped_down += 1;
+            inner.log_line("drop", Some("written by a process since killed"), &raw());
+            return;
+        }
         if message.src != node {
             let why = format!("src is {:?}, but the message came from {node}", message.src);
             inner.malformed(&mut st, node, number, &why, line);
@@ -429,6 +440,7 @@ impl Net {
             if let Some((mean, jitter)) = st.delay {
                 let low = mean.saturating_sub(jitter);
                 let ms = low + st.rng.below(mean + jitter - low + 1);
+                let sent_to = st.links.get(dest).map(|l| l.generation);
                 drop(st);
                 let net = self.clone();
                 let dest = dest.to_owned();
@@ -436,6 +448,13 @@ impl Net {
                 inner.runtime.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                     let mut st = net.inner.lock();
+                    if st.links.get(&dest).map(|l| l.generation) != sent_to {
+                        // In flight to a process that has since been killed: lost with it.
+                        st.stats.dropped_down += 1;
+                        net.inner
+                            .log_line("drop", Some("its destination restarted"), &line);
+                        return;
+                    }
                     net.inner.deliver(&mut st, &dest, line, true);
                 });
                 return;
@@ -615,6 +634,17 @@ impl Inner {
         }
     }
 
+    /// Why `node`'s process `generation` is not ready, if that process still runs.
+    fn set_init_error(&self, node: &str, generation: u64, why: String) {
+        let mut st = self.lock();
+        if let Some(link) = st.links.get_mut(node) {
+            if link.generation == generation {
+                tracing::warn!(node, "maelstrom: {why}");
+                link.init_error = Some(why);
+            }
+        }
+    }
+
     fn detach(&self, node: &str, generation: u64) {
         let mut st = self.lock();
         let Some(link) = st.links.get_mut(node) else {
@@ -690,7 +720,7 @@ async fn read_loop(net: Net, node: String, generation: u64, stdout: OwnedFd) {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            net.route(&node, number, &line);
+            net.route(&node, Some(generation), number, &line);
         }
     }
     net.inner.detach(&node, generation);
@@ -698,19 +728,29 @@ async fn read_loop(net: Net, node: String, generation: u64, stdout: OwnedFd) {
 
 /// Waits for `init_ok`, then sends the node's setup messages one by one; the node is ready
 /// when each was answered.
-async fn initialize(net: Net, node: String, generation: u64, init_reply: oneshot::Receiver<Reply>) {
+async fn initialize(
+    net: Net,
+    node: String,
+    generation: u64,
+    mut init_reply: oneshot::Receiver<Reply>,
+) {
     let inner = &net.inner;
     let outcome: Result<(), String> = async {
-        let reply = match tokio::time::timeout(inner.init_timeout, init_reply).await {
-            Ok(Ok(r)) => r.map_err(|e| format!("{node} did not answer init: {e}"))?,
-            Ok(Err(_)) => return Err(format!("{node} did not answer init: its process ended")),
+        let ended = |_| format!("{node} did not answer init: its process ended");
+        let reply = match tokio::time::timeout(inner.init_timeout, &mut init_reply).await {
+            Ok(r) => r.map_err(ended)?,
             Err(_) => {
-                return Err(format!(
+                // Late: say why the node is not ready, and keep waiting (a node paused right
+                // after a restart answers when it is resumed), until this process ends.
+                let late = format!(
                     "{node} did not answer init within {} ms",
                     inner.init_timeout.as_millis()
-                ))
+                );
+                inner.set_init_error(&node, generation, late);
+                init_reply.await.map_err(ended)?
             }
         };
+        let reply = reply.map_err(|e| format!("{node} did not answer init: {e}"))?;
         expect_ok(&node, "init", &reply)?;
         let setup = inner.lock().setup.get(&node).cloned().unwrap_or_default();
         for body in setup {
@@ -731,17 +771,17 @@ async fn initialize(net: Net, node: String, generation: u64, init_reply: oneshot
         Ok(())
     }
     .await;
-    let mut st = inner.lock();
-    if let Some(link) = st.links.get_mut(&node) {
-        if link.generation == generation {
-            match outcome {
-                Ok(()) => link.ready = true,
-                Err(e) => {
-                    tracing::warn!(node, "maelstrom: {e}");
-                    link.init_error = Some(e);
+    match outcome {
+        Ok(()) => {
+            let mut st = inner.lock();
+            if let Some(link) = st.links.get_mut(&node) {
+                if link.generation == generation {
+                    link.ready = true;
+                    link.init_error = None;
                 }
             }
         }
+        Err(e) => inner.set_init_error(&node, generation, e),
     }
 }
 

@@ -67,6 +67,11 @@ impl Versioned {
         self.cursor.insert(client.to_owned(), self.version);
     }
 
+    /// Places `client` at the newest state (what it acted on), so later reads are no older.
+    fn catch_up(&mut self, client: &str) {
+        self.cursor.insert(client.to_owned(), self.version);
+    }
+
     /// A sequentially consistent read: a version of `key` current at some point between the
     /// client's cursor and now, the newest half of the time.
     fn read_monotonic(&mut self, client: &str, key: &str, rng: &mut SplitMix64) -> Option<Value> {
@@ -216,7 +221,12 @@ impl Services {
                     .get("create_if_not_exists")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                // A cas is a write: it acts on the newest value, in every service.
+                // A cas is a write: it acts on the newest value, in every service; in seq-kv
+                // the client has then seen the newest state, failed or not, and never reads
+                // older again.
+                if service == "seq-kv" {
+                    self.seq.catch_up(client);
+                }
                 let current = match service {
                     "lin-kv" => self.lin.get(&key).cloned(),
                     "seq-kv" => self.seq.latest(&key).cloned(),
@@ -363,6 +373,40 @@ mod tests {
             json!({"type":"cas","key":"x","from":300,"to":301}),
         );
         assert_eq!(r["type"], "cas_ok");
+    }
+
+    #[test]
+    fn seq_kv_after_a_failed_cas_never_reads_older_than_what_the_cas_saw() {
+        for seed in 0..50 {
+            let mut s = Services::new(seed);
+            call(
+                &mut s,
+                "seq-kv",
+                "n1",
+                json!({"type":"write","key":"x","value":1}),
+            );
+            // n2 reads 1 (maybe after reads of the absent key), then n1 writes 2; n2's cas
+            // from 1 fails against 2...
+            while call(&mut s, "seq-kv", "n2", json!({"type":"read","key":"x"}))["value"] != 1 {}
+            call(
+                &mut s,
+                "seq-kv",
+                "n1",
+                json!({"type":"write","key":"x","value":2}),
+            );
+            let r = call(
+                &mut s,
+                "seq-kv",
+                "n2",
+                json!({"type":"cas","key":"x","from":1,"to":3}),
+            );
+            assert_eq!(r["code"], 22);
+            // ...so n2 has seen 2, and a read that returned 1 would fit no single order.
+            for _ in 0..20 {
+                let r = call(&mut s, "seq-kv", "n2", json!({"type":"read","key":"x"}));
+                assert_eq!(r["value"], 2, "seed {seed}");
+            }
+        }
     }
 
     #[test]

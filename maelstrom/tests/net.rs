@@ -320,3 +320,40 @@ async fn an_init_error_is_the_reason_the_node_is_not_ready() {
     }
     panic!("{:?}", net.ready("n1"));
 }
+
+#[tokio::test]
+async fn lines_a_killed_process_left_behind_are_not_routed_after_its_restart() {
+    let net = net(2);
+    let mut old = Fake::attach(&net, "n1");
+    old.init(&net).await;
+    let mut n2 = Fake::attach(&net, "n2");
+    n2.init(&net).await;
+    // n1 restarts; its old process's stdout is still open, and a line written to it now
+    // (as if buffered before the kill) must not reach anyone.
+    let mut new = Fake::attach(&net, "n1");
+    new.init(&net).await;
+    old.send("n2", json!({"type": "gossip", "msg_id": 5})).await;
+    n2.nothing().await;
+    assert_eq!(net.stats().dropped_down, 1);
+    assert_eq!(net.stats().malformed_total(), 0);
+    // The new process's lines are routed as ever.
+    new.send("n2", json!({"type": "gossip", "msg_id": 5})).await;
+    assert_eq!(n2.recv().await.kind(), "gossip");
+}
+
+#[tokio::test]
+async fn a_node_that_answers_init_late_becomes_ready() {
+    let options = Options {
+        init_timeout: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let net = Net::new(&nodes(1), None, options).unwrap();
+    let mut n1 = Fake::attach(&net, "n1");
+    let init = n1.recv().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let why = net.ready("n1").unwrap_err();
+    assert!(why.contains("did not answer init within 100 ms"), "{why}");
+    // Paused past the timeout, then resumed: the answer still counts.
+    n1.reply(&init, json!({"type": "init_ok"})).await;
+    ready(&net, "n1").await;
+}

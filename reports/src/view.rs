@@ -1086,7 +1086,7 @@ fn maelstrom_figures(m: &Value) -> String {
     let n = |k: &str| m[k].as_u64().unwrap_or(0);
     format!(
         "{} messages between nodes ({} per client operation), {} service requests; dropped {} \
-         by partitions, {} by loss, {} to nodes that were down",
+         by partitions, {} by loss, {} to or from nodes that were down",
         n("between_nodes"),
         show(&m["messages_per_op"]),
         n("service_requests"),
