@@ -380,10 +380,37 @@ impl State {
         loss
     }
 
+    /// Whether `parent/name` is `node` now (its backing inode: a hard-linked node's place is
+    /// only one of its names).
+    fn is_at(&self, node: u64, parent: u64, name: &OsStr) -> bool {
+        let Some(path) = self.child_path(parent, name) else {
+            return false;
+        };
+        let ino = fs::symlink_metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        matches!((ino, self.nodes.get(&node)), (Ok(i), Some(n)) if i == n.backing_ino)
+    }
+
+    /// A stashed file whose name a newer durable operation took: it never comes back.
+    fn drop_stash(&mut self, node: u64, stash: PathBuf) {
+        let _ = fs::remove_file(&stash);
+        if self.nodes.get(&node).map(|n| &n.loc) == Some(&Loc::Stash(stash)) {
+            self.set_loc(node, Loc::Gone);
+        }
+    }
+
+    /// Undoes one directory operation. Operations newer than it were undone first, so what
+    /// still stands in its way was made durable by a newer operation (a name taken again and
+    /// its directory fsynced while this operation was pending in another directory): that
+    /// entry is never overwritten or removed, and this operation's undo yields to it.
     fn undo_dir_op(&mut self, op: DirOp) -> io::Result<()> {
         let missing = || io::Error::new(io::ErrorKind::NotFound, "parent directory is gone");
+        let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+        let taken = |e: &io::Error| e.raw_os_error() == Some(libc::EEXIST);
         match op {
             DirOp::Create { parent, name, node } => {
+                if !self.is_at(node, parent, &name) {
+                    return Ok(());
+                }
                 let path = self.child_path(parent, &name).ok_or_else(missing)?;
                 fs::remove_file(&path)?;
                 if self.nodes.get(&node).map(|n| &n.loc)
@@ -396,6 +423,9 @@ impl State {
                 }
             }
             DirOp::Mkdir { parent, name, node } => {
+                if !self.is_at(node, parent, &name) {
+                    return Ok(());
+                }
                 let path = self.child_path(parent, &name).ok_or_else(missing)?;
                 // Entries made durable inside it go with it: the directory never existed.
                 fs::remove_dir_all(&path)?;
@@ -408,9 +438,14 @@ impl State {
                 stash,
             } => {
                 let path = self.child_path(parent, &name).ok_or_else(missing)?;
-                fs::rename(&stash, &path)?;
-                if self.nodes.get(&node).map(|n| &n.loc) == Some(&Loc::Stash(stash)) {
-                    self.set_loc(node, Loc::Entry { parent, name });
+                match rename2(&stash, &path, libc::RENAME_NOREPLACE) {
+                    Ok(()) => {
+                        if self.nodes.get(&node).map(|n| &n.loc) == Some(&Loc::Stash(stash)) {
+                            self.set_loc(node, Loc::Entry { parent, name });
+                        }
+                    }
+                    Err(e) if taken(&e) => self.drop_stash(node, stash),
+                    Err(e) => return Err(e),
                 }
             }
             DirOp::Rmdir {
@@ -420,7 +455,9 @@ impl State {
                 mode,
             } => {
                 let path = self.child_path(parent, &name).ok_or_else(missing)?;
-                self.remake_dir(&path, mode, node, parent, name)?;
+                if !exists(&path) {
+                    self.remake_dir(&path, mode, node, parent, name)?;
+                }
             }
             DirOp::Rename {
                 from,
@@ -432,6 +469,9 @@ impl State {
                 let old = self.child_path(from.0, &from.1).ok_or_else(missing)?;
                 let new = self.child_path(to.0, &to.1).ok_or_else(missing)?;
                 if let Some(other) = exchange_with {
+                    if !self.is_at(node, to.0, &to.1) || !self.is_at(other, from.0, &from.1) {
+                        return Ok(());
+                    }
                     rename2(&new, &old, libc::RENAME_EXCHANGE)?;
                     self.set_loc(
                         other,
@@ -441,22 +481,34 @@ impl State {
                         },
                     );
                 } else {
-                    fs::rename(&new, &old)?;
+                    let moved_back = self.is_at(node, to.0, &to.1)
+                        && match rename2(&new, &old, libc::RENAME_NOREPLACE) {
+                            Ok(()) => true,
+                            Err(e) if taken(&e) => false,
+                            Err(e) => return Err(e),
+                        };
                     match replaced {
-                        Some(Replaced::File { node: r, stash }) => {
-                            fs::rename(&stash, &new)?;
-                            self.set_loc(
-                                r,
-                                Loc::Entry {
-                                    parent: to.0,
-                                    name: to.1,
-                                },
-                            );
+                        Some(Replaced::File { node: r, stash }) if moved_back => {
+                            match rename2(&stash, &new, libc::RENAME_NOREPLACE) {
+                                Ok(()) => self.set_loc(
+                                    r,
+                                    Loc::Entry {
+                                        parent: to.0,
+                                        name: to.1.clone(),
+                                    },
+                                ),
+                                Err(e) if taken(&e) => self.drop_stash(r, stash),
+                                Err(e) => return Err(e),
+                            }
                         }
-                        Some(Replaced::Dir { node: r, mode }) => {
-                            self.remake_dir(&new, mode, r, to.0, to.1)?;
+                        Some(Replaced::File { node: r, stash }) => self.drop_stash(r, stash),
+                        Some(Replaced::Dir { node: r, mode }) if moved_back && !exists(&new) => {
+                            self.remake_dir(&new, mode, r, to.0, to.1.clone())?;
                         }
-                        None => {}
+                        _ => {}
+                    }
+                    if !moved_back {
+                        return Ok(());
                     }
                 }
                 self.set_loc(

@@ -135,6 +135,28 @@ fn rename_across_directories_needs_both_fsynced() {
 }
 
 #[test]
+fn undoing_a_rename_never_overwrites_a_name_made_durable_since() {
+    let Some(fx) = mount("undoing_a_rename_never_overwrites_a_name_made_durable_since") else {
+        return;
+    };
+    fs::create_dir(fx.m("d1")).unwrap();
+    fs::create_dir(fx.m("d2")).unwrap();
+    fsync_dir(&fx.mnt);
+    write_synced(&fx.m("d1/a"), b"old a");
+    fsync_dir(&fx.m("d1"));
+    // a moves to d2 (pending in d1 and d2); a new a is made in d1, synced, and d1 fsynced:
+    // the new a is durable, whatever becomes of the rename.
+    fs::rename(fx.m("d1/a"), fx.m("d2/b")).unwrap();
+    write_synced(&fx.m("d1/a"), b"new a");
+    fsync_dir(&fx.m("d1"));
+    fx.control.lose_unsynced().unwrap();
+    assert_eq!(fx.read_both("d1/a"), b"new a");
+    // The moved file is not lost either: it stays where the rename put it.
+    assert_eq!(fx.read_both("d2/b"), b"old a");
+    assert_eq!(fx.control.pending(), diskfs::Pending::default());
+}
+
+#[test]
 fn an_unlinked_file_comes_back_with_its_durable_content() {
     let Some(fx) = mount("an_unlinked_file_comes_back_with_its_durable_content") else {
         return;
