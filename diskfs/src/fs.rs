@@ -69,6 +69,15 @@ impl Shared {
         handles.get(&fh.0).cloned()
     }
 
+    /// An open file of node `ino`, if any handle has one.
+    fn open_file_of(&self, ino: u64) -> Option<File> {
+        let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
+        handles.values().find_map(|h| match &**h {
+            Handle::File { ino: i, file, .. } if *i == ino => file.try_clone().ok(),
+            _ => None,
+        })
+    }
+
     fn add_handle(&self, h: Handle) -> FileHandle {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let mut handles = self.handles.write().unwrap_or_else(|e| e.into_inner());
@@ -229,8 +238,19 @@ impl DiskFs {
     }
 
     fn stat(&self, ino: u64) -> Result<fs::Metadata, Errno> {
-        let path = self.shared.lock().path_of(ino).ok_or(Errno::ENOENT)?;
-        fs::symlink_metadata(path).map_err(errno)
+        let path = self.shared.lock().path_of(ino);
+        match path.map(fs::symlink_metadata) {
+            Some(Ok(m)) => Ok(m),
+            // Unlinked for good (durably), yet open: fstat works on a real disk (with no
+            // links left), and the kernel asks without a handle. Any open one will do.
+            Some(Err(e)) if e.raw_os_error() != Some(libc::ENOENT) => Err(errno(e)),
+            _ => self
+                .shared
+                .open_file_of(ino)
+                .ok_or(Errno::ENOENT)?
+                .metadata()
+                .map_err(errno),
+        }
     }
 
     /// Set a file's length, recording what the change takes away.

@@ -157,6 +157,20 @@ fn undoing_a_rename_never_overwrites_a_name_made_durable_since() {
 }
 
 #[test]
+fn an_open_file_unlinked_for_good_can_still_be_fstatted() {
+    let Some(fx) = mount("an_open_file_unlinked_for_good_can_still_be_fstatted") else {
+        return;
+    };
+    write_synced(&fx.m("f"), b"12345");
+    fsync_dir(&fx.mnt);
+    let f = File::open(fx.m("f")).unwrap();
+    fs::remove_file(fx.m("f")).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 5, "unlinked, not yet durable");
+    fsync_dir(&fx.mnt);
+    assert_eq!(f.metadata().unwrap().len(), 5, "unlinked for good");
+}
+
+#[test]
 fn an_unlinked_file_comes_back_with_its_durable_content() {
     let Some(fx) = mount("an_unlinked_file_comes_back_with_its_durable_content") else {
         return;
