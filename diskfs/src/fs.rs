@@ -277,7 +277,11 @@ impl DiskFs {
         }
         let mut old = Vec::new();
         if size < before {
-            old = vec![0u8; (before - size) as usize];
+            // What a truncate takes away is kept to undo it; more than memory allows (a huge
+            // sparse file cut short) is refused, never an abort of every mount.
+            let n = usize::try_from(before - size).map_err(|_| Errno::ENOMEM)?;
+            old.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+            old.resize(n, 0);
             read_up_to(file, &mut old, size).map_err(errno)?;
         }
         file.set_len(size).map_err(errno)?;
@@ -827,7 +831,8 @@ impl Filesystem for DiskFs {
                 let got = read_up_to(file, &mut old, offset)?;
                 old.truncate(got);
             }
-            file.write_all_at(data, offset)?;
+            // Recorded first: a write that fails part way (ENOSPC) may still have changed
+            // the file, and the undo holds either way.
             st.record_data(
                 *ino,
                 Undo {
@@ -837,6 +842,7 @@ impl Filesystem for DiskFs {
                     write_len: Some(data.len() as u64),
                 },
             );
+            file.write_all_at(data, offset)?;
             Ok(())
         })();
         match result {
