@@ -690,8 +690,19 @@ impl Filesystem for DiskFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let result = (|| -> Result<FileHandle, Errno> {
-            let path = self.shared.lock().path_of(ino.0).ok_or(Errno::ENOENT)?;
-            let file = open_backing(&path, flags.0, false)?;
+            // The path is looked up under the lock and opened outside it (opening may block),
+            // so a rename in between could hand us another node's file: check, and look again.
+            let mut tries = 0;
+            let file = loop {
+                let path = self.shared.lock().path_of(ino.0).ok_or(Errno::ENOENT)?;
+                let file = open_backing(&path, flags.0, false)?;
+                let got = file.metadata().map_err(errno)?.ino();
+                let want = self.shared.lock().nodes.get(&ino.0).map(|n| n.backing_ino);
+                tries += 1;
+                if want == Some(got) || tries == 8 {
+                    break file;
+                }
+            };
             Ok(self.shared.add_handle(Handle::File {
                 ino: ino.0,
                 file,
