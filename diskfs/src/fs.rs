@@ -92,9 +92,9 @@ impl Shared {
 
     /// The fault hooks every fsync passes: a delay (outside every lock, so other requests go
     /// on), then an injected EIO. Then `sync` runs under the lock, unless a power loss came
-    /// while the fsync waited: that fsync never finished, and answers EIO.
-    fn fsync_with(&self, sync: impl FnOnce(&mut State)) -> Result<(), Errno> {
-        let epoch = self.lock().epoch;
+    /// while the fsync waited (since `epoch`, read when the request arrived): that fsync never
+    /// finished, and answers EIO.
+    fn fsync_with(&self, epoch: u64, sync: impl FnOnce(&mut State)) -> Result<(), Errno> {
         self.before_fsync()?;
         let mut st = self.lock();
         if st.epoch != epoch {
@@ -895,6 +895,8 @@ impl Filesystem for DiskFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
+        // Read first: a power loss while the backing file syncs ends this fsync too.
+        let epoch = self.shared.lock().epoch;
         let (ino, file) = match self.shared.handle(fh).as_deref() {
             Some(Handle::File { ino, file, .. }) => (*ino, file.try_clone().ok()),
             _ => (ino.0, None),
@@ -911,7 +913,7 @@ impl Filesystem for DiskFs {
                 return reply.error(errno(e));
             }
         }
-        match self.shared.fsync_with(|st| st.sync_file(ino)) {
+        match self.shared.fsync_with(epoch, |st| st.sync_file(ino)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -994,13 +996,16 @@ impl Filesystem for DiskFs {
             Some(Handle::Dir { ino, .. }) => *ino,
             _ => ino.0,
         };
-        let path = self.shared.lock().path_of(ino);
+        let (epoch, path) = {
+            let st = self.shared.lock();
+            (st.epoch, st.path_of(ino))
+        };
         if let Some(path) = path {
             if let Err(e) = fs::File::open(&path).and_then(|d| d.sync_all()) {
                 return reply.error(errno(e));
             }
         }
-        match self.shared.fsync_with(|st| st.sync_dir(ino)) {
+        match self.shared.fsync_with(epoch, |st| st.sync_dir(ino)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
