@@ -4,10 +4,11 @@
 mod common;
 
 use std::fs::{File, OpenOptions};
+
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
-use common::{fsync_dir, mount, write_synced};
+use common::{child_says, fsync_dir, in_child, map_child, mount, runs, write_synced};
 
 /// The first `len` bytes of a file as a fresh read-only shared mapping sees them.
 fn mmap_read(f: &File, len: usize) -> Vec<u8> {
@@ -33,26 +34,40 @@ fn mmap_read(f: &File, len: usize) -> Vec<u8> {
     }
 }
 
-#[test]
-fn mmap_reads_see_writes_and_after_power_loss_the_durable_content() {
-    let Some(fx) = mount("mmap_reads_see_writes_and_after_power_loss_the_durable_content") else {
-        return;
-    };
-    let page = 4096;
-    write_synced(&fx.m("db"), &vec![b'd'; 2 * page]);
-    fsync_dir(&fx.mnt);
+const TEST: &str = "mmap_reads_see_writes_and_after_power_loss_the_durable_content";
+const PAGE: usize = 4096;
+
+/// The child's part (see `common::in_child`): the file's first two pages through a mapping,
+/// after writing the second with pwrite first when asked.
+fn child(what: &str, file: &std::path::Path) -> ! {
     let f = OpenOptions::new()
         .read(true)
         .write(true)
-        .open(fx.m("db"))
+        .open(file)
         .unwrap();
-    assert_eq!(mmap_read(&f, 2 * page), vec![b'd'; 2 * page]);
-    // bbolt writes pages with pwrite and reads them through its mapping.
-    f.write_at(&vec![b'u'; page], page as u64).unwrap();
-    let seen = mmap_read(&f, 2 * page);
-    assert_eq!(&seen[page..], &vec![b'u'; page][..]);
-    drop(f);
+    if what == "pwrite-then-map" {
+        // bbolt writes pages with pwrite and reads them through its mapping.
+        assert_eq!(runs(&mmap_read(&f, 2 * PAGE)), "d*8192");
+        f.write_at(&vec![b'u'; PAGE], PAGE as u64).unwrap();
+    }
+    child_says(&runs(&mmap_read(&f, 2 * PAGE)))
+}
+
+#[test]
+fn mmap_reads_see_writes_and_after_power_loss_the_durable_content() {
+    if let Some((what, file)) = map_child() {
+        child(&what, &file);
+    }
+    let Some(fx) = mount(TEST) else {
+        return;
+    };
+    write_synced(&fx.m("db"), &vec![b'd'; 2 * PAGE]);
+    fsync_dir(&fx.mnt);
+    assert_eq!(
+        in_child(TEST, "pwrite-then-map", &fx.m("db")),
+        "d*4096,u*4096"
+    );
     fx.control.lose_unsynced().unwrap();
-    let f = File::open(fx.m("db")).unwrap();
-    assert_eq!(mmap_read(&f, 2 * page), vec![b'd'; 2 * page]);
+    assert_eq!(in_child(TEST, "map", &fx.m("db")), "d*8192");
+    assert_eq!(std::fs::read(fx.m("db")).unwrap(), vec![b'd'; 2 * PAGE]);
 }

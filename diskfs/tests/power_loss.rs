@@ -462,32 +462,44 @@ fn rename_noreplace_refuses_and_exchange_is_undone() {
 
 #[test]
 fn writes_through_a_shared_writable_mapping_are_journaled() {
+    const TEST: &str = "writes_through_a_shared_writable_mapping_are_journaled";
     use std::os::fd::AsRawFd;
-    let Some(fx) = mount("writes_through_a_shared_writable_mapping_are_journaled") else {
+    if let Some((_, file)) = common::map_child() {
+        // The child (see `common::in_child`) writes through a shared mapping, unmaps without
+        // msync, and ends: the kernel writes the page back through the mount.
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(file)
+            .unwrap();
+        // SAFETY: a shared mapping of an open file, written and unmapped without msync.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED, "{}", std::io::Error::last_os_error());
+            std::ptr::write_bytes(p as *mut u8, b'm', 100);
+            libc::munmap(p, 4096);
+        }
+        drop(f);
+        common::child_says("written");
+    }
+    let Some(fx) = mount(TEST) else {
         return;
     };
     write_synced(&fx.m("m"), &[b'd'; 4096]);
     fsync_dir(&fx.mnt);
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(fx.m("m"))
-        .unwrap();
-    // SAFETY: a shared mapping of an open file, written and unmapped without msync.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            f.as_raw_fd(),
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED, "{}", std::io::Error::last_os_error());
-        std::ptr::write_bytes(p as *mut u8, b'm', 100);
-        libc::munmap(p, 4096);
-    }
-    drop(f);
+    assert_eq!(common::in_child(TEST, "write", &fx.m("m")), "written");
+    // The page reached the file (written back when the child closed it), unsynced; the
+    // power loss takes it away.
+    let mut written = vec![b'm'; 100];
+    written.extend_from_slice(&[b'd'; 3996]);
+    assert_eq!(fx.read_both("m"), written);
     fx.control.lose_unsynced().unwrap();
     assert_eq!(fx.read_both("m"), vec![b'd'; 4096]);
 }

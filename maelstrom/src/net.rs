@@ -89,7 +89,8 @@ pub struct Stats {
     pub dropped_partition: u64,
     /// Node-to-node messages dropped by packet loss.
     pub dropped_loss: u64,
-    /// Messages to a node whose process was not running, lines its killed process wrote that
+    /// Messages to a node whose process was not running (or not reading: [`OUTBOX_MAX`]
+    /// queued), lines its killed process wrote that
     /// were still being read after its restart, and delayed messages whose destination was
     /// restarted meanwhile (a crash loses what was in flight to it).
     pub dropped_down: u64,
@@ -164,11 +165,15 @@ struct State {
     addrs: HashMap<SocketAddr, String>,
 }
 
+/// Messages queued for one node's stdin at most: a node that stops reading (SIGSTOP) holds
+/// up to this many (about 20 MB of typical messages), and what comes after is dropped.
+pub const OUTBOX_MAX: usize = 100_000;
+
 #[derive(Default)]
 struct Link {
     /// Counts the node's starts; tasks of an earlier start leave a later one alone.
     generation: u64,
-    outbox: Option<mpsc::UnboundedSender<String>>,
+    outbox: Option<mpsc::Sender<String>>,
     ready: bool,
     /// Why the last start never became ready.
     init_error: Option<String>,
@@ -265,7 +270,7 @@ impl Net {
     /// still waiting on an earlier process of the node are answered [`CallError::Crashed`].
     pub fn attach(&self, node: &str, stdin: OwnedFd, stdout: OwnedFd) {
         let inner = &self.inner;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(OUTBOX_MAX);
         let init_id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         let generation = {
@@ -294,7 +299,7 @@ impl Net {
             }
             .to_line();
             inner.log_line("send", None, &line);
-            let _ = tx.send(line);
+            let _ = tx.try_send(line);
             st.pending.insert(
                 init_id,
                 Pending {
@@ -566,8 +571,16 @@ impl Inner {
             return Err(CallError::NotReady(format!("{node} is not running")));
         };
         self.log_line("send", None, &line);
-        if outbox.send(line).is_err() {
-            return Err(CallError::NotReady(format!("{node} is not running")));
+        match outbox.try_send(line) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(CallError::NotReady(format!(
+                    "{node} is not reading its input ({OUTBOX_MAX} messages wait for it)"
+                )))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(CallError::NotReady(format!("{node} is not running")))
+            }
         }
         st.pending.insert(
             id,
@@ -615,22 +628,28 @@ impl Inner {
         self.log_line("malformed", Some(&why), &Value::String(shown).to_string());
     }
 
-    /// Puts `line` in `dest`'s stdin queue, or drops it when `dest` is not running.
+    /// Puts `line` in `dest`'s stdin queue, or drops it when `dest` is not running or has
+    /// [`OUTBOX_MAX`] messages waiting (paused: as a full socket buffer would).
     fn deliver(&self, st: &mut State, dest: &str, line: String, between_nodes: bool) {
-        let sent = st
-            .links
-            .get(dest)
-            .and_then(|l| l.outbox.as_ref())
-            .map(|o| {
+        let dropped = match st.links.get(dest).and_then(|l| l.outbox.as_ref()) {
+            None => Some("not running"),
+            Some(o) => match o.try_send(line.clone()) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(_)) => Some("its input is full"),
+                Err(mpsc::error::TrySendError::Closed(_)) => Some("not running"),
+            },
+        };
+        match dropped {
+            Some(why) => {
+                st.stats.dropped_down += 1;
+                self.log_line("drop", Some(why), &line);
+            }
+            None => {
                 self.log_line("send", None, &line);
-                o.send(line.clone()).is_ok()
-            })
-            .unwrap_or(false);
-        if !sent {
-            st.stats.dropped_down += 1;
-            self.log_line("drop", Some("not running"), &line);
-        } else if between_nodes {
-            st.stats.between_nodes += 1;
+                if between_nodes {
+                    st.stats.between_nodes += 1;
+                }
+            }
         }
     }
 
@@ -677,7 +696,7 @@ impl State {
 }
 
 /// Writes what is queued for a node to its stdin, a batch at a time.
-async fn write_loop(mut rx: mpsc::UnboundedReceiver<String>, stdin: OwnedFd) {
+async fn write_loop(mut rx: mpsc::Receiver<String>, stdin: OwnedFd) {
     let Ok(mut pipe) = pipe::Sender::from_owned_fd(stdin) else {
         return;
     };

@@ -88,3 +88,61 @@ pub fn write_synced(p: &Path, data: &[u8]) {
     f.write_all(data).expect("write");
     f.sync_all().expect("fsync");
 }
+
+/// Set in a child started by [`in_child`]: what it is to do, then `\t`, then the file.
+const MAP_CHILD: &str = "DISKFS_MAP_CHILD";
+
+/// The mapping work a child was started for: `(what, file)`.
+pub fn map_child() -> Option<(String, PathBuf)> {
+    let v = std::env::var(MAP_CHILD).ok()?;
+    let (what, file) = v.split_once('\t')?;
+    Some((what.to_owned(), PathBuf::from(file)))
+}
+
+/// Runs `test` of this test binary again in a child process, which sees [`map_child`] give
+/// `(what, file)`, and returns the text after `RESULT ` on its output.
+///
+/// Memory mappings of files on the mount are touched only there: in the process that serves
+/// the mount, a page fault waiting on the filesystem while another thread unmaps memory can
+/// stall the serving threads behind the same address-space lock, for good.
+pub fn in_child(test: &str, what: &str, file: &Path) -> String {
+    let out = std::process::Command::new(std::env::current_exe().expect("current exe"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MAP_CHILD, format!("{what}\t{}", file.display()))
+        .output()
+        .expect("start the child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{test} child ({what}): {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("{test} child ({what}) said nothing: {text}"))
+        .to_owned()
+}
+
+/// In a child: says `result` to the parent and ends.
+pub fn child_says(result: &str) -> ! {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "RESULT {result}");
+    let _ = out.flush();
+    std::process::exit(0)
+}
+
+/// Bytes as runs, for a child to report: `d*4096,u*4096`.
+pub fn runs(bytes: &[u8]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let j = bytes[i..]
+            .iter()
+            .position(|b| *b != bytes[i])
+            .map_or(bytes.len(), |n| i + n);
+        out.push(format!("{}*{}", bytes[i] as char, j - i));
+        i = j;
+    }
+    out.join(",")
+}
