@@ -113,20 +113,16 @@ pub fn promised(promises: &[String], property: &str) -> bool {
     known.contains(&property)
 }
 
-/// The promises a system definition may make beyond the transactional models.
-/// `no-lost-updates`: an eventually consistent store that may serve stale reads but keeps
-/// every acknowledged update (what the set and counter checkers' eventual mode judges).
-/// `unique-ids`, `echo` and `kafka`: what a node serving Maelstrom's workloads of those names
-/// promises (each its own checker's property).
+/// The promises a system definition may make beyond the transactional models and the
+/// checkers' own properties. `no-lost-updates`: an eventually consistent store that may serve
+/// stale reads but keeps every acknowledged update (what the set and counter checkers'
+/// eventual mode judges).
 const SINGLE_OBJECT: &[&str] = &[
     "linearizable",
     "sequential",
     "causal",
     "convergent",
     "no-lost-updates",
-    "unique-ids",
-    "echo",
-    "kafka",
 ];
 
 /// How the set and counter checkers are promised: in full when the system promises
@@ -144,13 +140,16 @@ pub(crate) fn promised_in_full_or_eventual(promises: &[String], opts: &mut Optio
 }
 
 /// Every promise a system definition may make (`[consistency] promises`): the transactional
-/// consistency models (`txn::model::names`, strict-serializable down to read-uncommitted) and
-/// the single-object ones, each once: `causal` is both (transactional causal consistency, and
-/// causal consistency of single objects, which it implies).
+/// consistency models (`txn::model::names`, strict-serializable down to read-uncommitted),
+/// the single-object ones and every checker's property (a checker of a property of its own,
+/// as Maelstrom's `unique-ids`, `echo` and `kafka`, adds it), each once: `causal` is both
+/// (transactional causal consistency, and causal consistency of single objects, which it
+/// implies).
 pub fn promises() -> Vec<&'static str> {
     let mut all = crate::txn::model::names();
-    for p in SINGLE_OBJECT {
-        if !all.contains(p) {
+    let properties = CHECKERS.iter().map(|c| c.property());
+    for p in SINGLE_OBJECT.iter().copied().chain(properties) {
+        if !all.contains(&p) {
             all.push(p);
         }
     }
@@ -194,6 +193,26 @@ pub fn run(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_checkers_property_is_a_promise_a_definition_may_make() {
+        let all = promises();
+        assert_eq!(
+            all[crate::txn::model::names().len()..],
+            [
+                "linearizable",
+                "sequential",
+                "convergent",
+                "no-lost-updates",
+                "unique-ids",
+                "echo",
+                "kafka"
+            ]
+        );
+        for c in CHECKERS {
+            assert!(all.contains(&c.property()), "{}", c.name());
+        }
+    }
+
     use super::*;
 
     #[test]
